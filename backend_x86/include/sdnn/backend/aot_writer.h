@@ -1,0 +1,24 @@
+// aot_writer.h — LoweredModel -> model.so (or the assembly and plan sources that make it).
+//
+// Kernel code and weights go into binary files pulled in by `.incbin` from a small assembly
+// file (one global hidden symbol per kernel and per weight array, .p2align 6); the plan is a
+// generated C file of sdnn_plan.h structs. Both are compiled and linked with the prebuilt PIC
+// runtime archive by the system C compiler. The output appears atomically (temp + rename); on
+// any failure no output file is left behind.
+#pragma once
+
+#include <string>
+
+#include "sdnn/backend/lower.h"
+
+namespace sdnn::backend {
+
+// Throws sdnn::Error naming the path when `path` cannot be created (checked before the long work).
+void check_output_writable(const std::string& path);
+
+void write_shared_object(const LoweredModel& m, const std::string& path);
+
+// --emit=asm: writes `path` (the .S) plus `path`.plan.c, `path`.code.bin and `path`.weights.bin.
+void write_assembly(const LoweredModel& m, const std::string& path);
+
+}  // namespace sdnn::backend

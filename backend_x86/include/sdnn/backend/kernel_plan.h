@@ -1,0 +1,58 @@
+// kernel_plan.h — what a generated kernel will be, decided before any code is emitted.
+//
+// A KernelPlan is a plain printable struct (no Xbyak types): the planner fills it, the emitter's
+// constructor validates it (register budget, displacement range) and emit() only reads it.
+// Problem: C[M x N] = epilogue(A[M x K] * B[K x N]) with A the layer's constant weights, B and C
+// activations with the N axis contiguous (row strides ldb / ldc baked into the code).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sdnn::backend {
+
+enum class Isa { Avx2, Avx512 };
+enum class Family { Spmm, Dense };
+enum class Activation { None, Relu };
+
+const char* to_string(Isa isa);
+const char* to_string(Family f);
+const char* to_string(Activation a);
+int vector_floats(Isa isa);  // 16 for AVX-512, 8 for AVX2
+int vector_registers(Isa isa);
+
+struct KernelPlan {
+  Family family = Family::Spmm;
+  Isa isa = Isa::Avx512;
+  int mb = 28;          // rows per output tile (accumulator rows)
+  int nb = 1;           // vectors per row in a tile (NB * vector_floats columns)
+  int64_t k_block = 0;  // K per block (split-K); >= k means no split
+  int64_t m = 0, k = 0, n = 0;
+  int64_t ldb = 0, ldc = 0;  // row strides of B and C, in floats (>= n)
+  bool bias = false;
+  Activation act = Activation::None;
+
+  int64_t num_tiles() const { return (m + mb - 1) / mb; }
+  int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
+  int64_t tile_cols() const { return static_cast<int64_t>(nb) * vector_floats(isa); }
+  // Code for columns past the last full tile column chunk is emitted only when N needs it.
+  bool needs_tail() const { return n % tile_cols() != 0; }
+  std::string str() const;  // "spmm avx512 28x1 kb=512 bias+relu"
+};
+
+// The weights of one layer in CSR form (row-major [m x k]); only nonzeros are kept.
+struct SparseMatrix {
+  int64_t m = 0, k = 0;
+  std::vector<int64_t> row_ptr;  // m + 1
+  std::vector<int32_t> col;
+  std::vector<float> val;
+
+  static SparseMatrix from_dense(const float* w, int64_t m, int64_t k);
+  int64_t nnz() const { return static_cast<int64_t>(col.size()); }
+};
+
+// A plan for the given problem with this backend's default tile shape and K blocking.
+KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
+
+}  // namespace sdnn::backend

@@ -1,0 +1,54 @@
+// lower.h — ir::Graph (after the pass pipeline) -> LoweredModel: generated kernels, their
+// weights, and the step list of the runtime plan. Pure data; aot_writer.h turns it into model.so.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sdnn/backend/kernel_emitter.h"
+#include "sdnn/ir/graph.h"
+
+namespace sdnn::backend {
+
+struct LowerOptions {
+  Isa isa = Isa::Avx512;
+};
+
+// The ISA the build machine supports best; throws if it has neither AVX2+FMA nor AVX-512F.
+Isa detect_native_isa();
+// "native" | "avx512" | "avx2" -> Isa.
+Isa parse_target(const std::string& target);
+
+struct LoweredKernel {
+  KernelBinary bin;
+  std::vector<float> bias;  // empty when the kernel has no bias epilogue
+  int64_t batch = 1, b_batch_stride = 0, c_batch_stride = 0;
+  std::string layer;        // ONNX node name, for diagnostics and reports
+};
+
+struct LoweredStep {
+  uint32_t op = 0;  // sdnn_step_op
+  ir::Storage src0, src1, dst;
+  int64_t dims[4] = {0, 0, 0, 0};
+  int kernel = -1;  // index into LoweredModel::kernels for SDNN_STEP_KERNEL
+};
+
+struct LoweredModel {
+  struct Io {
+    std::string name;
+    ir::Shape shape;
+  };
+  std::vector<LoweredKernel> kernels;
+  std::vector<LoweredStep> steps;
+  std::vector<Io> inputs, outputs;
+  int64_t arena_bytes = 0;
+  uint32_t required_cpu = 0;  // SDNN_CPU_* bits
+  std::string producer;       // "sdnnc <version> <isa>"
+};
+
+// Emits every kernel and builds the steps. Records each kernel's plan on its node
+// (attrs "plan" and "symbol") so --dump-ir shows it.
+LoweredModel lower(ir::Graph& g, const LowerOptions& opts);
+
+}  // namespace sdnn::backend

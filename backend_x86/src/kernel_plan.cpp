@@ -1,0 +1,75 @@
+// kernel_plan.cpp — plan defaults (tile shape, K blocking) and the CSR weight container.
+#include "sdnn/backend/kernel_plan.h"
+
+#include <algorithm>
+
+#include "sdnn/ir/error.h"
+
+namespace sdnn::backend {
+
+const char* to_string(Isa isa) { return isa == Isa::Avx512 ? "avx512" : "avx2"; }
+const char* to_string(Family f) { return f == Family::Spmm ? "spmm" : "dense"; }
+const char* to_string(Activation a) { return a == Activation::Relu ? "relu" : "none"; }
+int vector_floats(Isa isa) { return isa == Isa::Avx512 ? 16 : 8; }
+int vector_registers(Isa isa) { return isa == Isa::Avx512 ? 32 : 16; }
+
+std::string KernelPlan::str() const {
+  std::string s = str_cat(to_string(family), " ", to_string(isa), " ", mb, "x", nb);
+  if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
+  std::string epi;
+  if (bias) epi = "bias";
+  if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));
+  if (!epi.empty()) s += " " + epi;
+  return s;
+}
+
+SparseMatrix SparseMatrix::from_dense(const float* w, int64_t m, int64_t k) {
+  SparseMatrix s;
+  s.m = m;
+  s.k = k;
+  s.row_ptr.reserve(m + 1);
+  s.row_ptr.push_back(0);
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t c = 0; c < k; ++c) {
+      float v = w[r * k + c];
+      if (v != 0.0f) {
+        s.col.push_back(static_cast<int32_t>(c));
+        s.val.push_back(v);
+      }
+    }
+    s.row_ptr.push_back(static_cast<int64_t>(s.col.size()));
+  }
+  return s;
+}
+
+KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
+  KernelPlan p;
+  p.family = family;
+  p.isa = isa;
+  p.m = m;
+  p.k = k;
+  p.n = n;
+  p.ldb = n;
+  p.ldc = n;
+  p.bias = bias;
+  p.act = act;
+  // Sparse: tall, one-vector tiles, so each B load feeds as many FMAs as the pattern allows
+  // (PITFALLS.md: 24-28 x 1 beat square tiles). Dense: every broadcast feeds nb FMAs and every B
+  // load mb FMAs, which keeps the two load ports below the FMA rate.
+  if (family == Family::Spmm) {
+    p.mb = isa == Isa::Avx512 ? 28 : 12;
+    p.nb = 1;
+  } else {
+    p.mb = isa == Isa::Avx512 ? 8 : 6;
+    p.nb = isa == Isa::Avx512 ? 3 : 2;
+  }
+  p.mb = static_cast<int>(std::min<int64_t>(p.mb, std::max<int64_t>(m, 1)));
+  // Split K when all of B would not stay in about half the 1 MiB L2 while the tiles sweep it.
+  const int64_t budget = 512 * 1024;
+  const int64_t row_bytes = p.ldb * 4;
+  p.k_block = k;
+  if (k * row_bytes > 3 * budget / 2) p.k_block = std::max<int64_t>(64, (budget / row_bytes) / 64 * 64);
+  return p;
+}
+
+}  // namespace sdnn::backend

@@ -1,0 +1,469 @@
+// onnx_importer.cpp — reads an ONNX ModelProto into an ir::Graph.
+//
+// Imported nodes keep their ONNX op names and normalized attributes; passes/canonicalize turns
+// them into the compiler's own ops. Shapes are computed here, so everything after the frontend
+// works on static shapes. Constant nodes and initializers become constant Values.
+#include "sdnn/frontend/onnx_importer.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "sdnn/ir/error.h"
+
+namespace sdnn::frontend {
+namespace {
+
+using ir::Shape;
+using ir::Value;
+
+const char* const kSupported[] = {"Add", "Constant", "Conv", "Flatten", "Gemm", "Identity",
+                                  "MatMul", "Relu", "Reshape"};
+
+std::string dtype_name(int t) {
+  const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
+  return n.empty() ? std::to_string(t) : n;
+}
+
+class Importer {
+ public:
+  Importer(std::string label, const ImportOptions& opts) : label_(std::move(label)), opts_(opts) {}
+
+  std::unique_ptr<ir::Graph> run(const onnx::ModelProto& model) {
+    g_ = std::make_unique<ir::Graph>();
+    g_->meta()["model"] = label_;
+    check_opset(model);
+    const onnx::GraphProto& graph = model.graph();
+    for (const auto& t : graph.initializer()) values_[t.name()] = import_tensor(t, t.name());
+    import_inputs(graph);
+    for (const auto& node : graph.node()) import_node(node);
+    for (const auto& out : graph.output()) {
+      Value* v = lookup(out.name(), "graph output");
+      if (v->dtype != ir::DType::F32) fail(label_, ": graph output '", out.name(), "' is not float32");
+      g_->outputs().push_back(v);
+    }
+    if (g_->outputs().empty()) fail(label_, ": the graph has no outputs");
+    return std::move(g_);
+  }
+
+ private:
+  // ---- model-level checks -------------------------------------------------------------------
+  void check_opset(const onnx::ModelProto& model) {
+    if (!model.has_graph()) fail(label_, ": not an ONNX model (no graph)");
+    int64_t opset = -1;
+    for (const auto& o : model.opset_import())
+      if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+    if (opset < 0) {
+      if (model.ir_version() <= 0) fail(label_, ": not an ONNX model (no ir_version or opset_import)");
+      fail(label_, ": the model imports no opset of the default ONNX domain");
+    }
+    if (opset < kMinOpset || opset > kMaxOpset)
+      fail(label_, ": opset ", opset, " is not supported (supported: ", kMinOpset, " to ", kMaxOpset, ")");
+    opset_ = opset;
+    g_->meta()["opset"] = std::to_string(opset);
+  }
+
+  // ---- tensors --------------------------------------------------------------------------------
+  Value* import_tensor(const onnx::TensorProto& t, const std::string& name) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+      fail(label_, ": tensor '", name, "' uses external data, which is not supported");
+    Shape shape(t.dims().begin(), t.dims().end());
+    for (int64_t d : shape)
+      if (d < 0) fail(label_, ": tensor '", name, "' has a negative dimension");
+    const int64_t n = ir::num_elements(shape);
+    const std::string& raw = t.raw_data();
+    switch (t.data_type()) {
+      case onnx::TensorProto::FLOAT: {
+        std::vector<float> data(n);
+        if (!raw.empty()) {
+          if (static_cast<int64_t>(raw.size()) != n * 4)
+            fail(label_, ": tensor '", name, "' has ", raw.size(), " bytes of raw data, expected ", n * 4,
+                 " for shape [", ir::shape_to_string(shape), "]");
+          std::memcpy(data.data(), raw.data(), raw.size());
+        } else {
+          if (t.float_data_size() != n)
+            fail(label_, ": tensor '", name, "' has ", t.float_data_size(), " values, expected ", n,
+                 " for shape [", ir::shape_to_string(shape), "]");
+          std::copy(t.float_data().begin(), t.float_data().end(), data.begin());
+        }
+        return g_->add_constant(name, shape, std::move(data));
+      }
+      case onnx::TensorProto::INT64: {
+        std::vector<int64_t> data(n);
+        if (!raw.empty()) {
+          if (static_cast<int64_t>(raw.size()) != n * 8)
+            fail(label_, ": tensor '", name, "' has ", raw.size(), " bytes of raw data, expected ", n * 8);
+          std::memcpy(data.data(), raw.data(), raw.size());
+        } else {
+          if (t.int64_data_size() != n)
+            fail(label_, ": tensor '", name, "' has ", t.int64_data_size(), " values, expected ", n);
+          std::copy(t.int64_data().begin(), t.int64_data().end(), data.begin());
+        }
+        return g_->add_constant_i64(name, shape, std::move(data));
+      }
+      default:
+        fail(label_, ": tensor '", name, "' has data type ", dtype_name(t.data_type()),
+             "; only FLOAT (and INT64 for shapes) is supported");
+    }
+  }
+
+  void import_inputs(const onnx::GraphProto& graph) {
+    std::set<std::string> bound;
+    for (const auto& in : graph.input()) {
+      if (values_.count(in.name())) continue;  // an initializer listed as input (IR < 4 style)
+      if (!in.type().has_tensor_type())
+        fail(label_, ": graph input '", in.name(), "' is not a tensor");
+      const auto& tt = in.type().tensor_type();
+      if (tt.elem_type() != onnx::TensorProto::FLOAT)
+        fail(label_, ": graph input '", in.name(), "' has data type ", dtype_name(tt.elem_type()),
+             "; only FLOAT is supported");
+      auto given = opts_.input_shapes.find(in.name());
+      if (!tt.has_shape()) {
+        if (given == opts_.input_shapes.end())
+          fail(label_, ": graph input '", in.name(), "' has no shape; give it with --input-shape ",
+               in.name(), "=...");
+        bound.insert(in.name());
+        add_input(in.name(), given->second);
+        continue;
+      }
+      Shape shape;
+      const auto& dims = tt.shape().dim();
+      if (given != opts_.input_shapes.end()) {
+        bound.insert(in.name());
+        if (static_cast<int>(given->second.size()) != dims.size())
+          fail(label_, ": --input-shape ", in.name(), "=", ir::shape_to_string(given->second), " has rank ",
+               given->second.size(), " but the model's input has rank ", dims.size());
+      }
+      for (int i = 0; i < dims.size(); ++i) {
+        const auto& d = dims[i];
+        int64_t fixed = d.has_dim_value() ? d.dim_value() : -1;
+        if (given != opts_.input_shapes.end()) {
+          int64_t want = given->second[i];
+          if (fixed >= 0 && fixed != want)
+            fail(label_, ": --input-shape ", in.name(), "=", ir::shape_to_string(given->second),
+                 " conflicts with the model's dim ", i, " = ", fixed);
+          shape.push_back(want);
+        } else if (fixed >= 0) {
+          shape.push_back(fixed);
+        } else {
+          std::string sym = d.has_dim_param() ? " ('" + d.dim_param() + "')" : "";
+          fail(label_, ": graph input '", in.name(), "' dim ", i, sym,
+               " is symbolic and unbound; bind it with --input-shape ", in.name(), "=...");
+        }
+      }
+      add_input(in.name(), shape);
+    }
+    for (const auto& [name, shape] : opts_.input_shapes)
+      if (!bound.count(name)) fail(label_, ": --input-shape names '", name, "', which is not a graph input");
+    if (g_->inputs().empty()) fail(label_, ": the graph has no (non-constant) inputs");
+  }
+
+  void add_input(const std::string& name, const Shape& shape) {
+    for (int64_t d : shape)
+      if (d <= 0) fail(label_, ": graph input '", name, "' has a non-positive dim in [", ir::shape_to_string(shape), "]");
+    Value* v = g_->add_value(name, ir::DType::F32, shape);
+    g_->inputs().push_back(v);
+    values_[name] = v;
+  }
+
+  Value* lookup(const std::string& name, const std::string& who) {
+    auto it = values_.find(name);
+    if (it == values_.end()) fail(label_, ": ", who, " refers to undefined tensor '", name, "'");
+    return it->second;
+  }
+
+  // ---- nodes ----------------------------------------------------------------------------------
+  struct Ctx {
+    const onnx::NodeProto& proto;
+    std::string where;  // "model.onnx: node 'n' (Op)"
+    std::vector<Value*> in;
+  };
+
+  [[noreturn]] void node_fail(const Ctx& c, const std::string& what) { fail(c.where, ": ", what); }
+
+  void import_node(const onnx::NodeProto& p) {
+    std::string name = p.name().empty() ? (p.output_size() ? p.output(0) : std::string("?")) : p.name();
+    Ctx c{p, str_cat(label_, ": node '", name, "' (", p.op_type(), ")"), {}};
+    if (!p.domain().empty() && p.domain() != "ai.onnx")
+      node_fail(c, str_cat("unsupported operator domain '", p.domain(), "'; supported ops: ", supported_ops()));
+    for (const auto& i : p.input()) c.in.push_back(i.empty() ? nullptr : lookup(i, c.where));
+
+    static const std::unordered_map<std::string, void (Importer::*)(Ctx&, const std::string&)> table = {
+        {"Add", &Importer::add},         {"Constant", &Importer::constant}, {"Conv", &Importer::conv},
+        {"Flatten", &Importer::flatten}, {"Gemm", &Importer::gemm},         {"Identity", &Importer::identity},
+        {"MatMul", &Importer::matmul},   {"Relu", &Importer::relu},         {"Reshape", &Importer::reshape},
+    };
+    auto it = table.find(p.op_type());
+    if (it == table.end())
+      node_fail(c, str_cat("unsupported operator; supported ops: ", supported_ops()));
+    for (Value* v : c.in)
+      if (v && v->dtype != ir::DType::F32 && p.op_type() != "Reshape")
+        node_fail(c, str_cat("input '", v->name, "' has data type ", ir::to_string(v->dtype),
+                             "; only float32 is supported"));
+    (this->*(it->second))(c, name);
+  }
+
+  void need_inputs(const Ctx& c, int lo, int hi) {
+    int n = static_cast<int>(c.in.size());
+    if (n < lo || n > hi) node_fail(c, str_cat("expects ", lo, lo == hi ? "" : str_cat(" to ", hi), " inputs, got ", n));
+    for (int i = 0; i < lo; ++i)
+      if (!c.in[i]) node_fail(c, str_cat("input ", i, " is required"));
+    if (c.proto.output_size() < 1) node_fail(c, "has no output");
+  }
+
+  // Only the first output is imported (others, like Dropout's mask, are rejected if used).
+  ir::Node* emit(const Ctx& c, const std::string& name, const std::string& op, std::vector<Value*> inputs, Shape shape) {
+    Value* out = g_->add_value(c.proto.output(0), ir::DType::F32, std::move(shape));
+    values_[c.proto.output(0)] = out;
+    return g_->add_node(op, name, std::move(inputs), {out});
+  }
+
+  const onnx::AttributeProto* attr(const Ctx& c, const char* key) {
+    for (const auto& a : c.proto.attribute())
+      if (a.name() == key) return &a;
+    return nullptr;
+  }
+  int64_t attr_int(const Ctx& c, const char* key, int64_t dflt) {
+    const auto* a = attr(c, key);
+    return a ? a->i() : dflt;
+  }
+  double attr_float(const Ctx& c, const char* key, double dflt) {
+    const auto* a = attr(c, key);
+    return a ? a->f() : dflt;
+  }
+  std::vector<int64_t> attr_ints(const Ctx& c, const char* key) {
+    const auto* a = attr(c, key);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+  }
+  void reject_unknown_attrs(const Ctx& c, std::initializer_list<const char*> known) {
+    for (const auto& a : c.proto.attribute()) {
+      bool ok = false;
+      for (const char* k : known) ok |= a.name() == k;
+      if (!ok) node_fail(c, str_cat("unsupported attribute '", a.name(), "'"));
+    }
+  }
+
+  static std::string shp(const Shape& s) { return "[" + ir::shape_to_string(s) + "]"; }
+
+  void constant(Ctx& c, const std::string&) {
+    need_inputs(c, 0, 0);
+    if (c.proto.attribute_size() != 1) node_fail(c, "expects exactly one value attribute");
+    const auto& a = c.proto.attribute(0);
+    const std::string& out = c.proto.output(0);
+    if (a.name() == "value") {
+      values_[out] = import_tensor(a.t(), out);
+    } else if (a.name() == "value_float") {
+      values_[out] = g_->add_constant(out, {}, {a.f()});
+    } else if (a.name() == "value_floats") {
+      values_[out] = g_->add_constant(out, {a.floats_size()}, {a.floats().begin(), a.floats().end()});
+    } else if (a.name() == "value_int") {
+      values_[out] = g_->add_constant_i64(out, {}, {a.i()});
+    } else if (a.name() == "value_ints") {
+      values_[out] = g_->add_constant_i64(out, {a.ints_size()}, {a.ints().begin(), a.ints().end()});
+    } else {
+      node_fail(c, str_cat("unsupported attribute '", a.name(), "'"));
+    }
+  }
+
+  void identity(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {});
+    emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape);
+  }
+
+  void relu(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {});
+    emit(c, name, "Relu", {c.in[0]}, c.in[0]->shape);
+  }
+
+  void add(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 2);
+    reject_unknown_attrs(c, {});
+    const Shape &a = c.in[0]->shape, &b = c.in[1]->shape;
+    // numpy broadcasting of the two shapes
+    size_t r = std::max(a.size(), b.size());
+    Shape out(r);
+    for (size_t i = 0; i < r; ++i) {
+      int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1;
+      int64_t db = i + b.size() >= r ? b[i + b.size() - r] : 1;
+      if (da != db && da != 1 && db != 1)
+        node_fail(c, str_cat("shapes ", shp(a), " and ", shp(b), " cannot be broadcast"));
+      out[i] = std::max(da, db);
+    }
+    if (c.in[0]->is_constant() && c.in[1]->is_constant())
+      node_fail(c, "adding two constants is not supported (constant folding comes later)");
+    emit(c, name, "Add", {c.in[0], c.in[1]}, out);
+  }
+
+  void gemm(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 3);
+    reject_unknown_attrs(c, {"alpha", "beta", "transA", "transB"});
+    if (attr_int(c, "transA", 0) != 0) node_fail(c, "unsupported attribute value transA=1 (only transA=0)");
+    int64_t trans_b = attr_int(c, "transB", 0);
+    Value *a = c.in[0], *b = c.in[1], *bias = c.in.size() > 2 ? c.in[2] : nullptr;
+    if (a->shape.size() != 2) node_fail(c, str_cat("input A '", a->name, "' must be 2-D, got ", shp(a->shape)));
+    if (!b->is_constant())
+      node_fail(c, str_cat("weight B '", b->name, "' must be a constant (initializer or Constant node)"));
+    if (b->shape.size() != 2) node_fail(c, str_cat("weight B '", b->name, "' must be 2-D, got ", shp(b->shape)));
+    int64_t k = trans_b ? b->shape[1] : b->shape[0];
+    int64_t n = trans_b ? b->shape[0] : b->shape[1];
+    if (a->shape[1] != k)
+      node_fail(c, str_cat("shape mismatch: A '", a->name, "' is ", shp(a->shape), " but B '", b->name, "' is ",
+                           shp(b->shape), (trans_b ? " (transB=1)" : ""), ", K differs"));
+    if (bias) {
+      if (!bias->is_constant()) node_fail(c, str_cat("bias C '", bias->name, "' must be a constant"));
+      const Shape& s = bias->shape;
+      int64_t rows = s.size() == 2 ? s[0] : 1, cols = s.empty() ? 1 : s.back();
+      if (s.size() > 2 || (cols != 1 && cols != n) || (rows != 1 && rows != a->shape[0]))
+        node_fail(c, str_cat("bias C '", bias->name, "' of shape ", shp(s), " does not broadcast to [",
+                             a->shape[0], "x", n, "]"));
+      if (rows != 1 && rows > 1) {
+        // Per-row bias: only representable when all rows are equal.
+        const auto& d = *bias->f32;
+        for (int64_t r = 1; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            if (d[r * cols + j] != d[j])
+              node_fail(c, str_cat("bias C '", bias->name, "' varies across rows; only a per-column bias is supported"));
+      }
+    }
+    ir::Node* node = emit(c, name, "Gemm", {a, b, bias}, {a->shape[0], n});
+    node->attrs["alpha"] = attr_float(c, "alpha", 1.0);
+    node->attrs["beta"] = attr_float(c, "beta", 1.0);
+    node->attrs["transB"] = trans_b;
+  }
+
+  void matmul(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 2);
+    reject_unknown_attrs(c, {});
+    Value *a = c.in[0], *b = c.in[1];
+    if (!b->is_constant())
+      node_fail(c, str_cat("MatMul with a non-constant right operand '", b->name,
+                           "' is not supported (the weight must be an initializer or Constant)"));
+    if (b->shape.size() != 2) node_fail(c, str_cat("weight '", b->name, "' must be 2-D, got ", shp(b->shape)));
+    if (a->shape.empty() || a->shape.back() != b->shape[0])
+      node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but weight '", b->name,
+                           "' is ", shp(b->shape)));
+    Shape out = a->shape;
+    out.back() = b->shape[1];
+    emit(c, name, "MatMul", {a, b}, out);
+  }
+
+  void conv(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 3);
+    reject_unknown_attrs(c, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
+    Value *x = c.in[0], *w = c.in[1], *bias = c.in.size() > 2 ? c.in[2] : nullptr;
+    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    if (!w->is_constant()) node_fail(c, str_cat("weight '", w->name, "' must be a constant"));
+    if (w->shape.size() != 4) node_fail(c, str_cat("weight '", w->name, "' must be 4-D, got ", shp(w->shape)));
+    if (attr_int(c, "group", 1) != 1) node_fail(c, str_cat("unsupported attribute value group=", attr_int(c, "group", 1), " (only 1)"));
+    if (w->shape[2] != 1 || w->shape[3] != 1)
+      node_fail(c, str_cat("unsupported kernel size ", w->shape[2], "x", w->shape[3], " (only 1x1 for now)"));
+    auto all_eq = [](const std::vector<int64_t>& v, int64_t x) {
+      for (int64_t e : v) if (e != x) return false;
+      return true;
+    };
+    if (!all_eq(attr_ints(c, "strides"), 1)) node_fail(c, "unsupported attribute value: strides other than 1");
+    if (!all_eq(attr_ints(c, "pads"), 0)) node_fail(c, "unsupported attribute value: pads other than 0");
+    if (!all_eq(attr_ints(c, "dilations"), 1)) node_fail(c, "unsupported attribute value: dilations other than 1");
+    if (const auto* ap = attr(c, "auto_pad"); ap && ap->s() != "NOTSET" && ap->s() != "VALID" && ap->s() != "SAME_UPPER" && ap->s() != "SAME_LOWER")
+      node_fail(c, str_cat("unsupported attribute value auto_pad=", ap->s()));
+    auto ks = attr_ints(c, "kernel_shape");
+    if (!ks.empty() && (ks.size() != 2 || ks[0] != 1 || ks[1] != 1))
+      node_fail(c, "kernel_shape does not match the 1x1 weight");
+    if (x->shape[1] != w->shape[1])
+      node_fail(c, str_cat("shape mismatch: input '", x->name, "' has ", x->shape[1], " channels but weight '",
+                           w->name, "' expects ", w->shape[1]));
+    if (bias) {
+      if (!bias->is_constant()) node_fail(c, str_cat("bias '", bias->name, "' must be a constant"));
+      if (bias->shape != Shape{w->shape[0]})
+        node_fail(c, str_cat("bias '", bias->name, "' has shape ", shp(bias->shape), ", expected [", w->shape[0], "]"));
+    }
+    emit(c, name, "Conv", {x, w, bias}, {x->shape[0], w->shape[0], x->shape[2], x->shape[3]});
+  }
+
+  void flatten(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {"axis"});
+    const Shape& s = c.in[0]->shape;
+    int64_t r = static_cast<int64_t>(s.size()), axis = attr_int(c, "axis", 1);
+    if (axis < -r || axis > r) node_fail(c, str_cat("axis ", axis, " is out of range for rank ", r));
+    if (axis < 0) axis += r;
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= s[i];
+    emit(c, name, "Flatten", {c.in[0]}, {outer, inner});
+  }
+
+  void reshape(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 2);
+    reject_unknown_attrs(c, {"allowzero"});
+    Value* x = c.in[0];
+    if (x->dtype != ir::DType::F32) node_fail(c, "only float32 data is supported");
+    Value* sv = c.in[1];
+    if (!sv->i64 || sv->shape.size() != 1)
+      node_fail(c, str_cat("shape input '", sv->name, "' must be a constant 1-D int64 tensor"));
+    bool allow_zero = attr_int(c, "allowzero", 0) != 0;
+    Shape out(sv->i64->begin(), sv->i64->end());
+    int64_t known = 1, infer = -1;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == 0 && !allow_zero) {
+        if (i >= x->shape.size()) node_fail(c, "shape has a 0 beyond the input's rank");
+        out[i] = x->shape[i];
+      }
+      if (out[i] == -1) {
+        if (infer >= 0) node_fail(c, "shape has more than one -1");
+        infer = static_cast<int64_t>(i);
+      } else if (out[i] < 0) {
+        node_fail(c, str_cat("shape has a negative dim ", out[i]));
+      } else {
+        known *= out[i];
+      }
+    }
+    if (infer >= 0) {
+      if (known == 0 || x->numel() % known) node_fail(c, str_cat("cannot reshape ", shp(x->shape), " to ", shp(out)));
+      out[infer] = x->numel() / known;
+    }
+    if (ir::num_elements(out) != x->numel()) node_fail(c, str_cat("cannot reshape ", shp(x->shape), " to ", shp(out)));
+    emit(c, name, "Reshape", {x}, out);
+  }
+
+  std::string label_;
+  const ImportOptions& opts_;
+  std::unique_ptr<ir::Graph> g_;
+  std::unordered_map<std::string, Value*> values_;
+  int64_t opset_ = 0;
+};
+
+}  // namespace
+
+std::string supported_ops() {
+  std::string s;
+  for (const char* op : kSupported) s += (s.empty() ? "" : ", ") + std::string(op);
+  return s;
+}
+
+std::unique_ptr<ir::Graph> import_onnx_bytes(const std::string& bytes, const std::string& label,
+                                             const ImportOptions& opts) {
+  onnx::ModelProto model;
+  if (bytes.empty()) fail(label, ": not an ONNX model (the file is empty)");
+  if (!model.ParseFromString(bytes))
+    fail(label, ": not an ONNX model (protobuf parse failed: the file is truncated or of another format)");
+  return Importer(label, opts).run(model);
+}
+
+std::unique_ptr<ir::Graph> import_onnx_file(const std::string& path, const ImportOptions& opts) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open '", path, "': ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) fail("cannot read '", path, "': ", std::strerror(errno));
+  return import_onnx_bytes(ss.str(), path, opts);
+}
+
+}  // namespace sdnn::frontend

@@ -1,0 +1,88 @@
+// verifier.cpp — structural checks of a Graph and shape inference of the compiler's own ops.
+//
+// Run after the frontend and after every pass: a pass that breaks topological order, leaves a
+// dangling value or produces a shape its op cannot have is caught here, with the pass named.
+#include <cctype>
+#include <set>
+
+#include "sdnn/ir/error.h"
+#include "sdnn/ir/graph.h"
+
+namespace sdnn::ir {
+namespace {
+
+const Value& in(const Node& n, size_t i) {
+  if (i >= n.inputs.size() || !n.inputs[i]) fail(n.where(), ": missing input ", i);
+  return *n.inputs[i];
+}
+
+}  // namespace
+
+std::vector<Shape> infer_shapes(const Node& n) {
+  const std::string& op = n.op;
+  if (op == "fc") {
+    const Shape& x = in(n, 0).shape;
+    const Shape& w = in(n, 1).shape;
+    if (w.size() != 2 || x.empty() || x.back() != w[1])
+      fail(n.where(), ": input ", shape_to_string(x), " does not match weight ", shape_to_string(w));
+    if (n.inputs.size() > 2 && n.inputs[2] && n.inputs[2]->shape != Shape{w[0]})
+      fail(n.where(), ": bias shape ", shape_to_string(n.inputs[2]->shape), " is not [", w[0], "]");
+    Shape y = x;
+    y.back() = w[0];
+    return {y};
+  }
+  if (op == "conv1x1") {
+    const Shape& x = in(n, 0).shape;
+    const Shape& w = in(n, 1).shape;
+    if (x.size() != 4 || w.size() != 2 || x[1] != w[1])
+      fail(n.where(), ": input ", shape_to_string(x), " does not match weight ", shape_to_string(w));
+    if (n.inputs.size() > 2 && n.inputs[2] && n.inputs[2]->shape != Shape{w[0]})
+      fail(n.where(), ": bias shape ", shape_to_string(n.inputs[2]->shape), " is not [", w[0], "]");
+    return {{x[0], w[0], x[2], x[3]}};
+  }
+  if (op == "relu" || op == "copy" || op == "layout") return {in(n, 0).shape};
+  if (op == "add") {
+    if (in(n, 0).shape != in(n, 1).shape)
+      fail(n.where(), ": operand shapes ", shape_to_string(in(n, 0).shape), " and ",
+           shape_to_string(in(n, 1).shape), " differ");
+    return {in(n, 0).shape};
+  }
+  if (op == "reshape") {
+    Shape y = n.get_ints("shape");
+    if (num_elements(y) != in(n, 0).numel())
+      fail(n.where(), ": cannot reshape ", shape_to_string(in(n, 0).shape), " to ", shape_to_string(y));
+    return {y};
+  }
+  fail(n.where(), ": no shape inference for op '", op, "'");
+}
+
+void verify(const Graph& g, const std::string& stage) {
+  auto bad = [&](const std::string& what) { fail("IR verification failed after ", stage, ": ", what); };
+  std::set<const Value*> defined(g.inputs().begin(), g.inputs().end());
+  std::set<const Node*> seen;
+  for (const auto& np : g.nodes()) {
+    const Node& n = *np;
+    for (const Value* v : n.inputs) {
+      if (!v) continue;
+      if (!v->is_constant() && !defined.count(v))
+        bad(str_cat(n.where(), " uses a value '", v->name, "' that is not defined before it"));
+    }
+    for (const Value* v : n.outputs) {
+      if (v->producer != &n) bad(str_cat(n.where(), " output '", v->name, "' has another producer"));
+      if (!defined.insert(v).second) bad(str_cat("value '", v->name, "' is defined twice"));
+    }
+    // Compiler ops are lower-case; imported ONNX ops keep the shapes the frontend gave them.
+    if (!n.op.empty() && std::islower(static_cast<unsigned char>(n.op[0]))) {
+      std::vector<Shape> shapes = infer_shapes(n);
+      for (size_t i = 0; i < shapes.size() && i < n.outputs.size(); ++i)
+        if (shapes[i] != n.outputs[i]->shape)
+          bad(str_cat(n.where(), " output shape ", shape_to_string(n.outputs[i]->shape),
+                      " but its inputs give ", shape_to_string(shapes[i])));
+    }
+    seen.insert(&n);
+  }
+  for (const Value* v : g.outputs())
+    if (!defined.count(v) && !v->is_constant()) bad(str_cat("graph output '", v->name, "' is never defined"));
+}
+
+}  // namespace sdnn::ir

@@ -1,0 +1,46 @@
+// pass.h — the interface every graph pass implements, and the linear pipeline that runs them.
+//
+// A pass is one file: a class with name() and run(Graph&) -> changed, built from explicit
+// parameters (never globals). The pipeline is a plain list; the driver gets a hook after each
+// pass for --dump-ir and --stop-after.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sdnn/ir/graph.h"
+
+namespace sdnn::passes {
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  virtual const char* name() const = 0;
+  virtual bool run(ir::Graph& g) = 0;  // returns whether the graph changed
+};
+
+struct PipelineOptions {
+  // A weight whose fraction of zeros is at least this uses the sparse kernel, otherwise the dense
+  // one. Default from bench/RESULTS.md (sparse vs dense generated kernels on this CPU).
+  double sparse_threshold = 0.5;
+};
+
+std::unique_ptr<Pass> make_canonicalize();
+std::unique_ptr<Pass> make_fuse_epilogue();
+std::unique_ptr<Pass> make_choose_kernels(double sparse_threshold);
+std::unique_ptr<Pass> make_choose_layout();
+std::unique_ptr<Pass> make_plan_buffers();
+
+// The pipeline in order. Names: canonicalize, fuse-epilogue, choose-kernels, choose-layout,
+// plan-buffers.
+std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts);
+std::vector<std::string> pipeline_pass_names();
+
+// Runs the pipeline, verifying the graph after each pass. `after(pass_name, changed)` is called
+// after each pass; returning false stops the pipeline (for --stop-after).
+void run_pipeline(ir::Graph& g, const PipelineOptions& opts,
+                  const std::function<bool(const std::string&, bool)>& after);
+
+}  // namespace sdnn::passes

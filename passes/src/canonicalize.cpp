@@ -1,0 +1,180 @@
+// canonicalize.cpp — ONNX ops -> the compiler's own ops.
+//
+//   Gemm(A, B, C)            -> fc(A, W = alpha * op(B)^T as [N x K], bias = beta * C)
+//   MatMul(X, B) [+ Add b]   -> fc(X, W = B^T, bias = b)  (bias in either Add operand order)
+//   Conv 1x1(X, W, b)        -> conv1x1(X, W as [M x C], b)
+//   Relu -> relu, Add of two same-shape activations -> add
+//   Identity, Flatten / Reshape that keep the shape -> removed; other Flatten / Reshape -> reshape
+// A weight's layout is always [out features x in features] (the SpMM's A) after this pass.
+#include <algorithm>
+
+#include "rewrite.h"
+#include "sdnn/ir/error.h"
+#include "sdnn/passes/pass.h"
+
+namespace sdnn::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::Value;
+
+// [rows x cols] -> [cols x rows], scaled.
+std::vector<float> transposed(const std::vector<float>& w, int64_t rows, int64_t cols, float scale) {
+  std::vector<float> t(w.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = scale * w[r * cols + c];
+  return t;
+}
+
+// A constant that broadcasts as a per-feature vector of length m over [..., m] (shape [m],
+// [1, m], [1, 1, m], a scalar or [1]); returns it expanded to m values, or nothing.
+bool as_feature_bias(const Value& c, int64_t m, float scale, std::vector<float>& out) {
+  if (!c.f32) return false;
+  int64_t last = c.shape.empty() ? 1 : c.shape.back();
+  for (size_t i = 0; i + 1 < c.shape.size(); ++i)
+    if (c.shape[i] != 1) return false;
+  if (last != m && last != 1) return false;
+  out.resize(m);
+  for (int64_t i = 0; i < m; ++i) out[i] = scale * (*c.f32)[last == 1 ? 0 : i];
+  return true;
+}
+
+class Canonicalize : public Pass {
+ public:
+  const char* name() const override { return "canonicalize"; }
+
+  bool run(Graph& g) override {
+    std::vector<Node*> work;
+    for (const auto& n : g.nodes()) work.push_back(n.get());
+    for (Node* n : work) rewrite(g, n);
+    // Bias adds after the fc nodes exist (in either operand order).
+    for (Node* n : snapshot(g))
+      if (n->op == "Add") fold_bias_add(g, n);
+    for (Node* n : snapshot(g)) {
+      if (n->op == "Add") lower_add(n);
+    }
+    for (Node* n : snapshot(g))
+      if (n->op == "identity") {
+        if (!bypass(g, n)) n->op = "copy";
+      }
+    g.remove_dead();
+    return true;
+  }
+
+ private:
+  static std::vector<Node*> snapshot(Graph& g) {
+    std::vector<Node*> v;
+    for (const auto& n : g.nodes()) v.push_back(n.get());
+    return v;
+  }
+
+  void rewrite(Graph& g, Node* n) {
+    if (n->op == "Gemm") return gemm(g, n);
+    if (n->op == "MatMul") return matmul(g, n);
+    if (n->op == "Conv") return conv(g, n);
+    if (n->op == "Relu") {
+      n->op = "relu";
+      return;
+    }
+    if (n->op == "Identity") {
+      n->op = "identity";
+      return;
+    }
+    if (n->op == "Flatten" || n->op == "Reshape") {
+      if (n->outputs[0]->shape == n->inputs[0]->shape) {
+        n->inputs.resize(1);
+        n->attrs.clear();
+        n->op = "identity";
+        return;
+      }
+      n->inputs.resize(1);
+      n->attrs.clear();
+      n->attrs["shape"] = n->outputs[0]->shape;
+      n->op = "reshape";
+    }
+  }
+
+  void gemm(Graph& g, Node* n) {
+    Value *a = n->inputs[0], *b = n->inputs[1], *c = n->inputs.size() > 2 ? n->inputs[2] : nullptr;
+    float alpha = static_cast<float>(n->get_float("alpha", 1.0));
+    float beta = static_cast<float>(n->get_float("beta", 1.0));
+    bool trans_b = n->get_int("transB", 0) != 0;
+    int64_t k = a->shape[1];
+    int64_t m = trans_b ? b->shape[0] : b->shape[1];  // output features
+    std::vector<float> w = trans_b ? *b->f32 : transposed(*b->f32, k, m, 1.0f);
+    if (alpha != 1.0f)
+      for (float& x : w) x *= alpha;
+    Value* wv = g.add_constant(b->name, {m, k}, std::move(w));
+    Value* bias = nullptr;
+    if (c && beta != 0.0f) {
+      std::vector<float> bv;
+      // Gemm's C is [M x N] broadcastable; the frontend has checked rows are equal.
+      Value row = *c;
+      if (row.shape.size() == 2) row.shape = {row.shape[1]};
+      SDNN_CHECK(as_feature_bias(row, m, beta, bv));
+      bias = g.add_constant(c->name, {m}, std::move(bv));
+    }
+    n->op = "fc";
+    n->attrs.clear();
+    n->inputs = {a, wv};
+    if (bias) n->inputs.push_back(bias);
+  }
+
+  void matmul(Graph& g, Node* n) {
+    Value *x = n->inputs[0], *b = n->inputs[1];
+    int64_t k = b->shape[0], m = b->shape[1];
+    Value* wv = g.add_constant(b->name, {m, k}, transposed(*b->f32, k, m, 1.0f));
+    n->op = "fc";  // also for a 1-D X: [K] x [K x M] -> [M], an fc over one row
+    n->attrs.clear();
+    n->inputs = {x, wv};
+  }
+
+  void conv(Graph& g, Node* n) {
+    Value *x = n->inputs[0], *w = n->inputs[1], *b = n->inputs.size() > 2 ? n->inputs[2] : nullptr;
+    int64_t m = w->shape[0], c = w->shape[1];
+    Value* wv = g.add_constant(w->name, {m, c}, *w->f32);
+    n->op = "conv1x1";
+    n->attrs.clear();
+    n->inputs = {x, wv};
+    if (b) n->inputs.push_back(b);
+  }
+
+  void fold_bias_add(Graph& g, Node* add) {
+    for (int side = 0; side < 2; ++side) {
+      Value* act = add->inputs[side];
+      Value* cst = add->inputs[1 - side];
+      Node* p = act->producer;
+      if (!cst->is_constant() || !p || p->op != "fc" || p->inputs.size() > 2) continue;
+      if (g.users(act).size() != 1 || g.is_graph_output(act)) continue;
+      if (add->outputs[0]->shape != act->shape) continue;  // the constant must not widen the result
+      std::vector<float> bias;
+      int64_t m = act->shape.back();
+      if (!as_feature_bias(*cst, m, 1.0f, bias)) continue;
+      p->inputs.push_back(g.add_constant(cst->name, {m}, std::move(bias)));
+      Value* out = add->outputs[0];
+      g.remove_node(add);
+      move_output(p, out);
+      return;
+    }
+  }
+
+  void lower_add(Node* n) {
+    Value *a = n->inputs[0], *b = n->inputs[1];
+    if (a->is_constant() || b->is_constant()) {
+      Value* c = a->is_constant() ? a : b;
+      fail(n->where(), ": Add of constant '", c->name, "' [", ir::shape_to_string(c->shape),
+           "] is supported only as the per-feature bias of a Gemm / MatMul output it alone reads");
+    }
+    if (a->shape != b->shape)
+      fail(n->where(), ": Add with broadcasting between activations [", ir::shape_to_string(a->shape), "] and [",
+           ir::shape_to_string(b->shape), "] is not supported");
+    n->op = "add";
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_canonicalize() { return std::make_unique<Canonicalize>(); }
+
+}  // namespace sdnn::passes

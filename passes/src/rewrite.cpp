@@ -1,0 +1,32 @@
+// rewrite.cpp — graph-editing helpers shared by the passes.
+#include "rewrite.h"
+
+#include "sdnn/ir/error.h"
+
+namespace sdnn::passes {
+
+void move_output(ir::Node* n, ir::Value* v) {
+  SDNN_CHECK(n->outputs.size() == 1);
+  n->outputs[0]->producer = nullptr;
+  n->outputs[0] = v;
+  v->producer = n;
+}
+
+bool bypass(ir::Graph& g, ir::Node* n) {
+  ir::Value* x = n->inputs[0];
+  ir::Value* y = n->outputs[0];
+  if (!g.is_graph_output(y)) {
+    g.replace_uses(y, x);
+    g.remove_node(n);
+    return true;
+  }
+  ir::Node* p = x->producer;
+  if (p && p->outputs.size() == 1 && !g.is_graph_output(x) && g.users(x).size() == 1 && x->shape == y->shape) {
+    g.remove_node(n);
+    move_output(p, y);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace sdnn::passes

@@ -1,0 +1,18 @@
+// rewrite.h — small graph-editing helpers shared by the passes.
+#pragma once
+
+#include "sdnn/ir/graph.h"
+
+namespace sdnn::passes {
+
+// Node `n` computes the same data as its input 0 (Identity, a no-op Reshape, a fused Relu's
+// consumer side...). Removes it: uses of its output read the input instead. When the output is a
+// graph output (whose name the ABI reports), the input's producer takes over the output value
+// if nothing else reads the input; otherwise the node becomes a `copy`. Returns true if removed.
+bool bypass(ir::Graph& g, ir::Node* n);
+
+// `n` (single output) replaces `old` as producer of `v`: used when a consumer is folded into its
+// producer (bias Add, activation), so the folded node's output value — and its name — survive.
+void move_output(ir::Node* n, ir::Value* v);
+
+}  // namespace sdnn::passes

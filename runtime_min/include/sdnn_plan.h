@@ -1,0 +1,115 @@
+/* sdnn_plan.h — internal contract between the sdnnc AOT writer and runtime_min.
+ *
+ * Not part of the user ABI. The AOT writer emits a C file defining `sdnn_plan_data` from these
+ * types (plus an assembly file carrying kernel code and weights); runtime_min executes it. Every
+ * field is fixed when the model is compiled; the runtime validates only what depends on the
+ * machine (CPU features) and the caller (pointers, thread count). */
+#ifndef SDNN_PLAN_H
+#define SDNN_PLAN_H
+
+#include <stdint.h>
+
+#include "sdnn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
+#define SDNN_PLAN_VERSION 1u
+
+/* CPU features a model may require (sdnn_plan.required_cpu). */
+enum {
+  SDNN_CPU_AVX2 = 1u << 0,     /* AVX2 + FMA3 */
+  SDNN_CPU_AVX512F = 1u << 1,  /* AVX-512 F (with the OS saving zmm state) */
+  SDNN_CPU_AVX512BW = 1u << 2, /* reserved */
+};
+
+/* The one argument of every generated kernel. The kernel reads it with
+ * `mov(reg, ptr[param1 + offsetof(sdnn_kernel_args, field)])`.
+ *
+ * A kernel's code is a sequence of blocks, one per (k block, row tile), k-block-major: block
+ * index = kb * num_tiles + tile. A call runs blocks [block_begin, block_end), which must lie in
+ * one k block, over columns [0, n) of b and c. `values` points at block_begin's values. */
+typedef struct {
+  const float* b;      /* B (activations), row k at b + k * ldb; ldb is baked into the code */
+  float* c;            /* C (output), row m at c + m * ldc; ldc is baked into the code */
+  const float* values; /* weights in consumption order, at block_begin */
+  const float* bias;   /* bias[M] of the whole layer, when the kernel has a bias epilogue */
+  int64_t n;           /* columns to compute, > 0 */
+  int64_t block_begin;
+  int64_t block_end;
+} sdnn_kernel_args;
+
+typedef void (*sdnn_kernel_fn)(const sdnn_kernel_args* args);
+
+/* Where a tensor lives at run time: base(kind, index) + byte offset. */
+enum { SDNN_BUF_ARENA = 0, SDNN_BUF_INPUT = 1, SDNN_BUF_OUTPUT = 2 };
+typedef struct {
+  uint32_t kind;
+  uint32_t index;  /* input / output index; 0 for the arena */
+  uint64_t offset; /* bytes */
+} sdnn_buf_ref;
+
+/* A generated-kernel step: C[batch][M x n] = epilogue(A * B[batch][K x n]). */
+typedef struct {
+  sdnn_kernel_fn fn;
+  const float* values;          /* all blocks' values, concatenated */
+  const float* bias;            /* NULL when the kernel has no bias epilogue */
+  const int64_t* block_offsets; /* num_k_blocks * num_tiles + 1 entries, in floats */
+  int64_t num_tiles;
+  int64_t num_k_blocks;
+  int64_t n;              /* columns per batch item */
+  int64_t n_align;        /* the N range may be split only at multiples of this */
+  int64_t batch;          /* independent problems (images of an NCHW batch) */
+  int64_t b_batch_stride; /* floats between batch items of B */
+  int64_t c_batch_stride; /* floats between batch items of C */
+  const char* name;       /* kernel symbol, for diagnostics */
+} sdnn_kernel_step;
+
+typedef enum {
+  SDNN_STEP_KERNEL = 1,    /* kernel: see sdnn_kernel_step; src0 = B, dst = C */
+  SDNN_STEP_TRANSPOSE = 2, /* dst[batch][d1][d0] = src0[batch][d0][d1]; dims = {batch, d0, d1} */
+  SDNN_STEP_COPY = 3,      /* dst = src0; dims[0] = floats */
+  SDNN_STEP_RELU = 4,      /* dst = max(src0, 0); dims[0] = floats */
+  SDNN_STEP_ADD = 5,       /* dst = src0 + src1; dims[0] = floats */
+} sdnn_step_op;
+
+typedef struct {
+  uint32_t op; /* sdnn_step_op */
+  uint32_t reserved;
+  sdnn_buf_ref src0, src1, dst;
+  int64_t dims[4];
+  const sdnn_kernel_step* kernel; /* SDNN_STEP_KERNEL only */
+} sdnn_step;
+
+typedef struct {
+  uint32_t magic;        /* SDNN_PLAN_MAGIC */
+  uint32_t version;      /* SDNN_PLAN_VERSION */
+  uint32_t required_cpu; /* SDNN_CPU_* bits */
+  uint32_t num_inputs;
+  uint32_t num_outputs;
+  uint32_t num_steps;
+  uint64_t arena_bytes; /* activation arena per context, 64-byte aligned offsets */
+  const sdnn_tensor_info* inputs;
+  const sdnn_tensor_info* outputs;
+  const sdnn_step* steps;
+  const char* producer; /* "sdnnc <version> <target>" */
+} sdnn_plan;
+
+/* Defined by the generated plan file of each model.so. Hidden, so that each model.so's runtime
+ * binds to its own plan even when another model.so is in the process's global symbol scope
+ * (linked directly, or dlopened with RTLD_GLOBAL); an exported symbol would be interposed. The
+ * attribute on this declaration also makes the generated definition hidden. */
+#if defined(__GNUC__)
+#define SDNN_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define SDNN_HIDDEN
+#endif
+extern SDNN_HIDDEN const sdnn_plan sdnn_plan_data;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDNN_PLAN_H */

@@ -1,0 +1,226 @@
+/* context.c — contexts and the plan executor: sdnn_context_create / free and sdnn_run.
+ *
+ * A context owns everything mutable of one inference stream: the activation arena, the per-step
+ * schedule and the thread pool. sdnn_run walks the plan's steps in order; a step that is worth
+ * splitting is run by the pool (thread 0 is the caller), with the pool's barrier between steps,
+ * and a small step runs on the caller alone with no synchronization at all.
+ *
+ * Kernel steps follow sdnn_plan.h: for each task of a thread (partition.h) and each batch item,
+ * the thread calls the kernel once per k block, in increasing k-block order, on its tile and column
+ * range. Transposes split over 16-row blocks, elementwise steps over 16-float (cache line) chunks.
+ *
+ * The pool is sized to the largest number of threads any step uses, at most num_threads: threads
+ * that would never get work are not started. */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ops.h"
+#include "runtime.h"
+
+enum {
+  MAX_THREADS = 1024,
+  ARENA_ALIGN = 64,
+  ELEMENTWISE_CHUNK = 16,               /* floats: one cache line */
+  ELEMENTWISE_MIN_PER_THREAD = 1 << 13, /* floats; below this a step runs on one thread */
+  TRANSPOSE_MIN_PER_THREAD = 1 << 12,   /* floats */
+};
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Threads for `work` when each should get at least `per_thread` and there are `units` pieces. */
+static int threads_for(int64_t work, int64_t per_thread, int64_t units, int max_threads) {
+  int64_t threads = work / per_thread;
+  if (threads > units) threads = units;
+  if (threads > max_threads) threads = max_threads;
+  return threads < 1 ? 1 : (int)threads;
+}
+
+static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, int max_threads) {
+  schedule->num_threads = 1;
+  switch (step->op) {
+    case SDNN_STEP_KERNEL:
+      if (sdnn_kernel_split_init(&schedule->split, step->kernel, max_threads) != 0) return -1;
+      schedule->num_threads = schedule->split.num_threads;
+      break;
+    case SDNN_STEP_TRANSPOSE: {
+      const int64_t floats = step->dims[0] * step->dims[1] * step->dims[2];
+      const int64_t units = step->dims[0] * ceil_div(step->dims[1], SDNN_TRANSPOSE_BLOCK);
+      schedule->num_threads = threads_for(floats, TRANSPOSE_MIN_PER_THREAD, units, max_threads);
+      break;
+    }
+    default: {
+      const int64_t floats = step->dims[0];
+      schedule->num_threads = threads_for(floats, ELEMENTWISE_MIN_PER_THREAD,
+                                          ceil_div(floats, ELEMENTWISE_CHUNK), max_threads);
+      break;
+    }
+  }
+  return 0;
+}
+
+static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split* split,
+                             int thread, const float* b_base, float* c_base) {
+  const int64_t tiles = k->num_tiles;
+  for (int64_t i = split->first[thread]; i < split->first[thread + 1]; ++i) {
+    const sdnn_kernel_task task = split->tasks[i];
+    for (int64_t item = task.b0; item < task.b1; ++item) {
+      const float* b = b_base + item * k->b_batch_stride + task.n0;
+      float* c = c_base + item * k->c_batch_stride + task.n0;
+      for (int64_t kb = 0; kb < k->num_k_blocks; ++kb) {
+        const sdnn_kernel_args args = {
+            .b = b,
+            .c = c,
+            .values = k->values + k->block_offsets[kb * tiles + task.t0],
+            .bias = k->bias,
+            .n = task.n1 - task.n0,
+            .block_begin = kb * tiles + task.t0,
+            .block_end = kb * tiles + task.t1,
+        };
+        k->fn(&args);
+      }
+    }
+  }
+}
+
+/* Thread `thread`'s share of a transpose: a contiguous range of (batch item, 16-row block). */
+static void run_transpose_share(const sdnn_bound_step* bound, int thread, int threads) {
+  const int64_t batch = bound->step->dims[0], rows = bound->step->dims[1];
+  const int64_t cols = bound->step->dims[2];
+  const int64_t blocks = ceil_div(rows, SDNN_TRANSPOSE_BLOCK);
+  int64_t unit = batch * blocks * thread / threads;
+  const int64_t unit_end = batch * blocks * (thread + 1) / threads;
+  while (unit < unit_end) {
+    const int64_t item = unit / blocks;
+    const int64_t item_end = unit_end < (item + 1) * blocks ? unit_end : (item + 1) * blocks;
+    const int64_t row_begin = (unit - item * blocks) * SDNN_TRANSPOSE_BLOCK;
+    int64_t row_end = (item_end - item * blocks) * SDNN_TRANSPOSE_BLOCK;
+    if (row_end > rows) row_end = rows;
+    const int64_t item_offset = item * rows * cols;
+    sdnn_transpose_rows(bound->dst + item_offset, bound->src0 + item_offset, rows, cols, row_begin,
+                        row_end);
+    unit = item_end;
+  }
+}
+
+static void run_share(const sdnn_bound_step* bound, int thread) {
+  const int threads = bound->schedule->num_threads;
+  if (thread >= threads) return;
+  const sdnn_step* step = bound->step;
+  if (step->op == SDNN_STEP_KERNEL) {
+    run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
+    return;
+  }
+  if (step->op == SDNN_STEP_TRANSPOSE) {
+    run_transpose_share(bound, thread, threads);
+    return;
+  }
+  const int64_t floats = step->dims[0];
+  const int64_t chunks = ceil_div(floats, ELEMENTWISE_CHUNK);
+  const int64_t begin = chunks * thread / threads * ELEMENTWISE_CHUNK;
+  int64_t end = chunks * (thread + 1) / threads * ELEMENTWISE_CHUNK;
+  if (end > floats) end = floats;
+  switch (step->op) {
+    case SDNN_STEP_COPY:
+      sdnn_copy_range(bound->dst, bound->src0, begin, end);
+      break;
+    case SDNN_STEP_RELU:
+      sdnn_relu_range(bound->dst, bound->src0, begin, end);
+      break;
+    case SDNN_STEP_ADD:
+      sdnn_add_range(bound->dst, bound->src0, bound->src1, begin, end);
+      break;
+  }
+}
+
+static void pool_job(void* arg, int thread) {
+  const sdnn_context* c = arg;
+  run_share(&c->current, thread);
+}
+
+static void* resolve(const sdnn_context* c, sdnn_buf_ref ref, const float* const* inputs,
+                     float* const* outputs) {
+  char* base = ref.kind == SDNN_BUF_ARENA   ? (char*)c->arena
+               : ref.kind == SDNN_BUF_INPUT ? (char*)inputs[ref.index]
+                                            : (char*)outputs[ref.index];
+  return base + ref.offset;
+}
+
+static void free_context(sdnn_context* c) {
+  sdnn_pool_destroy(c->pool);
+  if (c->schedule)
+    for (uint32_t i = 0; i < c->plan->num_steps; ++i) sdnn_kernel_split_free(&c->schedule[i].split);
+  free(c->schedule);
+  free(c->arena);
+  free(c);
+}
+
+SDNN_API sdnn_status sdnn_context_create(const sdnn_model* m, int num_threads,
+                                         sdnn_context** out) {
+  if (!out) return SDNN_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (!m || num_threads < 1 || num_threads > MAX_THREADS) return SDNN_ERR_INVALID_ARGUMENT;
+  const sdnn_plan* plan = m->plan;
+
+  sdnn_context* c = calloc(1, sizeof *c);
+  if (!c) return SDNN_ERR_OUT_OF_MEMORY;
+  c->plan = plan;
+  c->num_threads = num_threads;
+  atomic_init(&c->running, 0);
+
+  const uint64_t arena_bytes = plan->arena_bytes ? plan->arena_bytes : ARENA_ALIGN;
+  c->schedule = calloc(plan->num_steps ? plan->num_steps : 1, sizeof *c->schedule);
+  if (arena_bytes > SIZE_MAX || !c->schedule ||
+      posix_memalign(&c->arena, ARENA_ALIGN, (size_t)arena_bytes) != 0) {
+    c->arena = NULL;
+    free_context(c);
+    return SDNN_ERR_OUT_OF_MEMORY;
+  }
+
+  int pool_threads = 1;
+  for (uint32_t i = 0; i < plan->num_steps; ++i) {
+    if (make_schedule(&c->schedule[i], &plan->steps[i], num_threads) != 0) {
+      free_context(c);
+      return SDNN_ERR_OUT_OF_MEMORY;
+    }
+    if (c->schedule[i].num_threads > pool_threads) pool_threads = c->schedule[i].num_threads;
+  }
+  if (pool_threads > 1 && !(c->pool = sdnn_pool_create(pool_threads))) {
+    free_context(c);
+    return SDNN_ERR_OUT_OF_MEMORY;
+  }
+  *out = c;
+  return SDNN_OK;
+}
+
+SDNN_API void sdnn_context_free(sdnn_context* c) {
+  if (c) free_context(c);
+}
+
+SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float* const* outputs) {
+  if (!c || !inputs || !outputs) return SDNN_ERR_INVALID_ARGUMENT;
+  const sdnn_plan* plan = c->plan;
+  for (uint32_t i = 0; i < plan->num_inputs; ++i)
+    if (!inputs[i]) return SDNN_ERR_INVALID_ARGUMENT;
+  for (uint32_t i = 0; i < plan->num_outputs; ++i)
+    if (!outputs[i]) return SDNN_ERR_INVALID_ARGUMENT;
+  if (atomic_exchange_explicit(&c->running, 1, memory_order_acquire))
+    return SDNN_ERR_INVALID_ARGUMENT;
+
+  for (uint32_t i = 0; i < plan->num_steps; ++i) {
+    const sdnn_step* step = &plan->steps[i];
+    sdnn_bound_step* bound = &c->current;
+    bound->step = step;
+    bound->schedule = &c->schedule[i];
+    bound->src0 = resolve(c, step->src0, inputs, outputs);
+    bound->src1 = step->op == SDNN_STEP_ADD ? resolve(c, step->src1, inputs, outputs) : NULL;
+    bound->dst = resolve(c, step->dst, inputs, outputs);
+    if (bound->schedule->num_threads > 1)
+      sdnn_pool_run(c->pool, pool_job, c);
+    else
+      run_share(bound, 0);
+  }
+
+  atomic_store_explicit(&c->running, 0, memory_order_release);
+  return SDNN_OK;
+}

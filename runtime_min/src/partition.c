@@ -1,0 +1,215 @@
+/* partition.c — splitting a kernel step over threads, balanced by nonzero count.
+ *
+ * Model: tile t costs w[t] = (its values over all k blocks) + SDNN_TILE_OVERHEAD per column; the
+ * step is a grid of "outer units" (batch item x column chunk of n_align columns, batch-major) times
+ * row tiles. The split cuts the outer units into q contiguous pieces and gives piece j a group of
+ * thr_j threads (thr_j = T/q rounded, pieces sized in proportion to thr_j); inside a piece the
+ * tiles are cut into min(thr_j, tiles) contiguous ranges of about equal weight.
+ *
+ *   - many tiles (>= 2 per thread): q = 1, i.e. pure row-tile split; every thread streams only its
+ *     own weights and all threads share B;
+ *   - few tiles: every q in [1, min(units, T)] is costed exactly (max over threads of columns x
+ *     tile-range weight) and the cheapest wins, smaller q on near ties (< 2% apart).
+ *
+ * The number of threads used is capped so each gets at least SDNN_MIN_WORK_PER_THREAD. */
+#include "partition.h"
+
+#include <stdlib.h>
+
+typedef struct {
+  int64_t tiles;
+  int64_t n;       /* columns per batch item */
+  int64_t align;   /* column chunk */
+  int64_t n_units; /* column chunks per batch item */
+  int64_t units;   /* batch * n_units */
+  int64_t* prefix; /* tiles + 1 entries: prefix[t] = weight of tiles [0, t) */
+} geometry;
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Columns in outer units [0, u), summed over batch items. */
+static int64_t columns_before(const geometry* g, int64_t u) {
+  const int64_t batch_items = u / g->n_units;
+  const int64_t chunks = u % g->n_units;
+  return batch_items * g->n + min64(chunks * g->align, g->n);
+}
+
+/* Cuts tiles into r nonempty contiguous ranges of about equal weight (1 <= r <= tiles):
+ * bounds[0] = 0 < bounds[1] < ... < bounds[r] = tiles. Returns the largest range weight. */
+static int64_t split_tiles(const geometry* g, int64_t r, int64_t* bounds) {
+  const int64_t* prefix = g->prefix;
+  const int64_t total = prefix[g->tiles];
+  bounds[0] = 0;
+  bounds[r] = g->tiles;
+  for (int64_t i = 1; i < r; ++i) {
+    const int64_t target = (int64_t)((double)total * (double)i / (double)r);
+    int64_t lo = bounds[i - 1] + 1;
+    int64_t hi = g->tiles - (r - i);
+    const int64_t lowest = lo;
+    while (lo < hi) { /* first t in [lowest, hi] with prefix[t] >= target, else hi */
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (prefix[mid] >= target)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    if (lo > lowest && target - prefix[lo - 1] < prefix[lo] - target) --lo;
+    bounds[i] = lo;
+  }
+  int64_t max_weight = 0;
+  for (int64_t i = 0; i < r; ++i) max_weight = max64(max_weight, prefix[bounds[i + 1]] - prefix[bounds[i]]);
+  return max_weight;
+}
+
+/* Piece j of q over T threads: threads [thread_begin, thread_end), outer units [u0, u1). */
+typedef struct {
+  int64_t thread_begin, thread_end;
+  int64_t u0, u1;
+} piece;
+
+static piece make_piece(const geometry* g, int64_t threads, int64_t q, int64_t j) {
+  piece p;
+  p.thread_begin = threads * j / q;
+  p.thread_end = threads * (j + 1) / q;
+  p.u0 = g->units * p.thread_begin / threads;
+  p.u1 = g->units * p.thread_end / threads;
+  return p;
+}
+
+/* Slowest thread's work when the outer units are cut into q pieces. */
+static double split_cost(const geometry* g, int64_t threads, int64_t q, int64_t* bounds) {
+  int64_t cached_r[2] = {0, 0}, cached_weight[2] = {0, 0};
+  double worst = 0;
+  for (int64_t j = 0; j < q; ++j) {
+    const piece p = make_piece(g, threads, q, j);
+    const int64_t r = min64(p.thread_end - p.thread_begin, g->tiles);
+    if (r == 0) continue;
+    int slot = cached_r[0] == r ? 0 : cached_r[1] == r ? 1 : -1;
+    if (slot < 0) {
+      slot = cached_r[0] == 0 ? 0 : 1;
+      cached_r[slot] = r;
+      cached_weight[slot] = split_tiles(g, r, bounds);
+    }
+    const double cost =
+        (double)(columns_before(g, p.u1) - columns_before(g, p.u0)) * (double)cached_weight[slot];
+    if (cost > worst) worst = cost;
+  }
+  return worst;
+}
+
+/* Appends the tasks of outer units [u0, u1) x tiles [t0, t1): at most 3 (a partial batch item,
+ * whole batch items, a partial batch item). */
+static int64_t append_tasks(const geometry* g, int64_t u0, int64_t u1, int64_t t0, int64_t t1,
+                            sdnn_kernel_task* out) {
+  int64_t count = 0;
+  while (u0 < u1) {
+    const int64_t b = u0 / g->n_units;
+    const int64_t chunk = u0 % g->n_units;
+    sdnn_kernel_task task = {b, b + 1, 0, g->n, t0, t1};
+    if (chunk == 0 && u1 - u0 >= g->n_units) {
+      task.b1 = b + (u1 - u0) / g->n_units;
+      u0 += (task.b1 - b) * g->n_units;
+    } else {
+      const int64_t end = min64(u1, (b + 1) * g->n_units);
+      task.n0 = chunk * g->align;
+      task.n1 = min64((end - b * g->n_units) * g->align, g->n);
+      u0 = end;
+    }
+    out[count++] = task;
+  }
+  return count;
+}
+
+static int alloc_split(sdnn_kernel_split* split, int threads, int64_t max_tasks) {
+  split->num_threads = threads;
+  split->first = calloc((size_t)threads + 1, sizeof *split->first);
+  split->tasks = max_tasks ? malloc((size_t)max_tasks * sizeof *split->tasks) : NULL;
+  if (!split->first || (max_tasks && !split->tasks)) {
+    sdnn_kernel_split_free(split);
+    return -1;
+  }
+  return 0;
+}
+
+int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, int max_threads) {
+  split->num_threads = 0;
+  split->first = NULL;
+  split->tasks = NULL;
+
+  if (k->num_tiles <= 0 || k->num_k_blocks <= 0 || k->n <= 0 || k->batch <= 0)
+    return alloc_split(split, 1, 0); /* nothing to compute */
+
+  geometry g;
+  g.tiles = k->num_tiles;
+  g.n = k->n;
+  g.align = k->n_align > 0 ? k->n_align : 1;
+  g.n_units = (g.n + g.align - 1) / g.align;
+  g.units = k->batch * g.n_units;
+  g.prefix = malloc(((size_t)g.tiles + 1) * sizeof *g.prefix);
+  if (!g.prefix) return -1;
+  g.prefix[0] = 0;
+  for (int64_t t = 0; t < g.tiles; ++t) {
+    int64_t weight = SDNN_TILE_OVERHEAD;
+    for (int64_t kb = 0; kb < k->num_k_blocks; ++kb) {
+      const int64_t block = kb * g.tiles + t;
+      weight += k->block_offsets[block + 1] - k->block_offsets[block];
+    }
+    g.prefix[t + 1] = g.prefix[t] + weight;
+  }
+
+  const double total_work = (double)g.prefix[g.tiles] * (double)g.n * (double)k->batch;
+  double useful = total_work / SDNN_MIN_WORK_PER_THREAD;
+  if (useful > (double)g.tiles * (double)g.units) useful = (double)g.tiles * (double)g.units;
+  const int64_t threads = useful < 1 ? 1 : useful < max_threads ? (int64_t)useful : max_threads;
+
+  int status = 0;
+  int64_t* bounds = malloc(((size_t)threads + 1) * sizeof *bounds);
+  if (!bounds) {
+    status = -1;
+    goto done;
+  }
+
+  int64_t best_q = 1;
+  if (threads > 1 && g.tiles < 2 * threads) {
+    double best_cost = split_cost(&g, threads, 1, bounds);
+    const int64_t q_max = min64(g.units, threads);
+    for (int64_t q = 2; q <= q_max; ++q) {
+      const double cost = split_cost(&g, threads, q, bounds);
+      if (cost < best_cost * 0.98) {
+        best_cost = cost;
+        best_q = q;
+      }
+    }
+  }
+
+  if (alloc_split(split, (int)threads, 3 * threads) != 0) {
+    status = -1;
+    goto done;
+  }
+  int64_t num_tasks = 0;
+  for (int64_t j = 0; j < best_q; ++j) {
+    const piece p = make_piece(&g, threads, best_q, j);
+    const int64_t r = min64(p.thread_end - p.thread_begin, g.tiles);
+    if (r > 0) split_tiles(&g, r, bounds);
+    for (int64_t thread = p.thread_begin; thread < p.thread_end; ++thread) {
+      split->first[thread] = num_tasks;
+      const int64_t i = thread - p.thread_begin;
+      if (i < r) num_tasks += append_tasks(&g, p.u0, p.u1, bounds[i], bounds[i + 1], split->tasks + num_tasks);
+    }
+  }
+  split->first[threads] = num_tasks;
+
+done:
+  free(bounds);
+  free(g.prefix);
+  return status;
+}
+
+void sdnn_kernel_split_free(sdnn_kernel_split* split) {
+  free(split->first);
+  free(split->tasks);
+  split->first = NULL;
+  split->tasks = NULL;
+  split->num_threads = 0;
+}

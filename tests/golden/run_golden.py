@@ -1,0 +1,326 @@
+"""run_golden.py — golden tests: generated pruned models, compiled by sdnnc, run by sdnn-run,
+compared with ONNX Runtime.
+
+For every case of the selected groups: generate the model (models/sdnn_models.py), compute ONNX
+Runtime's output (CPU EP) for a random input, then for each target ISA (avx512 — skipped with a
+reason when the CPU lacks avx512f — and avx2) compile with `sdnnc --target ISA`, run the .so with
+`sdnn-run --threads 1` and `--threads 2`, and require
+  * each output to match ONNX Runtime: np.allclose(out, ref, rtol=1e-4, atol=1e-5);
+  * the 2-thread output to equal the 1-thread one within 1e-6 (max abs diff reported).
+Prints one PASS/FAIL/SKIP line per case and ISA and exits non-zero on any failure.
+
+  run_golden.py --sdnnc build/tools/sdnnc --sdnn-run build/tools/sdnn-run \
+                --workdir build/tests/golden/work [--group NAME ...] [--case SUBSTRING] [--list]
+
+The case list is a representative slice of the cross product layers x op style x batch x
+sparsity (each layer count meets each batch size, sparsities rotate), sized to run in a few
+minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import onnx
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
+sys.path.insert(0, os.path.join(REPO, "models"))
+import sdnn_models as M  # noqa: E402
+
+RTOL, ATOL = 1e-4, 1e-5
+THREAD_TOL = 1e-6
+COMPILE_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 120
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[], onnx.ModelProto]
+    bind: dict[str, int] = field(default_factory=dict)  # symbolic dim -> size (--input-shape)
+
+
+SPARSITIES = (0.7, 0.9, 0.95, 0.99)
+BATCHES = (1, 7, 64)
+WIDTHS = {2: [200, 300, 10], 3: [512, 512, 256, 10], 4: [256, 384, 192, 64, 10]}
+
+
+def _mlp_grid(style: str, shift: int) -> list[Case]:
+    """Every layer count (2, 3, 4) with every batch (1, 7, 64); the sparsity rotates through
+    SPARSITIES so each one appears with several shapes."""
+    cases = []
+    for i, layers in enumerate(sorted(WIDTHS)):
+        for j, batch in enumerate(BATCHES):
+            sp = SPARSITIES[(i + j + shift) % len(SPARSITIES)]
+            cases.append(Case(
+                f"{style}_l{layers}_b{batch}_s{round(sp * 100)}",
+                lambda layers=layers, batch=batch, sp=sp, seed=10 * i + j: M.mlp(
+                    WIDTHS[layers], style=style, batch=batch, sparsity=sp, seed=seed)))
+    return cases
+
+
+GROUPS: dict[str, list[Case]] = {
+    "mlp_gemm": _mlp_grid("gemm", 0),
+    "mlp_matmul": _mlp_grid("matmul_bias_first", 2),
+    "mlp_variants": [
+        Case("gemm_transb0_l3_b7_s90",
+             lambda: M.mlp(WIDTHS[3], style="gemm_transb0", batch=7, sparsity=0.9, seed=31)),
+        Case("gemm_alpha_beta_l2_b64_s95",
+             lambda: M.mlp(WIDTHS[2], style="gemm_alpha_beta", batch=64, sparsity=0.95,
+                           seed=32)),
+        Case("matmul_bias_second_l4_b1_s70",
+             lambda: M.mlp(WIDTHS[4], style="matmul_bias_second", batch=1, sparsity=0.7,
+                           seed=33)),
+        Case("matmul_bias_second_l2_b7_s99",
+             lambda: M.mlp(WIDTHS[2], style="matmul_bias_second", batch=7, sparsity=0.99,
+                           seed=34)),
+        Case("gemm_constant_nodes_opset11_l3_b7_s90",
+             lambda: M.mlp(WIDTHS[3], style="gemm", batch=7, sparsity=0.9, seed=35, opset=11,
+                           constant_nodes=True)),
+        Case("matmul_opset21_l2_b64_s95",
+             lambda: M.mlp(WIDTHS[2], style="matmul_bias_first", batch=64, sparsity=0.95,
+                           seed=36, opset=21)),
+    ],
+    "mlp_dense_layer": [
+        Case("gemm_s90_s0_s95_b7",
+             lambda: M.mlp([256, 256, 256, 10], style="gemm", batch=7,
+                           sparsity=[0.9, 0.0, 0.95], seed=41)),
+        Case("matmul_s0_s99_b64",
+             lambda: M.mlp([128, 256, 10], style="matmul_bias_second", batch=64,
+                           sparsity=[0.0, 0.99], seed=42)),
+    ],
+    "nd_matmul": [
+        Case("matmul_2x7x256_s90",
+             lambda: M.mlp([256, 256, 10], style="matmul_bias_first", batch=[2, 7],
+                           sparsity=0.9, seed=51)),
+        Case("matmul_3x5x4x64_s95",
+             lambda: M.mlp([64, 128, 32], style="matmul_bias_second", batch=[3, 5, 4],
+                           sparsity=0.95, seed=52)),
+        Case("matmul_1x9x512_l3_s70",
+             lambda: M.mlp([512, 384, 256, 16], style="matmul_bias_first", batch=[1, 9],
+                           sparsity=0.7, seed=53)),
+    ],
+    "conv1x1": [
+        Case("c32_64_32_b1_7x5_s90",
+             lambda: M.conv1x1_stack([32, 64, 32], batch=1, height=7, width=5, sparsity=0.9,
+                                     seed=61)),
+        Case("c16_48_64_24_b2_7x5_mixedbias_s95",
+             lambda: M.conv1x1_stack([16, 48, 64, 24], batch=2, height=7, width=5,
+                                     bias=[True, False, True], sparsity=0.95, seed=62)),
+        Case("c64_64_64_b1_14x14_nobias_residual_s70",
+             lambda: M.conv1x1_stack([64, 64, 64], batch=1, height=14, width=14, bias=False,
+                                     sparsity=0.7, residual=True, seed=63)),
+        Case("c32_96_32_b2_9x3_s99",
+             lambda: M.conv1x1_stack([32, 96, 32], batch=2, height=9, width=3, sparsity=0.99,
+                                     seed=64)),
+    ],
+    "symbolic_batch": [
+        Case("gemm_batch_bound7_s90",
+             lambda: M.mlp(WIDTHS[3], style="gemm", batch="batch", sparsity=0.9, seed=71),
+             {"batch": 7}),
+        Case("matmul_batch_bound64_s95",
+             lambda: M.mlp(WIDTHS[2], style="matmul_bias_first", batch="batch",
+                           sparsity=0.95, seed=72),
+             {"batch": 64}),
+        Case("gemm_batch_bound1_s99",
+             lambda: M.mlp(WIDTHS[2], style="gemm", batch="batch", sparsity=0.99, seed=73),
+             {"batch": 1}),
+        Case("matmul_batch_seq_bound2x5_s90",
+             lambda: M.mlp([128, 256, 10], style="matmul_bias_second", batch=["batch", "seq"],
+                           sparsity=0.9, seed=74),
+             {"batch": 2, "seq": 5}),
+        Case("conv_batch_bound2_s90",
+             lambda: M.conv1x1_stack([32, 64, 16], batch="batch", height=7, width=5,
+                                     sparsity=0.9, seed=75),
+             {"batch": 2}),
+    ],
+    "shape_ops": [
+        Case("conv_flatten_gemm_b2_s90",
+             lambda: M.conv_flatten_gemm(16, 7, 5, 10, batch=2, sparsity=0.9, seed=81)),
+        Case("reshape_identity_mlp_b3_s95",
+             lambda: M.reshape_mlp([4, 32], 64, 10, batch=3, sparsity=0.95, seed=82)),
+    ],
+}
+
+
+def cpu_flags() -> set[str]:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def target_skips() -> dict[str, str]:
+    """Target -> reason it cannot run on this CPU."""
+    flags = cpu_flags()
+    skips = {}
+    if "avx512f" not in flags:
+        skips["avx512"] = "CPU lacks avx512f (/proc/cpuinfo)"
+    if not {"avx2", "fma"} <= flags:
+        skips["avx2"] = "CPU lacks avx2/fma (/proc/cpuinfo)"
+    return skips
+
+
+class ToolError(Exception):
+    pass
+
+
+def run_tool(cmd: list[str], timeout: int) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"timed out after {timeout}s: {' '.join(cmd)}")
+    if proc.returncode != 0:
+        how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exit {proc.returncode}")
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise ToolError("".join([f"{how}: {' '.join(cmd)}"] + [f"\n      {t}" for t in tail]))
+
+
+def remove_stale(*paths: str) -> None:
+    """Removes files left by an earlier run, so a tool that writes nothing cannot pass."""
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+
+
+def check_target(args, case_dir: str, target: str, compile_args: list[str],
+                 inputs: dict[str, str], refs: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Compiles for `target`, runs with 1 and 2 threads, compares. Returns (ok, detail)."""
+    model_path = os.path.join(case_dir, "model.onnx")
+    so_path = os.path.join(case_dir, f"model_{target}.so")
+    remove_stale(so_path)
+    run_tool([args.sdnnc, model_path, "-o", so_path, "--target", target] + compile_args,
+             COMPILE_TIMEOUT_S)
+
+    outs: dict[int, dict[str, np.ndarray]] = {}
+    for threads in (1, 2):
+        cmd = [args.sdnn_run, so_path, "--threads", str(threads)]
+        cmd += [a for name, path in inputs.items() for a in ("--input", f"{name}={path}")]
+        out_paths = {name: os.path.join(case_dir, f"out_{target}_t{threads}_{name}.npy")
+                     for name in refs}
+        cmd += [a for name, path in out_paths.items() for a in ("--output", f"{name}={path}")]
+        remove_stale(*out_paths.values())
+        run_tool(cmd, RUN_TIMEOUT_S)
+        for path in out_paths.values():
+            if not os.path.exists(path):
+                raise ToolError(f"sdnn-run succeeded but wrote no {path}")
+        outs[threads] = {name: np.load(path) for name, path in out_paths.items()}
+
+    problems, errs, tdiffs = [], [], []
+    for name, ref in refs.items():
+        for threads, got in ((t, outs[t][name]) for t in (1, 2)):
+            if got.shape != ref.shape or got.dtype != np.float32:
+                problems.append(f"{name} (t{threads}) is {got.dtype}{list(got.shape)}, "
+                                f"expected float32{list(ref.shape)}")
+                continue
+            errs.append(max_abs(got, ref))
+            if not np.allclose(got, ref, rtol=RTOL, atol=ATOL):
+                bad = ~np.isclose(got, ref, rtol=RTOL, atol=ATOL)
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                problems.append(f"{name} (t{threads}) differs from ONNX Runtime at "
+                                f"{np.count_nonzero(bad)}/{ref.size} elements, first {idx}: "
+                                f"{got[idx]} vs {ref[idx]}")
+        if outs[1][name].shape == outs[2][name].shape:
+            tdiffs.append(max_abs(outs[2][name], outs[1][name]))
+            if tdiffs[-1] > THREAD_TOL:
+                problems.append(f"{name}: 2 threads differ from 1 thread by {tdiffs[-1]:.3g}")
+    detail = (f"max_err={max(errs, default=float('nan')):.3g} "
+              f"threads2_vs_1={max(tdiffs, default=float('nan')):.3g}")
+    if problems:
+        detail += "\n      " + "\n      ".join(problems)
+    return not problems, detail
+
+
+def run_case(args, group: str, case: Case, skips: dict[str, str]) -> tuple[int, int, int]:
+    """Runs one case on every target; returns (passed, failed, skipped) counts."""
+    label = f"{group}/{case.name}"
+    case_dir = os.path.join(args.workdir, group, case.name)
+    os.makedirs(case_dir, exist_ok=True)
+    try:
+        model = case.build()
+        onnx.save(model, os.path.join(case_dir, "model.onnx"))
+        feeds = M.random_inputs(model, seed=1, bind=case.bind)
+        refs = M.onnxruntime_outputs(model, feeds)
+    except Exception as e:  # a broken generator is a failure of this case, not of the run
+        print(f"FAIL {label}: could not generate the model or its reference: {e}", flush=True)
+        return 0, 1, 0
+    inputs = {}
+    for name, value in feeds.items():
+        inputs[name] = os.path.join(case_dir, f"in_{name}.npy")
+        np.save(inputs[name], value)
+    # Bind the symbolic dims of each input that has any: --input-shape NAME=DxD...
+    compile_args = []
+    for vi in model.graph.input:
+        if any(d.HasField("dim_param") for d in vi.type.tensor_type.shape.dim):
+            shape = "x".join(map(str, feeds[vi.name].shape))
+            compile_args += ["--input-shape", f"{vi.name}={shape}"]
+
+    passed = failed = skipped = 0
+    for target in ("avx512", "avx2"):
+        if target in skips:
+            print(f"SKIP {label} [{target}]: {skips[target]}", flush=True)
+            skipped += 1
+            continue
+        start = time.monotonic()
+        try:
+            ok, detail = check_target(args, case_dir, target, compile_args, inputs, refs)
+        except ToolError as e:
+            ok, detail = False, str(e)
+        secs = time.monotonic() - start
+        print(f"{'PASS' if ok else 'FAIL'} {label} [{target}] ({secs:.1f}s) {detail}",
+              flush=True)
+        passed += ok
+        failed += not ok
+    return passed, failed, skipped
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sdnnc", help="path to the sdnnc binary")
+    parser.add_argument("--sdnn-run", dest="sdnn_run", help="path to the sdnn-run binary")
+    parser.add_argument("--workdir", help="scratch directory (models, .so, .npy files)")
+    parser.add_argument("--group", action="append", choices=sorted(GROUPS),
+                        help="case group to run (repeatable; default: all)")
+    parser.add_argument("--case", default="", help="only cases whose name contains this")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = parser.parse_args()
+
+    groups = args.group or list(GROUPS)
+    selected = [(g, c) for g in groups for c in GROUPS[g] if args.case in c.name]
+    if args.list:
+        for g, c in selected:
+            print(f"{g}/{c.name}")
+        return 0
+    if not (args.sdnnc and args.sdnn_run and args.workdir):
+        parser.error("--sdnnc, --sdnn-run and --workdir are required unless --list")
+    if not selected:
+        print("golden: no case selected", file=sys.stderr)
+        return 1
+
+    skips = target_skips()
+    for target, reason in skips.items():
+        print(f"note: target {target} skipped on this machine: {reason}")
+    totals = [0, 0, 0]
+    for group, case in selected:
+        for i, n in enumerate(run_case(args, group, case, skips)):
+            totals[i] += n
+    passed, failed, skipped = totals
+    print(f"golden {'+'.join(groups)}: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

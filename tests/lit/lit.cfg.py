@@ -1,0 +1,23 @@
+# lit configuration for sdnnc: *.test files under frontend/, passes/, backend/.
+# Substitutions: %sdnnc, %sdnn-run, %python, %gen (writes a named test model: %gen NAME OUT),
+# %objdump; FileCheck and not come from LLVM 14's bin directory on PATH.
+import os
+
+import lit.formats
+
+config.name = "sdnnc"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = config.sdnn_obj_root
+config.excludes = ["Inputs"]
+
+config.substitutions.append(("%sdnnc", config.sdnnc))
+config.substitutions.append(("%sdnn-run", config.sdnn_run))
+config.substitutions.append(("%gen", "%s %s" % (config.python, os.path.join(config.test_source_root, "Inputs", "gen.py"))))
+config.substitutions.append(("%python", config.python))
+config.substitutions.append(("%objdump", config.objdump))
+config.environment["PATH"] = os.pathsep.join([config.llvm_bin, os.environ.get("PATH", "")])
+for var in ("TMPDIR", "HOME"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]

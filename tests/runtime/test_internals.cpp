@@ -1,0 +1,176 @@
+// test_internals.cpp — runtime_min's pure helpers, compiled in directly: the kernel work split
+// (partition.c) over a grid of shapes and thread counts, and the SDNN_CPU_DISABLE list parser.
+//
+// Split invariants (partition.h): tasks stay in bounds, are pairwise disjoint and their areas sum
+// to the whole step (together: an exact cover), column cuts sit on n_align multiples, thread
+// ownership ranges are consistent; plus balance and "small steps stay on one thread".
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "cpu.h"
+#include "partition.h"
+}
+
+namespace {
+
+struct StepShape {
+  int64_t tiles, k_blocks, n, n_align, batch;
+};
+
+// Nonzeros per block: uneven, some blocks empty.
+std::vector<int64_t> make_offsets(const StepShape& s, uint32_t seed) {
+  std::vector<int64_t> offsets(static_cast<size_t>(s.tiles * s.k_blocks + 1), 0);
+  for (size_t i = 1; i < offsets.size(); ++i) {
+    const uint32_t h = (static_cast<uint32_t>(i) * 2654435761u) ^ seed;
+    offsets[i] = offsets[i - 1] + (h % 5 == 0 ? 0 : h % 400);
+  }
+  return offsets;
+}
+
+sdnn_kernel_step make_step(const StepShape& s, const std::vector<int64_t>& offsets) {
+  sdnn_kernel_step step{};
+  step.block_offsets = offsets.data();
+  step.num_tiles = s.tiles;
+  step.num_k_blocks = s.k_blocks;
+  step.n = s.n;
+  step.n_align = s.n_align;
+  step.batch = s.batch;
+  return step;
+}
+
+int64_t tile_weight(const sdnn_kernel_step& k, int64_t t) {
+  int64_t w = SDNN_TILE_OVERHEAD;
+  for (int64_t kb = 0; kb < k.num_k_blocks; ++kb)
+    w += k.block_offsets[kb * k.num_tiles + t + 1] - k.block_offsets[kb * k.num_tiles + t];
+  return w;
+}
+
+// Work of each thread: sum over its tasks of batch items x columns x tile weights.
+std::vector<double> thread_work(const sdnn_kernel_step& k, const sdnn_kernel_split& split) {
+  std::vector<double> work(static_cast<size_t>(split.num_threads), 0.0);
+  for (int thread = 0; thread < split.num_threads; ++thread)
+    for (int64_t i = split.first[thread]; i < split.first[thread + 1]; ++i) {
+      const sdnn_kernel_task& t = split.tasks[i];
+      int64_t weight = 0;
+      for (int64_t tile = t.t0; tile < t.t1; ++tile) weight += tile_weight(k, tile);
+      work[thread] += static_cast<double>(t.b1 - t.b0) * static_cast<double>(t.n1 - t.n0) * weight;
+    }
+  return work;
+}
+
+bool overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1) { return a0 < b1 && b0 < a1; }
+
+// First violated invariant of the split, or "" when it is valid.
+std::string split_violation(const StepShape& s, int max_threads, const sdnn_kernel_split& split) {
+  if (split.num_threads < 1 || split.num_threads > max_threads) return "thread count";
+  if (split.first[0] != 0) return "first[0] != 0";
+  for (int t = 0; t < split.num_threads; ++t)
+    if (split.first[t] > split.first[t + 1]) return "first[] decreases";
+  const int64_t num_tasks = split.first[split.num_threads];
+  double area = 0;
+  for (int64_t i = 0; i < num_tasks; ++i) {
+    const sdnn_kernel_task& t = split.tasks[i];
+    if (t.b0 < 0 || t.b0 >= t.b1 || t.b1 > s.batch || t.n0 < 0 || t.n0 >= t.n1 || t.n1 > s.n ||
+        t.t0 < 0 || t.t0 >= t.t1 || t.t1 > s.tiles)
+      return "task " + std::to_string(i) + " out of bounds or empty";
+    if (t.n0 % s.n_align != 0 || (t.n1 % s.n_align != 0 && t.n1 != s.n))
+      return "task " + std::to_string(i) + " cuts columns off n_align";
+    area += static_cast<double>(t.b1 - t.b0) * static_cast<double>(t.n1 - t.n0) *
+            static_cast<double>(t.t1 - t.t0);
+    for (int64_t j = 0; j < i; ++j) {
+      const sdnn_kernel_task& u = split.tasks[j];
+      if (overlap(t.b0, t.b1, u.b0, u.b1) && overlap(t.n0, t.n1, u.n0, u.n1) &&
+          overlap(t.t0, t.t1, u.t0, u.t1))
+        return "tasks " + std::to_string(j) + " and " + std::to_string(i) + " overlap";
+    }
+  }
+  const bool empty = s.tiles == 0 || s.n == 0 || s.batch == 0 || s.k_blocks == 0;
+  const double expected = empty ? 0.0 : static_cast<double>(s.batch * s.n * s.tiles);
+  if (area != expected) return "tasks do not cover the step";
+  return "";
+}
+
+void check_split_invariants(const StepShape& s, int max_threads) {
+  const std::vector<int64_t> offsets = make_offsets(s, 7u);
+  const sdnn_kernel_step step = make_step(s, offsets);
+  sdnn_kernel_split split;
+  REQUIRE(sdnn_kernel_split_init(&split, &step, max_threads) == 0);
+  const std::string violation = split_violation(s, max_threads, split);
+  sdnn_kernel_split_free(&split);
+  if (!violation.empty())
+    FAIL(violation << " (tiles " << s.tiles << ", k_blocks " << s.k_blocks << ", n " << s.n
+                   << ", n_align " << s.n_align << ", batch " << s.batch << ", max_threads "
+                   << max_threads << ")");
+}
+
+double imbalance(const StepShape& s, int threads, int* used) {
+  const std::vector<int64_t> offsets = make_offsets(s, 11u);
+  const sdnn_kernel_step step = make_step(s, offsets);
+  sdnn_kernel_split split;
+  REQUIRE(sdnn_kernel_split_init(&split, &step, threads) == 0);
+  const std::vector<double> work = thread_work(step, split);
+  *used = split.num_threads;
+  sdnn_kernel_split_free(&split);
+  double total = 0, worst = 0;
+  for (double w : work) {
+    total += w;
+    worst = std::max(worst, w);
+  }
+  return worst / (total / static_cast<double>(work.size()));
+}
+
+}  // namespace
+
+TEST_CASE("kernel split covers the step exactly once, on n_align boundaries", "[partition]") {
+  for (int64_t tiles : {0, 1, 2, 3, 5, 9, 17, 64, 200})
+    for (int64_t k_blocks : {1, 3})
+      for (int64_t n : {1, 7, 16, 100, 3136})
+        for (int64_t n_align : {1, 8, 16, 64})
+          for (int64_t batch : {1, 2, 5})
+            for (int threads : {1, 2, 3, 4, 7, 16, 64})
+              check_split_invariants({tiles, k_blocks, n, n_align, batch}, threads);
+  check_split_invariants({4, 0, 100, 8, 1}, 4);
+  check_split_invariants({4, 2, 0, 8, 1}, 4);
+  check_split_invariants({4, 2, 100, 8, 0}, 4);
+  check_split_invariants({3, 1, 1 << 20, 16, 1}, 1024);
+}
+
+TEST_CASE("kernel split balances nonzeros", "[partition]") {
+  int used = 0;
+  SECTION("many tiles: row-tile split") {
+    CHECK(imbalance({256, 2, 512, 16, 1}, 4, &used) < 1.10);
+    CHECK(used == 4);
+  }
+  SECTION("fewer tiles than threads: columns are split too") {
+    CHECK(imbalance({3, 2, 3136, 16, 1}, 4, &used) < 1.10);
+    CHECK(used == 4);
+    CHECK(imbalance({5, 1, 1024, 16, 1}, 8, &used) < 1.10);
+    CHECK(used == 8);
+  }
+  SECTION("one tile, a batch: batch items and columns are split") {
+    CHECK(imbalance({1, 1, 784, 16, 6}, 3, &used) < 1.10);
+    CHECK(used == 3);
+  }
+}
+
+TEST_CASE("small kernel steps stay on one thread", "[partition]") {
+  int used = 0;
+  imbalance({2, 1, 16, 16, 1}, 8, &used);
+  CHECK(used == 1);
+}
+
+TEST_CASE("SDNN_CPU_DISABLE list parsing", "[cpu]") {
+  const uint32_t all = SDNN_CPU_AVX2 | SDNN_CPU_AVX512F | SDNN_CPU_AVX512BW;
+  CHECK(sdnn_cpu_mask_features(all, nullptr) == all);
+  CHECK(sdnn_cpu_mask_features(all, "") == all);
+  CHECK(sdnn_cpu_mask_features(all, "avx512f") == SDNN_CPU_AVX2);
+  CHECK(sdnn_cpu_mask_features(all, "avx2") == 0);
+  CHECK(sdnn_cpu_mask_features(all, " Avx512F , sse4 ") == SDNN_CPU_AVX2);
+  CHECK(sdnn_cpu_mask_features(all, "avx512,avx2x") == all);
+  CHECK(sdnn_cpu_mask_features(all, ",,avx2,") == 0);
+  CHECK(sdnn_cpu_mask_features(SDNN_CPU_AVX2, "avx512f") == SDNN_CPU_AVX2);
+}

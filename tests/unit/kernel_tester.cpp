@@ -1,0 +1,109 @@
+// kernel_tester.cpp — see kernel_tester.h.
+#include "kernel_tester.h"
+
+#include <xbyak/xbyak_util.h>
+
+#include <algorithm>
+
+namespace sdnn::test {
+
+using backend::Isa;
+
+bool cpu_has_avx512f() { return Xbyak::util::Cpu().has(Xbyak::util::Cpu::tAVX512F); }
+bool cpu_has_avx2() {
+  Xbyak::util::Cpu cpu;
+  return cpu.has(Xbyak::util::Cpu::tAVX2) && cpu.has(Xbyak::util::Cpu::tFMA);
+}
+
+bool isa_available(Isa isa) {
+  bool ok = isa == Isa::Avx512 ? cpu_has_avx512f() : cpu_has_avx2();
+  if (!ok) WARN("skipped: this CPU cannot run " << backend::to_string(isa) << " code");
+  return ok;
+}
+
+backend::KernelPlan KernelTester::plan() const {
+  backend::KernelPlan p = backend::default_plan(family_, isa_, m_, k_, n_, bias_,
+                                                relu_ ? backend::Activation::Relu : backend::Activation::None);
+  if (mb_) p.mb = mb_;
+  if (nb_) p.nb = nb_;
+  if (k_block_) p.k_block = k_block_;
+  p.ldb = n_ + ld_pad_;
+  p.ldc = n_ + ld_pad_;
+  return p;
+}
+
+std::vector<float> KernelTester::weights() const {
+  std::mt19937 rng(seed_);
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<double> uni;
+  std::vector<float> w(m_ * k_);
+  for (int64_t r = 0; r < m_; ++r)
+    for (int64_t c = 0; c < k_; ++c) {
+      bool keep = uni(rng) >= sparsity_;
+      if (empty_rows_ && r % 3 == 1) keep = false;
+      if (dense_rows_ && r % 4 == 2) keep = true;
+      w[r * k_ + c] = keep ? normal(rng) : 0.0f;
+    }
+  return w;
+}
+
+void KernelTester::Test() const {
+  if (!isa_available(isa_)) return;
+  const backend::KernelPlan p = plan();
+  const std::vector<float> w = weights();
+  const backend::SparseMatrix a = backend::SparseMatrix::from_dense(w.data(), m_, k_);
+  const backend::KernelBinary bin = backend::emit_kernel(p, a, "test_kernel");
+  INFO("plan " << p.str() << " m=" << m_ << " k=" << k_ << " n=" << n_ << " sparsity=" << sparsity_
+               << " parts=" << parts_ << "x" << col_parts_);
+  REQUIRE(bin.block_offsets.size() == static_cast<size_t>(p.num_k_blocks() * p.num_tiles() + 1));
+  REQUIRE(bin.block_offsets.back() == static_cast<int64_t>(bin.values.size()));
+
+  std::mt19937 rng(seed_ + 7);
+  std::normal_distribution<float> normal;
+  std::vector<float> b(k_ * p.ldb), bias(m_);
+  for (float& x : b) x = normal(rng);
+  for (float& x : bias) x = normal(rng);
+  const float sentinel = 12345.0f;
+  std::vector<float> c(m_ * p.ldc, sentinel);
+
+  backend::JitKernel jit(bin.code);
+  const int64_t tiles = p.num_tiles(), chunk = p.tile_cols();
+  for (int part = 0; part < parts_; ++part) {
+    const int64_t t0 = tiles * part / parts_, t1 = tiles * (part + 1) / parts_;
+    if (t0 == t1) continue;
+    // Column ranges at multiples of the tile width; the last takes the remainder.
+    const int64_t units = (n_ + chunk - 1) / chunk;
+    for (int cp = 0; cp < col_parts_; ++cp) {
+      const int64_t u0 = units * cp / col_parts_, u1 = units * (cp + 1) / col_parts_;
+      const int64_t n0 = u0 * chunk, n1 = std::min(n_, u1 * chunk);
+      if (n0 >= n1) continue;
+      for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
+        sdnn_kernel_args args{};
+        args.b = b.data() + n0;
+        args.c = c.data() + n0;
+        args.values = bin.values.data() + bin.block_offsets[kb * tiles + t0];
+        args.bias = bias.data();
+        args.n = n1 - n0;
+        args.block_begin = kb * tiles + t0;
+        args.block_end = kb * tiles + t1;
+        jit.fn()(&args);
+      }
+    }
+  }
+  for (int64_t r = 0; r < m_; ++r) {
+    for (int64_t j = 0; j < n_; ++j) {
+      double ref = bias_ ? bias[r] : 0.0;
+      for (int64_t kk = 0; kk < k_; ++kk) ref += static_cast<double>(w[r * k_ + kk]) * b[kk * p.ldb + j];
+      if (relu_) ref = std::max(ref, 0.0);
+      const float got = c[r * p.ldc + j];
+      if (std::fabs(got - ref) > 1e-4 + 1e-4 * std::fabs(ref)) {
+        FAIL("C[" << r << "][" << j << "] = " << got << ", expected " << ref);
+      }
+    }
+    for (int64_t j = n_; j < p.ldc; ++j)
+      if (c[r * p.ldc + j] != sentinel) FAIL("padding C[" << r << "][" << j << "] was written");
+  }
+  SUCCEED();
+}
+
+}  // namespace sdnn::test

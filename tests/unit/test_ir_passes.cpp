@@ -1,0 +1,173 @@
+// test_ir_passes.cpp — IR printer / verifier and each pass's guarantees.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "onnx_builder.h"
+#include "sdnn/frontend/onnx_importer.h"
+#include "sdnn/ir/error.h"
+#include "sdnn/passes/pass.h"
+
+using sdnn::ir::Graph;
+using sdnn::ir::Layout;
+using sdnn::ir::Storage;
+using sdnn::test::OnnxBuilder;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::unique_ptr<Graph> import(const OnnxBuilder& b) { return sdnn::frontend::import_onnx_bytes(b.bytes(), "t", {}); }
+
+std::unique_ptr<Graph> run_until(const OnnxBuilder& b, const std::string& stop, double threshold = 0.5) {
+  auto g = import(b);
+  sdnn::passes::PipelineOptions o;
+  o.sparse_threshold = threshold;
+  sdnn::passes::run_pipeline(*g, o, [&](const std::string& name, bool) { return name != stop; });
+  return g;
+}
+
+int count_op(const Graph& g, const std::string& op) {
+  return static_cast<int>(std::count_if(g.nodes().begin(), g.nodes().end(), [&](const auto& n) { return n->op == op; }));
+}
+
+// x[4x8] -> MatMul w1 [8x16] -> Add(b1 first) -> Relu -> Gemm(transB) w2 [5x16] -> y
+OnnxBuilder two_layer() {
+  OnnxBuilder b;
+  b.input("x", {4, 8})
+      .weight("w1", {8, 16}, sdnn::test::pattern(128, 5))
+      .weight("b1", {16}, std::vector<float>(16, 0.25f))
+      .weight("w2", {5, 16}, sdnn::test::pattern(80, 2))
+      .weight("b2", {5}, std::vector<float>(5, -0.5f));
+  b.node("MatMul", "mm1", {"x", "w1"}, {"h0"});
+  b.node("Add", "add1", {"b1", "h0"}, {"h1"});
+  b.node("Relu", "relu1", {"h1"}, {"h2"});
+  auto& g = b.node("Gemm", "fc2", {"h2", "w2", "b2"}, {"y"});
+  OnnxBuilder::attr_int(g, "transB", 1);
+  b.output("y");
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("canonicalize: MatMul + Add (bias first) and Gemm become fc with bias", "[passes]") {
+  auto g = run_until(two_layer(), "canonicalize");
+  CHECK(count_op(*g, "fc") == 2);
+  CHECK(count_op(*g, "Add") == 0);
+  for (const auto& n : g->nodes())
+    if (n->op == "fc") CHECK(n->inputs.size() == 3);
+  // The first fc's weight is W^T: [16 x 8].
+  CHECK(g->nodes()[0]->inputs[1]->shape == sdnn::ir::Shape{16, 8});
+}
+
+TEST_CASE("canonicalize: Gemm alpha / beta / transB=0 are folded into weights and bias", "[passes]") {
+  OnnxBuilder b;
+  b.input("x", {1, 2}).weight("w", {2, 3}, {1, 2, 3, 4, 5, 6}).weight("c", {3}, {1, 1, 1});
+  auto& n = b.node("Gemm", "g", {"x", "w", "c"}, {"y"});
+  auto* a = n.add_attribute();
+  a->set_name("alpha");
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(2.0f);
+  auto* be = n.add_attribute();
+  be->set_name("beta");
+  be->set_type(onnx::AttributeProto::FLOAT);
+  be->set_f(3.0f);
+  b.output("y");
+  auto g = run_until(b, "canonicalize");
+  const auto& fc = *g->nodes()[0];
+  REQUIRE(fc.op == "fc");
+  CHECK(*fc.inputs[1]->f32 == std::vector<float>{2, 8, 4, 10, 6, 12});
+  CHECK(*fc.inputs[2]->f32 == std::vector<float>{3, 3, 3});
+}
+
+TEST_CASE("fuse-epilogue: relu folds into the producing fc, output names survive", "[passes]") {
+  auto g = run_until(two_layer(), "fuse-epilogue");
+  CHECK(count_op(*g, "relu") == 0);
+  CHECK(g->nodes()[0]->get_str("epilogue", "") == "relu");
+  CHECK(g->outputs()[0]->name == "y");
+}
+
+TEST_CASE("fuse-epilogue: a relu whose input is also a graph output stays", "[passes]") {
+  OnnxBuilder b;
+  b.input("x", {2, 4}).weight("w", {4, 3}, sdnn::test::pattern(12, 2));
+  b.node("MatMul", "mm", {"x", "w"}, {"h"});
+  b.node("Relu", "r", {"h"}, {"y"});
+  b.output("h").output("y");
+  auto g = run_until(b, "fuse-epilogue");
+  CHECK(count_op(*g, "relu") == 1);
+}
+
+TEST_CASE("choose-kernels: threshold on the fraction of zeros", "[passes]") {
+  auto g = run_until(two_layer(), "choose-kernels", 0.7);
+  // w1 keeps 1 of 5 (80% zeros) -> sparse; w2 keeps 1 of 2 (50%) -> dense.
+  CHECK(g->nodes()[0]->get_str("kernel", "") == "sparse");
+  CHECK(g->nodes()[1]->get_str("kernel", "") == "dense");
+}
+
+TEST_CASE("choose-layout: an fc chain is feature-major with one transpose in and one out", "[passes]") {
+  auto g = run_until(two_layer(), "choose-layout");
+  CHECK(count_op(*g, "layout") == 2);
+  for (const auto& n : g->nodes())
+    if (n->op == "fc") CHECK(n->outputs[0]->layout == Layout::FeatureMajor);
+  CHECK(g->outputs()[0]->layout == Layout::RowMajor);
+  CHECK(g->outputs()[0]->name == "y");
+}
+
+TEST_CASE("plan-buffers: inputs/outputs bound to the caller, arena ranges of live values disjoint", "[passes]") {
+  auto g = run_until(two_layer(), "plan-buffers");
+  CHECK(g->inputs()[0]->storage.kind == Storage::Kind::Input);
+  CHECK(g->outputs()[0]->storage.kind == Storage::Kind::Output);
+  // Every node's output must not overlap any of its inputs in the arena.
+  for (const auto& n : g->nodes()) {
+    const auto* out = n->outputs[0];
+    for (const auto* in : n->inputs) {
+      if (!in || in->is_constant() || in->storage.kind != Storage::Kind::Arena || out->storage.kind != Storage::Kind::Arena)
+        continue;
+      if (in->storage.offset == out->storage.offset) continue;  // an alias (reshape) is allowed
+      bool disjoint = in->storage.offset + in->bytes() <= out->storage.offset ||
+                      out->storage.offset + out->bytes() <= in->storage.offset;
+      CHECK(disjoint);
+    }
+  }
+  CHECK(std::stoll(g->meta().at("arena_bytes")) > 0);
+}
+
+TEST_CASE("plan-buffers: an output that is a graph input gets a copy", "[passes]") {
+  OnnxBuilder b;
+  b.input("x", {2, 4});
+  b.node("Identity", "id", {"x"}, {"y"});
+  b.output("y");
+  auto g = run_until(b, "plan-buffers");
+  CHECK(count_op(*g, "copy") == 1);
+  CHECK(g->outputs()[0]->name == "y");
+}
+
+TEST_CASE("printer: stable numbering, sorted attributes, constants summarized", "[ir]") {
+  auto g = run_until(two_layer(), "fuse-epilogue");
+  std::string text = sdnn::ir::print(*g);
+  CHECK_THAT(text, Contains("input %0 \"x\" : f32[4x8] row"));
+  CHECK_THAT(text, Contains("= constant \"w1\" : f32[16x8] row {nnz = "));
+  CHECK_THAT(text, Contains("fc(%0, %1, %2) {epilogue = relu}"));
+  CHECK(text == sdnn::ir::print(*g));
+}
+
+TEST_CASE("verifier: catches a use before definition", "[ir]") {
+  Graph g;
+  auto* x = g.add_value("x", sdnn::ir::DType::F32, {2, 2});
+  auto* y = g.add_value("y", sdnn::ir::DType::F32, {2, 2});
+  auto* z = g.add_value("z", sdnn::ir::DType::F32, {2, 2});
+  g.inputs().push_back(x);
+  g.add_node("relu", "r1", {y}, {z});
+  g.add_node("relu", "r0", {x}, {y});
+  g.outputs().push_back(z);
+  CHECK_THROWS_WITH(sdnn::ir::verify(g, "test"), Contains("not defined before it"));
+}
+
+TEST_CASE("verifier: catches an inconsistent shape", "[ir]") {
+  Graph g;
+  auto* x = g.add_value("x", sdnn::ir::DType::F32, {2, 3});
+  auto* y = g.add_value("y", sdnn::ir::DType::F32, {3, 2});
+  g.inputs().push_back(x);
+  g.add_node("relu", "r", {x}, {y});
+  g.outputs().push_back(y);
+  CHECK_THROWS_WITH(sdnn::ir::verify(g, "test"), Contains("output shape 3x2 but its inputs give 2x3"));
+}

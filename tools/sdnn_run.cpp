@@ -1,0 +1,538 @@
+// sdnn_run.cpp — sdnn-run: runs a model.so produced by sdnnc on .npy inputs.
+//
+//   sdnn-run model.so --input NAME=PATH ... --output NAME=PATH ... [--threads T] [--iters N] [--info]
+//
+// Uses only the public C ABI (sdnn.h) and loads the model with dlopen + dlsym, exactly as a
+// deployment would, so it also checks that the .so is usable on its own. --input / --output take
+// NAME=PATH, or just PATH when the model has a single input / output. Inputs are .npy files
+// (format 1.0-3.0, little-endian float32 or float64, C order) whose shape must equal the model's;
+// outputs are written as float32 .npy. Outputs not named are computed and discarded (useful with
+// --iters). With --iters N the model runs once to warm up, then N timed times, and the median and
+// minimum latency are printed.
+//
+// Every failure prints one line `sdnn-run: error: ...` on stderr and exits non-zero (2 for bad
+// usage, 1 otherwise). Output files appear only after a successful run: each is written to a
+// temporary file in its target directory and renamed into place.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sdnn.h"
+
+namespace {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string text = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) text += ", ";
+    text += std::to_string(shape[i]);
+  }
+  return text + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// ---------------------------------------------------------------------------------------------
+// The model .so and its ABI.
+
+class ModelLibrary {
+ public:
+  explicit ModelLibrary(std::string path) {
+    // Without a slash dlopen would search the library path instead of opening this file.
+    if (path.find('/') == std::string::npos) path = "./" + path;
+    handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle_) throw Error(std::string("cannot load model: ") + dlerror());
+    load = symbol<decltype(&sdnn_model_load)>("sdnn_model_load");
+    free_model = symbol<decltype(&sdnn_model_free)>("sdnn_model_free");
+    num_inputs = symbol<decltype(&sdnn_model_num_inputs)>("sdnn_model_num_inputs");
+    num_outputs = symbol<decltype(&sdnn_model_num_outputs)>("sdnn_model_num_outputs");
+    input = symbol<decltype(&sdnn_model_input)>("sdnn_model_input");
+    output = symbol<decltype(&sdnn_model_output)>("sdnn_model_output");
+    create_context = symbol<decltype(&sdnn_context_create)>("sdnn_context_create");
+    free_context = symbol<decltype(&sdnn_context_free)>("sdnn_context_free");
+    run = symbol<decltype(&sdnn_run)>("sdnn_run");
+    status_string = symbol<decltype(&sdnn_status_string)>("sdnn_status_string");
+  }
+  ~ModelLibrary() { dlclose(handle_); }
+  ModelLibrary(const ModelLibrary&) = delete;
+  ModelLibrary& operator=(const ModelLibrary&) = delete;
+
+  void check(sdnn_status status, const std::string& what) const {
+    if (status != SDNN_OK) throw Error(what + ": " + status_string(status));
+  }
+
+  decltype(&sdnn_model_load) load;
+  decltype(&sdnn_model_free) free_model;
+  decltype(&sdnn_model_num_inputs) num_inputs;
+  decltype(&sdnn_model_num_outputs) num_outputs;
+  decltype(&sdnn_model_input) input;
+  decltype(&sdnn_model_output) output;
+  decltype(&sdnn_context_create) create_context;
+  decltype(&sdnn_context_free) free_context;
+  decltype(&sdnn_run) run;
+  decltype(&sdnn_status_string) status_string;
+
+ private:
+  template <typename Fn>
+  Fn symbol(const char* name) {
+    void* address = dlsym(handle_, name);
+    if (!address) throw Error(std::string("not an sdnn model: missing symbol ") + name);
+    return reinterpret_cast<Fn>(address);
+  }
+  void* handle_ = nullptr;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t elements = 1;
+};
+
+TensorInfo describe(const sdnn_tensor_info* info, const char* kind, size_t index) {
+  if (!info || !info->name || info->rank < 0 || (info->rank > 0 && !info->dims))
+    throw Error("the model reports no valid info for " + std::string(kind) + " " +
+                std::to_string(index));
+  TensorInfo t;
+  t.name = info->name;
+  t.shape.assign(info->dims, info->dims + info->rank);
+  for (int64_t d : t.shape) {
+    if (d < 0 || (d > 0 && t.elements > std::numeric_limits<size_t>::max() / 4 / d))
+      throw Error(std::string(kind) + " '" + t.name + "' has an unusable shape " +
+                  shape_string(t.shape));
+    t.elements *= static_cast<size_t>(d);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy files.
+
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+};
+
+// Parses the Python dict literal of an .npy header: {'descr': '<f4', 'fortran_order': False,
+// 'shape': (2, 3), }.
+class NpyHeaderParser {
+ public:
+  NpyHeaderParser(const std::string& text, const std::string& path) : text_(text), path_(path) {}
+
+  NpyHeader parse() {
+    NpyHeader header;
+    bool has_descr = false, has_order = false, has_shape = false;
+    expect('{');
+    while (!accept('}')) {
+      const std::string key = quoted();
+      expect(':');
+      if (key == "descr") {
+        header.descr = quoted();
+        has_descr = true;
+      } else if (key == "fortran_order") {
+        header.fortran_order = boolean();
+        has_order = true;
+      } else if (key == "shape") {
+        header.shape = tuple();
+        has_shape = true;
+      } else {
+        fail("unexpected key '" + key + "'");
+      }
+      if (!accept(',')) {
+        expect('}');
+        break;
+      }
+    }
+    if (!has_descr || !has_order || !has_shape) fail("missing descr, fortran_order or shape");
+    return header;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error("'" + path_ + "' is not a valid .npy file: bad header (" + what + ")");
+  }
+  void skip_blanks() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool accept(char c) {
+    skip_blanks();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!accept(c)) fail(std::string("expected '") + c + "'");
+  }
+  std::string quoted() {
+    skip_blanks();
+    if (pos_ >= text_.size() || (text_[pos_] != '\'' && text_[pos_] != '"')) fail("expected a string");
+    const char quote = text_[pos_++];
+    const size_t end = text_.find(quote, pos_);
+    if (end == std::string::npos) fail("unterminated string");
+    std::string value = text_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return value;
+  }
+  bool boolean() {
+    skip_blanks();
+    for (const char* word : {"True", "False"}) {
+      if (text_.compare(pos_, std::strlen(word), word) == 0) {
+        pos_ += std::strlen(word);
+        return word[0] == 'T';
+      }
+    }
+    fail("expected True or False");
+  }
+  std::vector<int64_t> tuple() {
+    std::vector<int64_t> values;
+    expect('(');
+    while (!accept(')')) {
+      skip_blanks();
+      size_t used = 0;
+      long long value = 0;
+      try {
+        value = std::stoll(text_.substr(pos_, 32), &used);
+      } catch (const std::exception&) {
+        fail("bad shape");
+      }
+      if (value < 0) fail("negative dimension");
+      pos_ += used;
+      values.push_back(value);
+      if (!accept(',')) {
+        expect(')');
+        break;
+      }
+    }
+    return values;
+  }
+
+  const std::string& text_;
+  const std::string& path_;
+  size_t pos_ = 0;
+};
+
+struct Array {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+uint64_t read_le(const unsigned char* bytes, int count) {
+  uint64_t value = 0;
+  for (int i = count - 1; i >= 0; --i) value = (value << 8) | bytes[i];
+  return value;
+}
+
+Array read_npy(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error("cannot open '" + path + "': " + errno_text());
+  const auto bad = [&](const std::string& what) {
+    return Error("'" + path + "' is not a valid .npy file: " + what);
+  };
+
+  unsigned char prelude[12];
+  if (!file.read(reinterpret_cast<char*>(prelude), 10) ||
+      std::memcmp(prelude, "\x93NUMPY", 6) != 0)
+    throw bad("no .npy magic");
+  const int major = prelude[6];
+  size_t header_length;
+  if (major == 1) {
+    header_length = read_le(prelude + 8, 2);
+  } else if (major == 2 || major == 3) {
+    if (!file.read(reinterpret_cast<char*>(prelude + 10), 2)) throw bad("truncated header");
+    header_length = read_le(prelude + 8, 4);
+  } else {
+    throw bad("unsupported format version " + std::to_string(major));
+  }
+  if (header_length > (1u << 24)) throw bad("header too long");
+  std::string header_text(header_length, '\0');
+  if (!file.read(header_text.data(), static_cast<std::streamsize>(header_length)))
+    throw bad("truncated header");
+  const NpyHeader header = NpyHeaderParser(header_text, path).parse();
+
+  size_t item_size;
+  if (header.descr == "<f4") {
+    item_size = 4;
+  } else if (header.descr == "<f8") {
+    item_size = 8;
+  } else {
+    throw Error("'" + path + "' has dtype '" + header.descr +
+                "'; sdnn-run reads little-endian float32 ('<f4') or float64 ('<f8')");
+  }
+  if (header.fortran_order) throw Error("'" + path + "' is in Fortran order; C order is needed");
+
+  Array array;
+  array.shape = header.shape;
+  size_t elements = 1;
+  for (int64_t d : header.shape) {
+    if (d > 0 && elements > (std::numeric_limits<size_t>::max() / 8) / static_cast<size_t>(d))
+      throw bad("shape too large");
+    elements *= static_cast<size_t>(d);
+  }
+  std::vector<char> raw(elements * item_size);
+  if (!file.read(raw.data(), static_cast<std::streamsize>(raw.size())))
+    throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
+  array.data.resize(elements);
+  if (item_size == 4) {
+    std::memcpy(array.data.data(), raw.data(), raw.size());
+  } else {
+    for (size_t i = 0; i < elements; ++i) {
+      double value;
+      std::memcpy(&value, raw.data() + i * 8, 8);
+      array.data[i] = static_cast<float>(value);
+    }
+  }
+  return array;
+}
+
+std::string npy_bytes(const std::vector<int64_t>& shape, const float* data, size_t elements) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }";
+  // magic(6) + version(2) + length(2) + header + '\n', padded with blanks to a multiple of 64.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(data), elements * sizeof(float));
+  return bytes;
+}
+
+// A file created beside `path` and renamed onto it by commit(); removed if never committed.
+class PendingFile {
+ public:
+  explicit PendingFile(std::string path) : path_(std::move(path)) {
+    std::string pattern = path_ + ".tmp.XXXXXX";
+    const int fd = mkstemp(pattern.data());
+    if (fd < 0) throw Error("cannot create output file '" + path_ + "': " + errno_text());
+    temp_ = pattern;
+    const mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    ::close(fd);
+  }
+  ~PendingFile() {
+    if (!temp_.empty()) std::remove(temp_.c_str());
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+  void write(const std::string& bytes) {
+    std::ofstream file(temp_, std::ios::binary | std::ios::trunc);
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    file.close();
+    if (!file) throw Error("cannot write output file '" + path_ + "': " + errno_text());
+  }
+  void commit() {
+    if (std::rename(temp_.c_str(), path_.c_str()) != 0)
+      throw Error("cannot write output file '" + path_ + "': " + errno_text());
+    temp_.clear();
+  }
+
+ private:
+  std::string path_;
+  std::string temp_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+
+struct Options {
+  std::string model_path;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  int threads = 1;
+  int iters = 1;
+  bool timed = false;  // --iters given
+  bool info = false;
+};
+
+// Maps NAME=PATH (or PATH alone for a single tensor) onto tensor indices; -1 = not given.
+std::vector<std::string> bind_paths(const std::vector<std::string>& specs,
+                                    const std::vector<TensorInfo>& tensors, const char* kind) {
+  std::vector<std::string> paths(tensors.size());
+  std::vector<bool> given(tensors.size(), false);
+  for (const std::string& spec : specs) {
+    size_t index = tensors.size();
+    std::string path;
+    const size_t equals = spec.find('=');
+    if (equals != std::string::npos) {
+      const std::string name = spec.substr(0, equals);
+      for (size_t i = 0; i < tensors.size(); ++i)
+        if (tensors[i].name == name) index = i;
+      if (index == tensors.size()) {
+        std::string names;
+        for (const TensorInfo& t : tensors) names += (names.empty() ? "" : ", ") + t.name;
+        throw Error(std::string("unknown ") + kind + " '" + name + "' (model " + kind + "s: " +
+                    names + ")");
+      }
+      path = spec.substr(equals + 1);
+    } else if (tensors.size() == 1) {
+      index = 0;
+      path = spec;
+    } else {
+      throw Error(std::string("--") + kind + " '" + spec + "' needs the form NAME=PATH: the model has " +
+                  std::to_string(tensors.size()) + " " + kind + "s");
+    }
+    if (path.empty()) throw Error(std::string("--") + kind + " '" + spec + "' has an empty path");
+    if (given[index]) throw Error(std::string(kind) + " '" + tensors[index].name + "' given twice");
+    given[index] = true;
+    paths[index] = path;
+  }
+  return paths;
+}
+
+void print_info(const std::string& model_path, const std::vector<TensorInfo>& inputs,
+                const std::vector<TensorInfo>& outputs) {
+  std::cout << "model: " << model_path << "\n";
+  const auto print = [](const char* title, const std::vector<TensorInfo>& tensors) {
+    std::cout << title << ":\n";
+    for (const TensorInfo& t : tensors) std::cout << "  " << t.name << " f32 " << shape_string(t.shape) << "\n";
+  };
+  print("inputs", inputs);
+  print("outputs", outputs);
+}
+
+int run(const Options& options) {
+  if (options.iters < 1) throw Error("--iters must be at least 1");
+
+  ModelLibrary lib(options.model_path);
+  sdnn_model* raw_model = nullptr;
+  lib.check(lib.load(&raw_model), "cannot load model '" + options.model_path + "'");
+  const std::unique_ptr<sdnn_model, decltype(lib.free_model)> model(raw_model, lib.free_model);
+
+  std::vector<TensorInfo> inputs, outputs;
+  for (size_t i = 0; i < lib.num_inputs(model.get()); ++i)
+    inputs.push_back(describe(lib.input(model.get(), i), "input", i));
+  for (size_t i = 0; i < lib.num_outputs(model.get()); ++i)
+    outputs.push_back(describe(lib.output(model.get(), i), "output", i));
+
+  if (options.info) {
+    print_info(options.model_path, inputs, outputs);
+    if (options.inputs.empty() && options.outputs.empty()) return 0;
+  }
+
+  const std::vector<std::string> input_paths = bind_paths(options.inputs, inputs, "input");
+  const std::vector<std::string> output_paths = bind_paths(options.outputs, outputs, "output");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (input_paths[i].empty()) throw Error("missing --input for model input '" + inputs[i].name + "'");
+  for (size_t i = 0; i < output_paths.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (!output_paths[i].empty() && output_paths[i] == output_paths[j])
+        throw Error("outputs '" + outputs[j].name + "' and '" + outputs[i].name +
+                    "' are both written to '" + output_paths[i] + "'");
+
+  std::vector<std::vector<float>> input_data(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Array array = read_npy(input_paths[i]);
+    if (array.shape != inputs[i].shape)
+      throw Error("input '" + inputs[i].name + "': expected shape " + shape_string(inputs[i].shape) +
+                  ", got " + shape_string(array.shape) + " from '" + input_paths[i] + "'");
+    input_data[i] = std::move(array.data);
+  }
+
+  // Create the output files before running, so a bad path fails fast.
+  std::vector<std::unique_ptr<PendingFile>> pending(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (!output_paths[i].empty()) pending[i] = std::make_unique<PendingFile>(output_paths[i]);
+
+  std::vector<std::vector<float>> output_data(outputs.size());
+  std::vector<const float*> input_pointers;
+  std::vector<float*> output_pointers;
+  for (auto& data : input_data) input_pointers.push_back(data.data());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    output_data[i].resize(std::max<size_t>(outputs[i].elements, 1));
+    output_pointers.push_back(output_data[i].data());
+  }
+
+  sdnn_context* raw_context = nullptr;
+  lib.check(lib.create_context(model.get(), options.threads, &raw_context),
+            "cannot create a context with " + std::to_string(options.threads) + " threads");
+  const std::unique_ptr<sdnn_context, decltype(lib.free_context)> context(raw_context,
+                                                                          lib.free_context);
+  const auto run_once = [&] {
+    lib.check(lib.run(context.get(), input_pointers.data(), output_pointers.data()), "sdnn_run failed");
+  };
+
+  run_once();
+  if (options.timed) {
+    std::vector<double> micros;
+    for (int i = 0; i < options.iters; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      run_once();
+      const auto stop = std::chrono::steady_clock::now();
+      micros.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
+    }
+    std::sort(micros.begin(), micros.end());
+    const size_t n = micros.size();
+    const double median = n % 2 ? micros[n / 2] : (micros[n / 2 - 1] + micros[n / 2]) / 2;
+    std::printf("latency over %zu runs (%d threads): median %.1f us, min %.1f us\n", n,
+                options.threads, median, micros.front());
+  }
+
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (pending[i]) pending[i]->write(npy_bytes(outputs[i].shape, output_data[i].data(), outputs[i].elements));
+  for (auto& file : pending)
+    if (file) file->commit();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Runs a model.so compiled by sdnnc on .npy inputs through its C ABI."};
+  Options options;
+  app.add_option("model", options.model_path, "model .so produced by sdnnc")->required();
+  app.add_option("--input,-i", options.inputs,
+                 "NAME=PATH of an input .npy (float32/float64); PATH alone for a single input")
+      ->allow_extra_args(false);
+  app.add_option("--output,-o", options.outputs,
+                 "NAME=PATH of an output .npy to write; PATH alone for a single output")
+      ->allow_extra_args(false);
+  app.add_option("--threads,-t", options.threads, "threads of the context (1..1024)")
+      ->capture_default_str();
+  CLI::Option* iters = app.add_option(
+      "--iters,-n", options.iters, "time N runs after one warm-up; print median and min latency");
+  app.add_flag("--info", options.info, "print the model's inputs and outputs");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "sdnn-run: error: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  options.timed = iters->count() > 0;
+
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    std::cerr << "sdnn-run: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,216 @@
+// sdnnc — the compiler driver: ONNX model -> model.so (or its IR / assembly).
+//
+//   sdnnc model.onnx -o model.so [--target native|avx512|avx2] [--input-shape x=64x512]
+//         [--dump-ir=after-all|after:<pass>] [--stop-after=<pass>] [--emit=ir|asm|so]
+//
+// Stages: import -> pass pipeline (passes/pipeline.cpp) -> lower (kernel plans + emission)
+// -> AOT writer. Every error is an sdnn::Error, printed once here as "sdnnc: error: ...".
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "sdnn/backend/aot_writer.h"
+#include "sdnn/backend/lower.h"
+#include "sdnn/frontend/onnx_importer.h"
+#include "sdnn/ir/error.h"
+#include "sdnn/passes/pass.h"
+
+namespace {
+
+using namespace sdnn;
+
+struct Options {
+  std::string model, output, target = "native", dump_ir, stop_after, emit = "so";
+  std::vector<std::string> input_shapes;
+  double sparse_threshold = passes::PipelineOptions{}.sparse_threshold;
+  int threads = 0;
+  bool verbose = false;
+};
+
+std::pair<std::string, ir::Shape> parse_input_shape(const std::string& spec) {
+  auto eq = spec.rfind('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+    fail("--input-shape '", spec, "': expected NAME=DIMS such as x=64x512");
+  ir::Shape dims;
+  std::string cur;
+  for (char ch : spec.substr(eq + 1) + "x") {
+    if (ch == 'x' || ch == ',') {
+      if (cur.empty()) fail("--input-shape '", spec, "': empty dimension");
+      size_t used = 0;
+      long long d = -1;
+      try {
+        d = std::stoll(cur, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != cur.size() || d <= 0) fail("--input-shape '", spec, "': '", cur, "' is not a positive integer");
+      dims.push_back(d);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  return {spec.substr(0, eq), dims};
+}
+
+class Driver {
+ public:
+  explicit Driver(const Options& o) : o_(o) {}
+
+  template <typename F>
+  auto timed(const char* stage, F&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = f();
+    if (o_.verbose)
+      std::fprintf(stderr, "sdnnc: %-8s %8.1f ms\n", stage,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    return r;
+  }
+
+  int run() {
+    const auto pass_names = passes::pipeline_pass_names();
+    std::vector<std::string> stages = {"import"};
+    stages.insert(stages.end(), pass_names.begin(), pass_names.end());
+    stages.push_back("lower");
+    check_stage_option("--dump-ir", dump_stage(), stages);
+    check_stage_option("--stop-after", o_.stop_after, stages);
+    if (o_.emit != "so" && o_.emit != "asm" && o_.emit != "ir") fail("--emit must be ir, asm or so, not '", o_.emit, "'");
+    if (!o_.stop_after.empty() && o_.emit != "ir") fail("--stop-after needs --emit=ir");
+    if (o_.sparse_threshold < 0 || o_.sparse_threshold > 1) fail("--sparse-threshold must be within [0, 1]");
+    backend::LowerOptions lo;
+    lo.isa = backend::parse_target(o_.target);
+    if (o_.output != "-" || o_.emit != "ir") backend::check_output_writable(o_.output);
+
+    frontend::ImportOptions io;
+    for (const auto& spec : o_.input_shapes) {
+      auto [name, dims] = parse_input_shape(spec);
+      if (!io.input_shapes.emplace(name, dims).second) fail("--input-shape given twice for '", name, "'");
+    }
+    auto g = timed("import", [&] { return frontend::import_onnx_file(o_.model, io); });
+    ir::verify(*g, "import");
+    if (after("import", true, *g)) return finish(*g, nullptr);
+
+    passes::PipelineOptions po;
+    po.sparse_threshold = o_.sparse_threshold;
+    bool stopped = false;
+    timed("passes", [&] {
+      passes::run_pipeline(*g, po, [&](const std::string& name, bool changed) {
+        stopped = after(name, changed, *g);
+        return !stopped;
+      });
+      return 0;
+    });
+    if (stopped) return finish(*g, nullptr);
+    auto lowered = timed("lower", [&] { return backend::lower(*g, lo); });
+    after("lower", true, *g);
+    return finish(*g, &lowered);
+  }
+
+ private:
+  std::string dump_stage() const {
+    if (o_.dump_ir.empty() || o_.dump_ir == "after-all") return "";
+    if (o_.dump_ir.rfind("after:", 0) == 0) return o_.dump_ir.substr(6);
+    fail("--dump-ir must be after-all or after:<stage>, not '", o_.dump_ir, "'");
+  }
+
+  static void check_stage_option(const char* opt, const std::string& stage, const std::vector<std::string>& stages) {
+    if (stage.empty()) return;
+    for (const auto& s : stages)
+      if (s == stage) return;
+    std::string list;
+    for (const auto& s : stages) list += (list.empty() ? "" : ", ") + s;
+    fail(opt, ": unknown stage '", stage, "' (stages: ", list, ")");
+  }
+
+  // Dumps if asked; returns true when the pipeline should stop here.
+  bool after(const std::string& stage, bool changed, const ir::Graph& g) {
+    bool dump = o_.dump_ir == "after-all" || (!o_.dump_ir.empty() && dump_stage() == stage);
+    if (dump) {
+      std::cerr << "// ----- IR Dump After " << stage << (changed ? "" : " (unchanged)") << " -----\n";
+      if (changed) std::cerr << ir::print(g);
+    }
+    return o_.stop_after == stage;
+  }
+
+  int finish(const ir::Graph& g, const backend::LoweredModel* m) {
+    if (o_.emit == "ir") {
+      std::string text = ir::print(g);
+      if (o_.output == "-") {
+        std::cout << text;
+      } else {
+        std::string tmp = o_.output + ".tmp";
+        std::ofstream f(tmp);
+        f << text;
+        f.close();
+        if (!f || std::rename(tmp.c_str(), o_.output.c_str()) != 0) {
+          std::remove(tmp.c_str());
+          fail("cannot write '", o_.output, "'");
+        }
+      }
+      return 0;
+    }
+    SDNN_CHECK(m != nullptr);
+    if (o_.emit == "asm") {
+      backend::write_assembly(*m, o_.output);
+    } else {
+      timed("link", [&] {
+        backend::write_shared_object(*m, o_.output);
+        return 0;
+      });
+    }
+    if (o_.verbose) {
+      size_t code = 0, weights = 0;
+      for (const auto& k : m->kernels) {
+        code += k.bin.code.size();
+        weights += (k.bin.values.size() + k.bias.size()) * 4;
+      }
+      std::fprintf(stderr, "sdnnc: %zu kernels, %zu bytes of code, %zu bytes of weights, arena %lld bytes\n",
+                   m->kernels.size(), code, weights, static_cast<long long>(m->arena_bytes));
+    }
+    return 0;
+  }
+
+  const Options& o_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"sdnnc: ahead-of-time compiler for pruned (sparse) neural networks on x86.\n"
+               "Compiles an ONNX model into a self-contained shared object (C ABI: sdnn.h)."};
+  app.add_option("model", o.model, "ONNX model file")->required();
+  app.add_option("-o,--output", o.output, "output file (model.so; for --emit=ir '-' means stdout)")->required();
+  app.add_option("--target", o.target, "instruction set: native (this CPU), avx512 or avx2")
+      ->capture_default_str();
+  app.add_option("--input-shape", o.input_shapes, "bind an input's shape, e.g. x=64x512 (repeatable)");
+  app.add_option("--dump-ir", o.dump_ir, "print the IR to stderr: after-all or after:<stage>");
+  app.add_option("--stop-after", o.stop_after, "stop after this stage (with --emit=ir)");
+  app.add_option("--emit", o.emit, "what to write: so, asm (model.S + sources) or ir")->capture_default_str();
+  app.add_option("--sparse-threshold", o.sparse_threshold,
+                 "use the sparse kernel for weights with at least this fraction of zeros")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "threads used for compiling (0: all cores)")->capture_default_str();
+  app.add_flag("-v,--verbose", o.verbose, "print timings and sizes");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sdnnc: error: %s (see --help)\n", e.what());
+    return 2;
+  }
+  try {
+    return Driver(o).run();
+  } catch (const sdnn::Error& e) {
+    std::fprintf(stderr, "sdnnc: error: %s\n", e.what());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "sdnnc: error: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sdnnc: error: internal error: %s\n", e.what());
+  }
+  return 1;
+}
