@@ -30,7 +30,6 @@
 #include <iostream>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -292,18 +291,17 @@ Array read_npy(const std::string& path) {
       throw bad("shape too large");
     elements *= static_cast<size_t>(d);
   }
-  std::vector<char> raw(elements * item_size);
-  if (!file.read(raw.data(), static_cast<std::streamsize>(raw.size())))
-    throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
+  const auto read_exactly = [&](char* into, size_t bytes) {
+    if (!file.read(into, static_cast<std::streamsize>(bytes)))
+      throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
+  };
   array.data.resize(elements);
   if (item_size == 4) {
-    std::memcpy(array.data.data(), raw.data(), raw.size());
+    read_exactly(reinterpret_cast<char*>(array.data.data()), elements * 4);
   } else {
-    for (size_t i = 0; i < elements; ++i) {
-      double value;
-      std::memcpy(&value, raw.data() + i * 8, 8);
-      array.data[i] = static_cast<float>(value);
-    }
+    std::vector<double> wide(elements);
+    read_exactly(reinterpret_cast<char*>(wide.data()), elements * 8);
+    std::copy(wide.begin(), wide.end(), array.data.begin());
   }
   return array;
 }
@@ -453,6 +451,7 @@ int run(const Options& options) {
       throw Error("input '" + inputs[i].name + "': expected shape " + shape_string(inputs[i].shape) +
                   ", got " + shape_string(array.shape) + " from '" + input_paths[i] + "'");
     input_data[i] = std::move(array.data);
+    if (input_data[i].empty()) input_data[i].resize(1);  // sdnn_run rejects null pointers
   }
 
   // Create the output files before running, so a bad path fails fast.
@@ -465,7 +464,7 @@ int run(const Options& options) {
   std::vector<float*> output_pointers;
   for (auto& data : input_data) input_pointers.push_back(data.data());
   for (size_t i = 0; i < outputs.size(); ++i) {
-    output_data[i].resize(std::max<size_t>(outputs[i].elements, 1));
+    output_data[i].resize(std::max<size_t>(outputs[i].elements, 1));  // never a null pointer
     output_pointers.push_back(output_data[i].data());
   }
 

@@ -82,6 +82,8 @@ class Driver {
     if (o_.sparse_threshold < 0 || o_.sparse_threshold > 1) fail("--sparse-threshold must be within [0, 1]");
     backend::LowerOptions lo;
     lo.isa = backend::parse_target(o_.target);
+    if (o_.threads < 0) fail("--threads must be >= 0");
+    lo.threads = o_.threads;
     if (o_.output != "-" || o_.emit != "ir") backend::check_output_writable(o_.output);
 
     frontend::ImportOptions io;
@@ -95,6 +97,7 @@ class Driver {
 
     passes::PipelineOptions po;
     po.sparse_threshold = o_.sparse_threshold;
+    po.vector_floats = backend::vector_floats(lo.isa);
     bool stopped = false;
     timed("passes", [&] {
       passes::run_pipeline(*g, po, [&](const std::string& name, bool changed) {

@@ -42,15 +42,18 @@ SparseMatrix SparseMatrix::from_dense(const float* w, int64_t m, int64_t k) {
   return s;
 }
 
+int64_t padded_columns(int64_t n, Isa isa) {
+  const int64_t vl = vector_floats(isa);
+  return (n + vl - 1) / vl * vl;
+}
+
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
   KernelPlan p;
   p.family = family;
   p.isa = isa;
   p.m = m;
   p.k = k;
-  p.n = n;
-  p.ldb = n;
-  p.ldc = n;
+  p.n = padded_columns(n, isa);
   p.bias = bias;
   p.act = act;
   // Sparse: tall, one-vector tiles, so each B load feeds as many FMAs as the pattern allows
@@ -64,11 +67,11 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
     p.nb = isa == Isa::Avx512 ? 3 : 2;
   }
   p.mb = static_cast<int>(std::min<int64_t>(p.mb, std::max<int64_t>(m, 1)));
-  // Split K when all of B would not stay in about half the 1 MiB L2 while the tiles sweep it.
-  const int64_t budget = 512 * 1024;
-  const int64_t row_bytes = p.ldb * 4;
+  // Split K so the B strip of one column chunk (k_block rows x NB*VL floats) stays in the 48 KiB
+  // L1 while every tile of the range sweeps it.
+  const int64_t strip_row = p.tile_cols() * 4, l1_budget = 32 * 1024;
   p.k_block = k;
-  if (k * row_bytes > 3 * budget / 2) p.k_block = std::max<int64_t>(64, (budget / row_bytes) / 64 * 64);
+  if (k * strip_row > 40 * 1024) p.k_block = std::max<int64_t>(64, l1_budget / strip_row / 64 * 64);
   return p;
 }
 

@@ -1,12 +1,16 @@
 // lower.cpp — turns the planned graph into kernels + runtime steps.
 //
-// fc:       C[M x N] = W * X^T with X feature-major ([K][N], N = rows of the logical input);
-// conv1x1:  per image, C[M x HW] = W * X[C x HW] (NCHW needs no transpose);
-// relu, add, copy: elementwise steps; layout: a transpose unless it aliases its input;
-// reshape: nothing (plan-buffers made it an alias).
+// fc:       C[M x N] = W * X^T, X and C FeatureBlocked (N = rows of the logical input);
+// conv1x1:  per image, C[M x HW] = W * X[C x HW], X and C ChannelBlocked;
+// relu, add, copy: elementwise steps over the whole (padded) buffer;
+// layout: a pack / unpack step; reshape: nothing (plan-buffers made it an alias).
 #include "sdnn/backend/lower.h"
 
 #include <xbyak/xbyak_util.h>
+
+#include <atomic>
+#include <exception>
+#include <thread>
 
 #include "sdnn/ir/error.h"
 #include "sdnn_plan.h"
@@ -28,6 +32,32 @@ void check_planned(const Node& n) {
   for (const Value* v : n.outputs)
     if (v->storage.kind == ir::Storage::Kind::None)
       fail(n.where(), ": output '", v->name, "' has no buffer (run plan-buffers first)");
+}
+
+// Emits kernels[i] for weights jobs[i] on `threads` threads; the first error is rethrown.
+void emit_all(LoweredModel& m, const std::vector<const Value*>& jobs, int threads) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (size_t i; !failed && (i = next++) < jobs.size();) {
+      try {
+        LoweredKernel& lk = m.kernels[i];
+        const Value* w = jobs[i];
+        SparseMatrix a = SparseMatrix::from_dense(w->f32->data(), w->shape[0], w->shape[1]);
+        lk.bin = emit_kernel(lk.bin.plan, a, lk.bin.symbol);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+      }
+    }
+  };
+  size_t n = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  n = std::min(n, jobs.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -54,7 +84,12 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
   for (const Value* v : g.outputs()) m.outputs.push_back({v->name, v->shape});
   auto it = g.meta().find("arena_bytes");
   m.arena_bytes = it == g.meta().end() ? 0 : std::stoll(it->second);
+  const int64_t vl = vector_floats(opts.isa);
+  auto vit = g.meta().find("vector_floats");
+  if (vit == g.meta().end() || std::stoll(vit->second) != vl)
+    fail("lower: the graph's layouts were planned for another vector width than ", to_string(opts.isa), "'s");
 
+  std::vector<const Value*> jobs;  // weights of kernels[i], emitted after the walk
   for (const auto& np : g.nodes()) {
     Node& n = *np;
     check_planned(n);
@@ -65,24 +100,22 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       const Value* b = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
       const int64_t rows = w->shape[0], k = w->shape[1];
       LoweredKernel lk;
-      lk.layer = n.name;
-      int64_t cols;
-      if (n.op == "fc") {
-        cols = x->numel() / k;
-      } else {
-        cols = x->shape[2] * x->shape[3];
-        lk.batch = x->shape[0];
-        lk.b_batch_stride = k * cols;
-        lk.c_batch_stride = rows * cols;
-      }
+      const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
+      SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);
+      const int64_t cols = bd.padded_columns;
+      lk.batch = bd.batch;
+      lk.b_batch_stride = k * cols;
+      lk.c_batch_stride = rows * cols;
       Family family = n.get_str("kernel", "sparse") == "dense" ? Family::Dense : Family::Spmm;
       Activation act = n.get_str("epilogue", "") == "relu" ? Activation::Relu : Activation::None;
       KernelPlan plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
-      SparseMatrix a = SparseMatrix::from_dense(w->f32->data(), rows, k);
-      lk.bin = emit_kernel(plan, a, kernel_symbol(static_cast<int>(m.kernels.size()), plan));
+      lk.bin.plan = plan;
+      lk.bin.symbol = kernel_symbol(static_cast<int>(m.kernels.size()), plan);
+      jobs.push_back(w);
       if (b) lk.bias = *b->f32;
       n.attrs["plan"] = plan.str();
       n.attrs["symbol"] = lk.bin.symbol;
+      lk.layer = n.name;
       s.op = SDNN_STEP_KERNEL;
       s.src0 = x->storage;
       s.dst = n.outputs[0]->storage;
@@ -92,30 +125,38 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.op = n.op == "relu" ? SDNN_STEP_RELU : SDNN_STEP_COPY;
       s.src0 = n.inputs[0]->storage;
       s.dst = n.outputs[0]->storage;
-      s.dims[0] = n.outputs[0]->numel();
+      s.dims[0] = n.outputs[0]->storage_bytes(vl) / 4;
     } else if (n.op == "add") {
       s.op = SDNN_STEP_ADD;
       s.src0 = n.inputs[0]->storage;
       s.src1 = n.inputs[1]->storage;
       s.dst = n.outputs[0]->storage;
-      s.dims[0] = n.outputs[0]->numel();
-    } else if (n.op == "reshape" || n.op == "layout") {
-      if (same_storage(n.inputs[0]->storage, n.outputs[0]->storage)) continue;
-      SDNN_CHECK(n.op == "layout");
-      const ir::Shape& sh = n.inputs[0]->shape;
-      const int64_t f = sh.empty() ? 1 : sh.back(), rows = n.inputs[0]->numel() / f;
-      const bool to_fm = n.get_str("to", "") == "fm";
-      s.op = SDNN_STEP_TRANSPOSE;
-      s.src0 = n.inputs[0]->storage;
-      s.dst = n.outputs[0]->storage;
-      s.dims[0] = 1;
-      s.dims[1] = to_fm ? rows : f;
-      s.dims[2] = to_fm ? f : rows;
+      s.dims[0] = n.outputs[0]->storage_bytes(vl) / 4;
+    } else if (n.op == "reshape") {
+      SDNN_CHECK(same_storage(n.inputs[0]->storage, n.outputs[0]->storage));
+      continue;
+    } else if (n.op == "layout") {
+      const Value* in = n.inputs[0];
+      const Value* out = n.outputs[0];
+      const bool pack = in->layout == ir::Layout::RowMajor;
+      const Value* blocked = pack ? out : in;
+      SDNN_CHECK(pack != (out->layout == ir::Layout::RowMajor));
+      const ir::BlockedDims bd = ir::blocked_dims(blocked->shape, blocked->layout, vl);
+      const bool channels = blocked->layout == ir::Layout::ChannelBlocked;
+      s.op = pack ? (channels ? SDNN_STEP_PACK_CHANNELS : SDNN_STEP_PACK_ROWS)
+                  : (channels ? SDNN_STEP_UNPACK_CHANNELS : SDNN_STEP_UNPACK_ROWS);
+      s.src0 = in->storage;
+      s.dst = out->storage;
+      s.dims[0] = bd.batch;
+      s.dims[1] = bd.columns;
+      s.dims[2] = bd.features;
+      s.dims[3] = vl;
     } else {
       fail(n.where(), ": the x86 backend cannot lower op '", n.op, "'");
     }
     m.steps.push_back(s);
   }
+  emit_all(m, jobs, opts.threads);
   return m;
 }
 

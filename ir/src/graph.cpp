@@ -19,9 +19,29 @@ const char* to_string(DType d) {
 const char* to_string(Layout l) {
   switch (l) {
     case Layout::RowMajor: return "row";
-    case Layout::FeatureMajor: return "fm";
+    case Layout::FeatureBlocked: return "fb";
+    case Layout::ChannelBlocked: return "cb";
   }
   return "?";
+}
+
+BlockedDims blocked_dims(const Shape& s, Layout l, int64_t vl) {
+  BlockedDims d{1, 1, 1, 1};
+  if (l == Layout::ChannelBlocked) {
+    SDNN_CHECK(s.size() == 4);
+    d = {s[0], s[1], s[2] * s[3], 0};
+  } else {
+    d.features = s.empty() ? 1 : s.back();
+    d.columns = d.features ? num_elements(s) / d.features : 0;
+  }
+  d.padded_columns = (d.columns + vl - 1) / vl * vl;
+  return d;
+}
+
+int64_t Value::storage_bytes(int64_t vl) const {
+  if (layout == Layout::RowMajor) return bytes();
+  BlockedDims d = blocked_dims(shape, layout, vl);
+  return d.batch * d.features * d.padded_columns * static_cast<int64_t>(dtype_size(dtype));
 }
 
 std::string to_string(const Storage& s) {

@@ -1,11 +1,13 @@
-// choose_layout.cpp — physical layouts of activations, and the few transposes between them.
+// choose_layout.cpp — physical layouts of activations, and the few conversions between them.
 //
-// fc kernels read and write feature-major activations (logical [..., F] stored [F][N], N the
-// product of the leading dims), so a chain of fc / relu / add stays feature-major end to end;
-// conv1x1 works on NCHW (row-major); reshape and graph inputs / outputs are row-major. Where a
-// consumer needs another layout than its input has, a `layout` node {to = fm | row} is inserted
-// (one per value and layout, shared by all consumers); a graph output that ends feature-major
-// gets one at the end, which takes over the output's name.
+// Sparse and dense kernels read and write blocked activations (ir::Layout): fc uses
+// FeatureBlocked ([..., F] as [N/VL][F][VL]), conv1x1 ChannelBlocked (NCHW as, per image,
+// [HW/VL][C][VL]). relu / add keep their input's layout, so a chain of fc / relu / add stays
+// blocked end to end; reshape, copy and graph inputs / outputs are row-major. Where a consumer
+// needs another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one
+// per value and layout, shared by all consumers); a graph output that ends blocked gets one at
+// the end, which takes over the output's name. The vector width is recorded in the graph's
+// meta ("vector_floats") for plan-buffers and the backend.
 #include <map>
 
 #include "sdnn/ir/error.h"
@@ -20,35 +22,38 @@ using ir::Value;
 
 class ChooseLayout : public Pass {
  public:
+  explicit ChooseLayout(int64_t vl) : vl_(vl) {}
   const char* name() const override { return "choose-layout"; }
 
   bool run(ir::Graph& g) override {
     changed_ = false;
+    g.meta()["vector_floats"] = std::to_string(vl_);
     std::vector<Node*> work;
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (Node* n : work) {
+      Layout out;
       if (n->op == "fc") {
-        require(g, n, 0, Layout::FeatureMajor);
-        n->outputs[0]->layout = Layout::FeatureMajor;
-      } else if (n->op == "conv1x1" || n->op == "reshape" || n->op == "copy") {
-        require(g, n, 0, Layout::RowMajor);
-        n->outputs[0]->layout = Layout::RowMajor;
+        out = require(g, n, 0, Layout::FeatureBlocked);
+      } else if (n->op == "conv1x1") {
+        out = require(g, n, 0, Layout::ChannelBlocked);
+      } else if (n->op == "reshape" || n->op == "copy") {
+        out = require(g, n, 0, Layout::RowMajor);
       } else if (n->op == "relu") {
-        n->outputs[0]->layout = n->inputs[0]->layout;
+        out = n->inputs[0]->layout;
       } else if (n->op == "add") {
-        require(g, n, 1, n->inputs[0]->layout);
-        n->outputs[0]->layout = n->inputs[0]->layout;
+        out = require(g, n, 1, n->inputs[0]->layout);
       } else {
         fail(n->where(), ": choose-layout does not know op '", n->op, "'");
       }
-      if (n->outputs[0]->layout != Layout::RowMajor) changed_ = true;
+      n->outputs[0]->layout = out;
+      if (out != Layout::RowMajor) changed_ = true;
     }
     for (Value*& out : g.outputs()) {
       if (out->layout == Layout::RowMajor) continue;
       // The converted value becomes the graph output and keeps its name.
       Value* row = g.add_value(out->name, out->dtype, out->shape);
-      out->name += ".fm";
-      g.add_node("layout", out->name + ".to_row", {out}, {row})->attrs["to"] = std::string("row");
+      out->name += std::string(".") + ir::to_string(out->layout);
+      g.add_node("layout", row->name + ".to_row", {out}, {row})->attrs["to"] = std::string("row");
       out = row;
       changed_ = true;
     }
@@ -56,28 +61,39 @@ class ChooseLayout : public Pass {
   }
 
  private:
-  void require(ir::Graph& g, Node* n, size_t i, Layout want) {
+  Layout require(ir::Graph& g, Node* n, size_t i, Layout want) {
     Value* v = n->inputs[i];
-    if (v->is_constant() || v->layout == want) return;
+    if (v->is_constant() || v->layout == want) return want;
+    n->inputs[i] = convert(g, v, want, n);
+    return want;
+  }
+
+  // v in layout `want`, converted once before `before`; between two blocked layouts the data
+  // goes through row-major (pack and unpack steps are the only conversions the runtime has).
+  Value* convert(ir::Graph& g, Value* v, Layout want, Node* before) {
+    if (v->layout != Layout::RowMajor && want != Layout::RowMajor) v = convert(g, v, Layout::RowMajor, before);
     auto key = std::make_pair(v, want);
     auto it = converted_.find(key);
     if (it == converted_.end()) {
-      std::string suffix = want == Layout::FeatureMajor ? ".fm" : ".row";
+      std::string suffix = std::string(".") + ir::to_string(want);
       Value* c = g.add_value(v->name + suffix, v->dtype, v->shape);
       c->layout = want;
-      g.add_node("layout", v->name + suffix, {v}, {c}, n)->attrs["to"] = std::string(ir::to_string(want));
+      g.add_node("layout", v->name + suffix, {v}, {c}, before)->attrs["to"] = std::string(ir::to_string(want));
       it = converted_.emplace(key, c).first;
       changed_ = true;
     }
-    n->inputs[i] = it->second;
+    return it->second;
   }
 
+  int64_t vl_;
   std::map<std::pair<Value*, Layout>, Value*> converted_;
   bool changed_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Pass> make_choose_layout() { return std::make_unique<ChooseLayout>(); }
+std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats) {
+  return std::make_unique<ChooseLayout>(vector_floats);
+}
 
 }  // namespace sdnn::passes

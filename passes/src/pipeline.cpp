@@ -9,7 +9,7 @@ std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   p.push_back(make_canonicalize());
   p.push_back(make_fuse_epilogue());
   p.push_back(make_choose_kernels(opts.sparse_threshold));
-  p.push_back(make_choose_layout());
+  p.push_back(make_choose_layout(opts.vector_floats));
   p.push_back(make_plan_buffers());
   return p;
 }

@@ -1,8 +1,8 @@
 // plan_buffers.cpp — where every activation lives at run time.
 //
 // Graph inputs and outputs live in the caller's tensors; everything else in the context's arena.
-// A reshape, or a layout change that moves no data (one row or one feature), aliases its input,
-// so such chains share one buffer ("alias group"). A graph output whose group would also hold a
+// A reshape aliases its input (both row-major), so reshape chains share one buffer ("alias
+// group"); sizes are those of each value's layout (blocked layouts pad N, see ir::Layout). A graph output whose group would also hold a
 // graph input or another output gets a `copy`. Arena offsets come from a linear scan over the
 // node order: a group is live from its first definition to its last read, and takes the lowest
 // 64-byte-aligned gap that fits among the groups live at that time (a node's output never
@@ -22,13 +22,7 @@ using ir::Storage;
 using ir::Value;
 
 // True when `n` produces a value in the same memory as its input.
-bool is_alias(const Node& n) {
-  if (n.op == "reshape") return true;
-  if (n.op != "layout") return false;
-  const ir::Shape& s = n.inputs[0]->shape;
-  int64_t f = s.empty() ? 1 : s.back();
-  return f == 1 || n.inputs[0]->numel() == f;
-}
+bool is_alias(const Node& n) { return n.op == "reshape"; }
 
 Value* alias_root(Value* v) {
   while (v->producer && is_alias(*v->producer)) v = v->producer->inputs[0];
@@ -41,6 +35,9 @@ class PlanBuffers : public Pass {
 
   bool run(ir::Graph& g) override {
     materialize_outputs(g);
+    auto vl_it = g.meta().find("vector_floats");
+    if (vl_it == g.meta().end()) fail("plan-buffers: run choose-layout first (no vector width recorded)");
+    const int64_t vl = std::stoll(vl_it->second);
     // Alias groups, keyed by root value.
     std::map<Value*, std::vector<Value*>> groups;
     std::vector<Value*> order;  // roots in definition order
@@ -84,7 +81,7 @@ class PlanBuffers : public Pass {
         live.erase(std::remove_if(live.begin(), live.end(), [&](const Live& l) { return l.last_use < def; }),
                    live.end());
         std::sort(live.begin(), live.end(), [](const Live& a, const Live& b) { return a.offset < b.offset; });
-        int64_t size = (root->bytes() + 63) / 64 * 64, at = 0;
+        int64_t size = (root->storage_bytes(vl) + 63) / 64 * 64, at = 0;
         for (const Live& l : live) {
           if (at + size <= l.offset) break;
           at = std::max(at, l.offset + l.size);

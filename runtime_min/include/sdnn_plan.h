@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 1u
+#define SDNN_PLAN_VERSION 2u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -25,18 +25,24 @@ enum {
   SDNN_CPU_AVX512BW = 1u << 2, /* reserved */
 };
 
-/* The one argument of every generated kernel. The kernel reads it with
+/* Activations that kernels read or write are *blocked*: the N (column) axis is cut into blocks
+ * of VL columns (VL = floats per vector of the model's ISA), each block stored feature-major,
+ * [ceil(N/VL)][F][VL], with N padded to a multiple of VL (pad columns are zero after a pack and
+ * never mix with real columns). The PACK / UNPACK steps convert from / to the row-major tensors
+ * the ABI exchanges.
+ *
+ * The one argument of every generated kernel. The kernel reads it with
  * `mov(reg, ptr[param1 + offsetof(sdnn_kernel_args, field)])`.
  *
  * A kernel's code is a sequence of blocks, one per (k block, row tile), k-block-major: block
  * index = kb * num_tiles + tile. A call runs blocks [block_begin, block_end), which must lie in
  * one k block, over columns [0, n) of b and c. `values` points at block_begin's values. */
 typedef struct {
-  const float* b;      /* B (activations), row k at b + k * ldb; ldb is baked into the code */
-  float* c;            /* C (output), row m at c + m * ldc; ldc is baked into the code */
+  const float* b;      /* first column block of B to read (blocked [K][VL] per block) */
+  float* c;            /* first column block of C to write (blocked [M][VL] per block) */
   const float* values; /* weights in consumption order, at block_begin */
   const float* bias;   /* bias[M] of the whole layer, when the kernel has a bias epilogue */
-  int64_t n;           /* columns to compute, > 0 */
+  int64_t n;           /* columns to compute, > 0, a multiple of VL */
   int64_t block_begin;
   int64_t block_end;
 } sdnn_kernel_args;
@@ -51,7 +57,7 @@ typedef struct {
   uint64_t offset; /* bytes */
 } sdnn_buf_ref;
 
-/* A generated-kernel step: C[batch][M x n] = epilogue(A * B[batch][K x n]). */
+/* A generated-kernel step: C[batch][M x n] = epilogue(A * B[batch][K x n]), B and C blocked. */
 typedef struct {
   sdnn_kernel_fn fn;
   const float* values;          /* all blocks' values, concatenated */
@@ -59,20 +65,26 @@ typedef struct {
   const int64_t* block_offsets; /* num_k_blocks * num_tiles + 1 entries, in floats */
   int64_t num_tiles;
   int64_t num_k_blocks;
-  int64_t n;              /* columns per batch item */
+  int64_t n;              /* padded columns per batch item (a multiple of VL) */
   int64_t n_align;        /* the N range may be split only at multiples of this */
   int64_t batch;          /* independent problems (images of an NCHW batch) */
   int64_t b_batch_stride; /* floats between batch items of B */
   int64_t c_batch_stride; /* floats between batch items of C */
+  int64_t b_col_scale;    /* a column range starting at n0 begins at b + n0 * b_col_scale (= K) */
+  int64_t c_col_scale;    /* ... and at c + n0 * c_col_scale (= M) */
   const char* name;       /* kernel symbol, for diagnostics */
 } sdnn_kernel_step;
 
+/* PACK / UNPACK dims = {batch, N, F, VL}; the blocked side is [batch][ceil(N/VL)][F][VL]. */
 typedef enum {
-  SDNN_STEP_KERNEL = 1,    /* kernel: see sdnn_kernel_step; src0 = B, dst = C */
-  SDNN_STEP_TRANSPOSE = 2, /* dst[batch][d1][d0] = src0[batch][d0][d1]; dims = {batch, d0, d1} */
-  SDNN_STEP_COPY = 3,      /* dst = src0; dims[0] = floats */
-  SDNN_STEP_RELU = 4,      /* dst = max(src0, 0); dims[0] = floats */
-  SDNN_STEP_ADD = 5,       /* dst = src0 + src1; dims[0] = floats */
+  SDNN_STEP_KERNEL = 1,          /* kernel: see sdnn_kernel_step; src0 = B, dst = C */
+  SDNN_STEP_PACK_ROWS = 2,       /* src0 row-major [batch][N][F] (tokens x features) -> dst blocked */
+  SDNN_STEP_COPY = 3,            /* dst = src0; dims[0] = floats */
+  SDNN_STEP_RELU = 4,            /* dst = max(src0, 0); dims[0] = floats */
+  SDNN_STEP_ADD = 5,             /* dst = src0 + src1; dims[0] = floats */
+  SDNN_STEP_UNPACK_ROWS = 6,     /* src0 blocked -> dst row-major [batch][N][F] */
+  SDNN_STEP_PACK_CHANNELS = 7,   /* src0 [batch][F][N] (NCHW: F = C, N = H*W) -> dst blocked */
+  SDNN_STEP_UNPACK_CHANNELS = 8, /* src0 blocked -> dst [batch][F][N] */
 } sdnn_step_op;
 
 typedef struct {

@@ -7,7 +7,9 @@
  *
  * Kernel steps follow sdnn_plan.h: for each task of a thread (partition.h) and each batch item,
  * the thread calls the kernel once per k block, in increasing k-block order, on its tile and column
- * range. Transposes split over 16-row blocks, elementwise steps over 16-float (cache line) chunks.
+ * range (a range starting at column n0 begins n0 * col_scale floats into the blocked operand).
+ * Packs and unpacks split over (batch item, column block), elementwise steps over 16-float
+ * (cache line) chunks.
  *
  * The pool is sized to the largest number of threads any step uses, at most num_threads: threads
  * that would never get work are not started. */
@@ -23,7 +25,7 @@ enum {
   ARENA_ALIGN = 64,
   ELEMENTWISE_CHUNK = 16,               /* floats: one cache line */
   ELEMENTWISE_MIN_PER_THREAD = 1 << 13, /* floats; below this a step runs on one thread */
-  TRANSPOSE_MIN_PER_THREAD = 1 << 12,   /* floats */
+  LAYOUT_MIN_PER_THREAD = 1 << 12,      /* floats, for packs and unpacks */
 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -43,10 +45,13 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
       if (sdnn_kernel_split_init(&schedule->split, step->kernel, max_threads) != 0) return -1;
       schedule->num_threads = schedule->split.num_threads;
       break;
-    case SDNN_STEP_TRANSPOSE: {
-      const int64_t floats = step->dims[0] * step->dims[1] * step->dims[2];
-      const int64_t units = step->dims[0] * ceil_div(step->dims[1], SDNN_TRANSPOSE_BLOCK);
-      schedule->num_threads = threads_for(floats, TRANSPOSE_MIN_PER_THREAD, units, max_threads);
+    case SDNN_STEP_PACK_ROWS:
+    case SDNN_STEP_UNPACK_ROWS:
+    case SDNN_STEP_PACK_CHANNELS:
+    case SDNN_STEP_UNPACK_CHANNELS: {
+      const int64_t blocks = step->dims[0] * ceil_div(step->dims[1], step->dims[3]);
+      const int64_t floats = blocks * step->dims[2] * step->dims[3];
+      schedule->num_threads = threads_for(floats, LAYOUT_MIN_PER_THREAD, blocks, max_threads);
       break;
     }
     default: {
@@ -65,8 +70,8 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
   for (int64_t i = split->first[thread]; i < split->first[thread + 1]; ++i) {
     const sdnn_kernel_task task = split->tasks[i];
     for (int64_t item = task.b0; item < task.b1; ++item) {
-      const float* b = b_base + item * k->b_batch_stride + task.n0;
-      float* c = c_base + item * k->c_batch_stride + task.n0;
+      const float* b = b_base + item * k->b_batch_stride + task.n0 * k->b_col_scale;
+      float* c = c_base + item * k->c_batch_stride + task.n0 * k->c_col_scale;
       for (int64_t kb = 0; kb < k->num_k_blocks; ++kb) {
         const sdnn_kernel_args args = {
             .b = b,
@@ -83,22 +88,39 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
   }
 }
 
-/* Thread `thread`'s share of a transpose: a contiguous range of (batch item, 16-row block). */
-static void run_transpose_share(const sdnn_bound_step* bound, int thread, int threads) {
-  const int64_t batch = bound->step->dims[0], rows = bound->step->dims[1];
-  const int64_t cols = bound->step->dims[2];
-  const int64_t blocks = ceil_div(rows, SDNN_TRANSPOSE_BLOCK);
+/* Thread `thread`'s share of a pack or unpack: a contiguous range of (batch item, column block). */
+static void run_layout_share(const sdnn_bound_step* bound, int thread, int threads) {
+  const int64_t* dims = bound->step->dims;
+  const int64_t batch = dims[0], n = dims[1], f = dims[2], vl = dims[3];
+  const int64_t blocks = ceil_div(n, vl);
+  const int64_t plain_stride = n * f, blocked_stride = blocks * f * vl;
+  void (*move)(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
+  int64_t src_stride = blocked_stride, dst_stride = plain_stride;
+  switch (bound->step->op) {
+    case SDNN_STEP_PACK_ROWS:
+      move = sdnn_pack_rows;
+      src_stride = plain_stride;
+      dst_stride = blocked_stride;
+      break;
+    case SDNN_STEP_PACK_CHANNELS:
+      move = sdnn_pack_channels;
+      src_stride = plain_stride;
+      dst_stride = blocked_stride;
+      break;
+    case SDNN_STEP_UNPACK_ROWS:
+      move = sdnn_unpack_rows;
+      break;
+    default:
+      move = sdnn_unpack_channels;
+      break;
+  }
   int64_t unit = batch * blocks * thread / threads;
   const int64_t unit_end = batch * blocks * (thread + 1) / threads;
   while (unit < unit_end) {
     const int64_t item = unit / blocks;
     const int64_t item_end = unit_end < (item + 1) * blocks ? unit_end : (item + 1) * blocks;
-    const int64_t row_begin = (unit - item * blocks) * SDNN_TRANSPOSE_BLOCK;
-    int64_t row_end = (item_end - item * blocks) * SDNN_TRANSPOSE_BLOCK;
-    if (row_end > rows) row_end = rows;
-    const int64_t item_offset = item * rows * cols;
-    sdnn_transpose_rows(bound->dst + item_offset, bound->src0 + item_offset, rows, cols, row_begin,
-                        row_end);
+    move(bound->dst + item * dst_stride, bound->src0 + item * src_stride, n, f, vl,
+         unit - item * blocks, item_end - item * blocks);
     unit = item_end;
   }
 }
@@ -111,8 +133,8 @@ static void run_share(const sdnn_bound_step* bound, int thread) {
     run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
     return;
   }
-  if (step->op == SDNN_STEP_TRANSPOSE) {
-    run_transpose_share(bound, thread, threads);
+  if (step->op != SDNN_STEP_COPY && step->op != SDNN_STEP_RELU && step->op != SDNN_STEP_ADD) {
+    run_layout_share(bound, thread, threads);
     return;
   }
   const int64_t floats = step->dims[0];

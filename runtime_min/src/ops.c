@@ -1,48 +1,99 @@
-/* ops.c — transpose, copy, ReLU and add for the plan executor.
+/* ops.c — pack / unpack between the ABI's row-major tensors and the blocked activation layout,
+ * copy, ReLU and add, for the plan executor.
  *
  * Baseline x86-64 only (SSE2): this code runs before anyone knows which ISA the model needs, and on
- * any machine the .so is loaded on. The elementwise loops are written to auto-vectorize at -O3; the
- * transpose walks 16x16 blocks (one cache line per block row at 64-byte aligned bases), each moved
- * as 4x4 SSE register transposes. */
+ * any machine the .so is loaded on. Packing rows is a transpose of each VL x F slab to F x VL
+ * (and unpacking the reverse): it walks 16x16 blocks, each moved as 4x4 SSE register transposes.
+ * Channel packs move VL-float runs. The elementwise loops are written to auto-vectorize at -O3. */
 #include "ops.h"
 
 #include <string.h>
 #include <xmmintrin.h>
 
-static void transpose_4x4(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+enum { TRANSPOSE_BLOCK = 16 };
+
+static void transpose_4x4(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
   __m128 r0 = _mm_loadu_ps(src);
-  __m128 r1 = _mm_loadu_ps(src + src_stride);
-  __m128 r2 = _mm_loadu_ps(src + 2 * src_stride);
-  __m128 r3 = _mm_loadu_ps(src + 3 * src_stride);
+  __m128 r1 = _mm_loadu_ps(src + ld_src);
+  __m128 r2 = _mm_loadu_ps(src + 2 * ld_src);
+  __m128 r3 = _mm_loadu_ps(src + 3 * ld_src);
   _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
   _mm_storeu_ps(dst, r0);
-  _mm_storeu_ps(dst + dst_stride, r1);
-  _mm_storeu_ps(dst + 2 * dst_stride, r2);
-  _mm_storeu_ps(dst + 3 * dst_stride, r3);
+  _mm_storeu_ps(dst + ld_dst, r1);
+  _mm_storeu_ps(dst + 2 * ld_dst, r2);
+  _mm_storeu_ps(dst + 3 * ld_dst, r3);
 }
 
-/* One block: rows [i0, i1) x cols [j0, j1), at most SDNN_TRANSPOSE_BLOCK on each side. */
-static void transpose_block(float* dst, const float* src, int64_t rows, int64_t cols, int64_t i0,
-                            int64_t i1, int64_t j0, int64_t j1) {
+/* dst[j * ld_dst + i] = src[i * ld_src + j] for i in [i0, i1), j in [j0, j1). */
+static void transpose_block(float* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                            int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   int64_t i = i0;
   for (; i + 4 <= i1; i += 4) {
     int64_t j = j0;
-    for (; j + 4 <= j1; j += 4) transpose_4x4(src + i * cols + j, cols, dst + j * rows + i, rows);
+    for (; j + 4 <= j1; j += 4)
+      transpose_4x4(src + i * ld_src + j, ld_src, dst + j * ld_dst + i, ld_dst);
     for (; j < j1; ++j)
-      for (int64_t r = 0; r < 4; ++r) dst[j * rows + i + r] = src[(i + r) * cols + j];
+      for (int64_t r = 0; r < 4; ++r) dst[j * ld_dst + i + r] = src[(i + r) * ld_src + j];
   }
   for (; i < i1; ++i)
-    for (int64_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * cols + j];
+    for (int64_t j = j0; j < j1; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
 }
 
-void sdnn_transpose_rows(float* dst, const float* src, int64_t rows, int64_t cols,
-                         int64_t row_begin, int64_t row_end) {
-  for (int64_t i0 = row_begin; i0 < row_end; i0 += SDNN_TRANSPOSE_BLOCK) {
-    const int64_t i1 = i0 + SDNN_TRANSPOSE_BLOCK < row_end ? i0 + SDNN_TRANSPOSE_BLOCK : row_end;
-    for (int64_t j0 = 0; j0 < cols; j0 += SDNN_TRANSPOSE_BLOCK) {
-      const int64_t j1 = j0 + SDNN_TRANSPOSE_BLOCK < cols ? j0 + SDNN_TRANSPOSE_BLOCK : cols;
-      transpose_block(dst, src, rows, cols, i0, i1, j0, j1);
+/* dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols; dst and src disjoint. */
+static void transpose(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                      int64_t cols) {
+  for (int64_t i0 = 0; i0 < rows; i0 += TRANSPOSE_BLOCK) {
+    const int64_t i1 = i0 + TRANSPOSE_BLOCK < rows ? i0 + TRANSPOSE_BLOCK : rows;
+    for (int64_t j0 = 0; j0 < cols; j0 += TRANSPOSE_BLOCK) {
+      const int64_t j1 = j0 + TRANSPOSE_BLOCK < cols ? j0 + TRANSPOSE_BLOCK : cols;
+      transpose_block(dst, ld_dst, src, ld_src, i0, i1, j0, j1);
     }
+  }
+}
+
+/* Real (non-pad) columns of column block `block`. */
+static int64_t block_columns(int64_t n, int64_t vl, int64_t block) {
+  const int64_t rest = n - block * vl;
+  return rest < vl ? rest : vl;
+}
+
+void sdnn_pack_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                    int64_t block_begin, int64_t block_end) {
+  for (int64_t block = block_begin; block < block_end; ++block) {
+    const int64_t columns = block_columns(n, vl, block);
+    float* out = dst + block * f * vl;
+    transpose(out, vl, src + block * vl * f, f, columns, f);
+    if (columns < vl)
+      for (int64_t feature = 0; feature < f; ++feature)
+        memset(out + feature * vl + columns, 0, (size_t)(vl - columns) * sizeof(float));
+  }
+}
+
+void sdnn_unpack_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                      int64_t block_begin, int64_t block_end) {
+  for (int64_t block = block_begin; block < block_end; ++block)
+    transpose(dst + block * vl * f, f, src + block * f * vl, vl, f, block_columns(n, vl, block));
+}
+
+void sdnn_pack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                        int64_t block_begin, int64_t block_end) {
+  for (int64_t block = block_begin; block < block_end; ++block) {
+    const int64_t columns = block_columns(n, vl, block);
+    for (int64_t feature = 0; feature < f; ++feature) {
+      float* out = dst + (block * f + feature) * vl;
+      memcpy(out, src + feature * n + block * vl, (size_t)columns * sizeof(float));
+      if (columns < vl) memset(out + columns, 0, (size_t)(vl - columns) * sizeof(float));
+    }
+  }
+}
+
+void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                          int64_t block_begin, int64_t block_end) {
+  for (int64_t block = block_begin; block < block_end; ++block) {
+    const int64_t columns = block_columns(n, vl, block);
+    for (int64_t feature = 0; feature < f; ++feature)
+      memcpy(dst + feature * n + block * vl, src + (block * f + feature) * vl,
+             (size_t)columns * sizeof(float));
   }
 }
 

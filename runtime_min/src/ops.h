@@ -1,17 +1,26 @@
 /* ops.h — the runtime's own data-movement and elementwise loops (non-kernel plan steps).
- * Each works on a sub-range so the executor can split a step over threads. */
+ * Each works on a sub-range so the executor can split a step over threads.
+ *
+ * Blocked layout (sdnn_plan.h), per batch item: [ceil(N/VL)][F][VL], column n of feature f at
+ * (n / VL) * F * VL + f * VL + n % VL; pad columns (n >= N in the last block) are written as 0 by
+ * the packs and ignored by the unpacks. The pack / unpack functions take one batch item and a
+ * range of column blocks [block_begin, block_end). */
 #ifndef SDNN_RUNTIME_OPS_H
 #define SDNN_RUNTIME_OPS_H
 
 #include <stdint.h>
 
-/* Rows per unit of work of sdnn_transpose_rows; also the transpose's cache block edge. */
-enum { SDNN_TRANSPOSE_BLOCK = 16 };
+/* Row-major [N][F] (tokens x features) <-> blocked. */
+void sdnn_pack_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                    int64_t block_begin, int64_t block_end);
+void sdnn_unpack_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                      int64_t block_begin, int64_t block_end);
 
-/* dst[j][i] = src[i][j] for i in [row_begin, row_end), j in [0, cols); src is rows x cols, dst is
- * cols x rows, both dense. dst and src must not overlap. */
-void sdnn_transpose_rows(float* dst, const float* src, int64_t rows, int64_t cols,
-                         int64_t row_begin, int64_t row_end);
+/* Channel-major [F][N] (NCHW: F = C, N = H*W) <-> blocked. */
+void sdnn_pack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                        int64_t block_begin, int64_t block_end);
+void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                          int64_t block_begin, int64_t block_end);
 
 /* Elementwise over [begin, end). dst may equal a source exactly, but must not partly overlap it. */
 void sdnn_copy_range(float* dst, const float* src, int64_t begin, int64_t end);

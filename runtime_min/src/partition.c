@@ -58,7 +58,8 @@ static int64_t split_tiles(const geometry* g, int64_t r, int64_t* bounds) {
     bounds[i] = lo;
   }
   int64_t max_weight = 0;
-  for (int64_t i = 0; i < r; ++i) max_weight = max64(max_weight, prefix[bounds[i + 1]] - prefix[bounds[i]]);
+  for (int64_t i = 0; i < r; ++i)
+    max_weight = max64(max_weight, prefix[bounds[i + 1]] - prefix[bounds[i]]);
   return max_weight;
 }
 
@@ -195,7 +196,9 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
     for (int64_t thread = p.thread_begin; thread < p.thread_end; ++thread) {
       split->first[thread] = num_tasks;
       const int64_t i = thread - p.thread_begin;
-      if (i < r) num_tasks += append_tasks(&g, p.u0, p.u1, bounds[i], bounds[i + 1], split->tasks + num_tasks);
+      if (i < r)
+        num_tasks +=
+            append_tasks(&g, p.u0, p.u1, bounds[i], bounds[i + 1], split->tasks + num_tasks);
     }
   }
   split->first[threads] = num_tasks;

@@ -4,9 +4,9 @@
  * bug; catching it at load time (SDNN_ERR_INTERNAL) beats a crash in the middle of a run. Checked:
  * tensor infos, every buffer reference (kind, index, float alignment, extent within its buffer
  * where the step's dims give one), no step writes an input, elementwise steps write either exactly
- * in place or to disjoint memory, a transpose never in place, and kernel tables (function,
- * monotonic block offsets, n_align >= 1). Kernel operand extents depend on ldb/ldc baked into the
- * code and are the compiler's responsibility. */
+ * in place or to disjoint memory, packs and unpacks never in place (VL >= 1), and kernel tables
+ * (function, monotonic block offsets, n_align >= 1, non-negative strides). Kernel operand extents
+ * depend on the layer shape baked into the code and are the compiler's responsibility. */
 #include <stddef.h>
 
 #include "runtime.h"
@@ -46,18 +46,23 @@ static int ref_is_valid(const sdnn_plan* plan, sdnn_buf_ref ref, uint64_t floats
   return checked_mul(floats, sizeof(float), &bytes) && bytes <= capacity - ref.offset;
 }
 
-/* Two ranges of `floats` elements do not overlap, or (when allowed) coincide exactly. */
-static int no_partial_overlap(sdnn_buf_ref a, sdnn_buf_ref b, uint64_t floats, int allow_same) {
-  if (a.kind != b.kind || a.index != b.index || floats == 0) return 1;
-  if (a.offset == b.offset) return allow_same;
-  const uint64_t bytes = floats * sizeof(float); /* fits: checked by ref_is_valid */
-  return a.offset + bytes <= b.offset || b.offset + bytes <= a.offset;
+/* Ranges of a_floats at a and b_floats at b do not overlap (sizes checked by ref_is_valid). */
+static int disjoint(sdnn_buf_ref a, uint64_t a_floats, sdnn_buf_ref b, uint64_t b_floats) {
+  if (a.kind != b.kind || a.index != b.index || a_floats == 0 || b_floats == 0) return 1;
+  return a.offset + a_floats * sizeof(float) <= b.offset ||
+         b.offset + b_floats * sizeof(float) <= a.offset;
+}
+
+/* Elementwise operands: exactly in place, or disjoint. */
+static int in_place_or_disjoint(sdnn_buf_ref a, sdnn_buf_ref b, uint64_t floats) {
+  return (a.kind == b.kind && a.index == b.index && a.offset == b.offset) ||
+         disjoint(a, floats, b, floats);
 }
 
 static int kernel_is_valid(const sdnn_kernel_step* k) {
   if (!k || !k->fn || !k->block_offsets) return 0;
   if (k->num_tiles < 0 || k->num_k_blocks < 0 || k->n < 0 || k->n_align < 1 || k->batch < 0 ||
-      k->b_batch_stride < 0 || k->c_batch_stride < 0)
+      k->b_batch_stride < 0 || k->c_batch_stride < 0 || k->b_col_scale < 0 || k->c_col_scale < 0)
     return 0;
   if (k->num_tiles > 0 && k->num_k_blocks < 1) return 0;
   uint64_t blocks;
@@ -73,29 +78,39 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
     case SDNN_STEP_KERNEL:
       return kernel_is_valid(s->kernel) && ref_is_valid(plan, s->src0, 0, 0) &&
              ref_is_valid(plan, s->dst, 0, 1);
-    case SDNN_STEP_TRANSPOSE: {
-      uint64_t floats;
-      if (s->dims[0] < 0 || s->dims[1] < 0 || s->dims[2] < 0) return 0;
-      if (!checked_mul((uint64_t)s->dims[0], (uint64_t)s->dims[1], &floats) ||
-          !checked_mul(floats, (uint64_t)s->dims[2], &floats))
+    case SDNN_STEP_PACK_ROWS:
+    case SDNN_STEP_UNPACK_ROWS:
+    case SDNN_STEP_PACK_CHANNELS:
+    case SDNN_STEP_UNPACK_CHANNELS: {
+      const int64_t* d = s->dims; /* {batch, N, F, VL} */
+      if (d[0] < 0 || d[1] < 0 || d[2] < 0 || d[3] < 1) return 0;
+      const uint64_t batch = (uint64_t)d[0], n = (uint64_t)d[1], f = (uint64_t)d[2];
+      const uint64_t vl = (uint64_t)d[3], blocks = n / vl + (n % vl != 0);
+      uint64_t plain, blocked;
+      if (!checked_mul(batch, n, &plain) || !checked_mul(plain, f, &plain) ||
+          !checked_mul(batch, blocks, &blocked) || !checked_mul(blocked, f, &blocked) ||
+          !checked_mul(blocked, vl, &blocked))
         return 0;
-      return ref_is_valid(plan, s->src0, floats, 0) && ref_is_valid(plan, s->dst, floats, 1) &&
-             no_partial_overlap(s->src0, s->dst, floats, 0);
+      const int pack = s->op == SDNN_STEP_PACK_ROWS || s->op == SDNN_STEP_PACK_CHANNELS;
+      const uint64_t src_floats = pack ? plain : blocked, dst_floats = pack ? blocked : plain;
+      return ref_is_valid(plan, s->src0, src_floats, 0) &&
+             ref_is_valid(plan, s->dst, dst_floats, 1) &&
+             disjoint(s->src0, src_floats, s->dst, dst_floats);
     }
     case SDNN_STEP_COPY:
     case SDNN_STEP_RELU: {
       if (s->dims[0] < 0) return 0;
       const uint64_t floats = (uint64_t)s->dims[0];
       return ref_is_valid(plan, s->src0, floats, 0) && ref_is_valid(plan, s->dst, floats, 1) &&
-             no_partial_overlap(s->src0, s->dst, floats, 1);
+             in_place_or_disjoint(s->src0, s->dst, floats);
     }
     case SDNN_STEP_ADD: {
       if (s->dims[0] < 0) return 0;
       const uint64_t floats = (uint64_t)s->dims[0];
       return ref_is_valid(plan, s->src0, floats, 0) && ref_is_valid(plan, s->src1, floats, 0) &&
              ref_is_valid(plan, s->dst, floats, 1) &&
-             no_partial_overlap(s->src0, s->dst, floats, 1) &&
-             no_partial_overlap(s->src1, s->dst, floats, 1);
+             in_place_or_disjoint(s->src0, s->dst, floats) &&
+             in_place_or_disjoint(s->src1, s->dst, floats);
     }
     default:
       return 0;

@@ -27,8 +27,8 @@
 #include <xmmintrin.h>
 
 enum {
-  SPIN_ITERATIONS = 2048,              /* pause instructions before sleeping: tens of microseconds */
-  WORKER_STACK_BYTES = 1 << 20,        /* kernels and runtime use little stack */
+  SPIN_ITERATIONS = 2048,       /* pause instructions before sleeping: tens of microseconds */
+  WORKER_STACK_BYTES = 1 << 20, /* kernels and runtime use little stack */
   CACHE_LINE = 64,
 };
 

@@ -1,4 +1,4 @@
-/* runtime.h — private types shared by the runtime_min sources: what a model and a context hold. */
+/* runtime.h — private types of runtime_min: what a model and a context hold. */
 #ifndef SDNN_RUNTIME_RUNTIME_H
 #define SDNN_RUNTIME_RUNTIME_H
 

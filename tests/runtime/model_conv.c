@@ -1,11 +1,21 @@
-/* model_conv.c — hand-made plan "conv" (see test_model.h): one batched kernel step, a 1x1
- * convolution out[b] = relu(A * img[b] + bias) on NCHW, reading the caller's input and writing the
- * caller's output directly (3 k blocks, 5 tiles, the last of 6 rows; n_align 8 on 196 columns). */
+/* model_conv.c — hand-made plan "conv" (see test_model.h): a 1x1 convolution on an NCHW batch,
+ * out[b] = relu(A * img[b] + bias), exercising the channel packs and a batched kernel step.
+ *
+ *   0 PACK_CHANNELS    img [BATCH][IN][HW]  -> arena ib, blocked [BATCH][ceil(HW/VL)][IN][VL]
+ *   1 KERNEL           ob = relu(A * ib + bias) per batch item
+ *                      (3 k blocks, 5 tiles, the last of 6 rows; 196 columns padded to 200)
+ *   2 UNPACK_CHANNELS  ob                   -> output out [BATCH][OUT][HW] */
 #include "ref_spmm.h"
 
 enum {
+  VL = TM_CONV_VL,
+  PADDED = TM_PADDED(TM_CONV_HW, VL),
   TILES = (TM_CONV_OUT + TM_CONV_TILE_ROWS - 1) / TM_CONV_TILE_ROWS,
   K_BLOCKS = (TM_CONV_IN + TM_CONV_K_BLOCK - 1) / TM_CONV_K_BLOCK,
+  IB_BYTES = (TM_CONV_BATCH * PADDED * TM_CONV_IN * 4 + 63) / 64 * 64,
+  OB_BYTES = (TM_CONV_BATCH * PADDED * TM_CONV_OUT * 4 + 63) / 64 * 64,
+  ARENA_IB = 0,
+  ARENA_OB = IB_BYTES,
 };
 
 static float values[TM_CONV_OUT * TM_CONV_IN];
@@ -19,8 +29,7 @@ static ref_layer layer = {
     .cols = TM_CONV_IN,
     .tile_rows = TM_CONV_TILE_ROWS,
     .k_block = TM_CONV_K_BLOCK,
-    .ldb = TM_CONV_HW,
-    .ldc = TM_CONV_HW,
+    .vl = VL,
     .relu = 1,
     .num_tiles = TILES,
     .num_k_blocks = K_BLOCKS,
@@ -42,11 +51,13 @@ static const sdnn_kernel_step conv_step = {
     .block_offsets = block_offsets,
     .num_tiles = TILES,
     .num_k_blocks = K_BLOCKS,
-    .n = TM_CONV_HW,
+    .n = PADDED,
     .n_align = TM_CONV_N_ALIGN,
     .batch = TM_CONV_BATCH,
-    .b_batch_stride = TM_CONV_IN * TM_CONV_HW,
-    .c_batch_stride = TM_CONV_OUT * TM_CONV_HW,
+    .b_batch_stride = TM_CONV_IN * PADDED,
+    .c_batch_stride = TM_CONV_OUT * PADDED,
+    .b_col_scale = TM_CONV_IN,
+    .c_col_scale = TM_CONV_OUT,
     .name = "ref_spmm_conv1x1",
 };
 
@@ -56,10 +67,18 @@ static const sdnn_tensor_info inputs[] = {{"img", 4, img_dims}};
 static const sdnn_tensor_info outputs[] = {{"out", 4, out_dims}};
 
 static const sdnn_step steps[] = {
-    {.op = SDNN_STEP_KERNEL,
+    {.op = SDNN_STEP_PACK_CHANNELS,
      .src0 = {SDNN_BUF_INPUT, 0, 0},
-     .dst = {SDNN_BUF_OUTPUT, 0, 0},
+     .dst = {SDNN_BUF_ARENA, 0, ARENA_IB},
+     .dims = {TM_CONV_BATCH, TM_CONV_HW, TM_CONV_IN, VL}},
+    {.op = SDNN_STEP_KERNEL,
+     .src0 = {SDNN_BUF_ARENA, 0, ARENA_IB},
+     .dst = {SDNN_BUF_ARENA, 0, ARENA_OB},
      .kernel = &conv_step},
+    {.op = SDNN_STEP_UNPACK_CHANNELS,
+     .src0 = {SDNN_BUF_ARENA, 0, ARENA_OB},
+     .dst = {SDNN_BUF_OUTPUT, 0, 0},
+     .dims = {TM_CONV_BATCH, TM_CONV_HW, TM_CONV_OUT, VL}},
 };
 
 const sdnn_plan sdnn_plan_data = {
@@ -68,8 +87,8 @@ const sdnn_plan sdnn_plan_data = {
     .required_cpu = 0,
     .num_inputs = 1,
     .num_outputs = 1,
-    .num_steps = 1,
-    .arena_bytes = 0,
+    .num_steps = sizeof steps / sizeof steps[0],
+    .arena_bytes = IB_BYTES + OB_BYTES,
     .inputs = inputs,
     .outputs = outputs,
     .steps = steps,

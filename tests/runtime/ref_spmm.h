@@ -2,14 +2,16 @@
  *
  * It stands in for sdnnc's emitted SpMM code and follows the sdnn_kernel_args contract of
  * sdnn_plan.h exactly: everything the real code bakes into instructions (shape, tile height,
- * k-block size, ldb, ldc, nonzero positions, epilogue) lives in a ref_layer; the weights are read
- * only through args->values, sequentially in consumption order (per block: k ascending, then rows
- * of the tile ascending). Block index = kb * num_tiles + tile. The first k block stores C, later
- * ones accumulate, the last adds the bias and applies ReLU when the layer has them — so a runtime
- * that ran k blocks out of order, or on different threads concurrently, gives wrong results.
+ * k-block size, vector length VL, nonzero positions, epilogue) lives in a ref_layer; the weights
+ * are read only through args->values, sequentially in consumption order (per block: k ascending,
+ * then rows of the tile ascending). Block index = kb * num_tiles + tile. B and C are blocked:
+ * column j of row k of B at b + (j / VL) * K * VL + k * VL + j % VL (C likewise with M). The
+ * first k block stores C, later ones accumulate, the last adds the bias and applies ReLU when the
+ * layer has them — so a runtime that ran k blocks out of order, or on different threads
+ * concurrently, gives wrong results.
  *
- * Violations the kernel can see by itself (a call spanning k blocks, n <= 0, values not at
- * block_begin's values, a bias pointer other than the layer's) abort the process. */
+ * Violations the kernel can see by itself (a call spanning k blocks, n <= 0 or not a multiple of
+ * VL, values not at block_begin's values, a bias pointer other than the layer's) abort. */
 #ifndef SDNN_TEST_REF_SPMM_H
 #define SDNN_TEST_REF_SPMM_H
 
@@ -21,9 +23,9 @@
 
 typedef struct {
   /* "baked in" */
-  int rows, cols; /* A is rows x cols */
+  int rows, cols; /* A is rows (M) x cols (K) */
   int tile_rows, k_block;
-  int64_t ldb, ldc;
+  int vl; /* columns per block of B and C */
   int relu;
   int64_t num_tiles, num_k_blocks;
   int32_t* entry_row; /* per value: the row and column it multiplies ("the instructions") */
@@ -64,7 +66,8 @@ static inline void ref_layer_build(ref_layer* layer, uint32_t seed) {
 static inline void ref_spmm(const ref_layer* layer, const sdnn_kernel_args* args) {
   const int64_t tiles = layer->num_tiles;
   const int64_t kb = args->block_begin / tiles;
-  if (args->n <= 0 || args->block_begin < 0 || args->block_end <= args->block_begin ||
+  if (args->n <= 0 || args->n % layer->vl != 0 || args->block_begin < 0 ||
+      args->block_end <= args->block_begin ||
       (args->block_end - 1) / tiles != kb || kb >= layer->num_k_blocks ||
       args->values != layer->values + layer->block_offsets[args->block_begin] ||
       args->bias != layer->bias)
@@ -72,27 +75,32 @@ static inline void ref_spmm(const ref_layer* layer, const sdnn_kernel_args* args
 
   const float* v = args->values;
   const int64_t value_base = layer->block_offsets[args->block_begin];
-  const int64_t n = args->n;
+  const int64_t vl = layer->vl, column_blocks = args->n / vl;
+  const int64_t b_block = (int64_t)layer->cols * vl, c_block = (int64_t)layer->rows * vl;
   for (int64_t block = args->block_begin; block < args->block_end; ++block) {
     const int64_t tile = block % tiles;
     const int m0 = (int)tile * layer->tile_rows;
     const int m1 = m0 + layer->tile_rows < layer->rows ? m0 + layer->tile_rows : layer->rows;
-    if (kb == 0)
-      for (int m = m0; m < m1; ++m)
-        for (int64_t j = 0; j < n; ++j) args->c[m * layer->ldc + j] = 0.0f;
-    for (int64_t e = layer->block_offsets[block]; e < layer->block_offsets[block + 1]; ++e) {
-      const float w = v[e - value_base];
-      float* c_row = args->c + layer->entry_row[e] * layer->ldc;
-      const float* b_row = args->b + layer->entry_col[e] * layer->ldb;
-      for (int64_t j = 0; j < n; ++j) c_row[j] += w * b_row[j];
+    for (int64_t jb = 0; jb < column_blocks; ++jb) {
+      float* c = args->c + jb * c_block;
+      const float* b = args->b + jb * b_block;
+      if (kb == 0)
+        for (int m = m0; m < m1; ++m)
+          for (int64_t j = 0; j < vl; ++j) c[m * vl + j] = 0.0f;
+      for (int64_t e = layer->block_offsets[block]; e < layer->block_offsets[block + 1]; ++e) {
+        const float w = v[e - value_base];
+        float* c_row = c + layer->entry_row[e] * vl;
+        const float* b_row = b + layer->entry_col[e] * vl;
+        for (int64_t j = 0; j < vl; ++j) c_row[j] += w * b_row[j];
+      }
+      if (kb == layer->num_k_blocks - 1)
+        for (int m = m0; m < m1; ++m)
+          for (int64_t j = 0; j < vl; ++j) {
+            float x = c[m * vl + j] + (args->bias ? args->bias[m] : 0.0f);
+            if (layer->relu && x < 0.0f) x = 0.0f;
+            c[m * vl + j] = x;
+          }
     }
-    if (kb == layer->num_k_blocks - 1)
-      for (int m = m0; m < m1; ++m)
-        for (int64_t j = 0; j < n; ++j) {
-          float x = args->c[m * layer->ldc + j] + (args->bias ? args->bias[m] : 0.0f);
-          if (layer->relu && x < 0.0f) x = 0.0f;
-          args->c[m * layer->ldc + j] = x;
-        }
   }
 }
 

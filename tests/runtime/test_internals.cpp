@@ -1,17 +1,21 @@
-// test_internals.cpp — runtime_min's pure helpers, compiled in directly: the kernel work split
-// (partition.c) over a grid of shapes and thread counts, and the SDNN_CPU_DISABLE list parser.
+// test_internals.cpp — runtime_min's pure helpers, linked statically: the kernel work split
+// (partition.c) over a grid of shapes and thread counts, the pack / unpack ops against the blocked
+// layout formula (ops.c), and the SDNN_CPU_DISABLE list parser.
 //
 // Split invariants (partition.h): tasks stay in bounds, are pairwise disjoint and their areas sum
 // to the whole step (together: an exact cover), column cuts sit on n_align multiples, thread
 // ownership ranges are consistent; plus balance and "small steps stay on one thread".
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
 extern "C" {
 #include "cpu.h"
+#include "ops.h"
 #include "partition.h"
 }
 
@@ -173,4 +177,55 @@ TEST_CASE("SDNN_CPU_DISABLE list parsing", "[cpu]") {
   CHECK(sdnn_cpu_mask_features(all, "avx512,avx2x") == all);
   CHECK(sdnn_cpu_mask_features(all, ",,avx2,") == 0);
   CHECK(sdnn_cpu_mask_features(SDNN_CPU_AVX2, "avx512f") == SDNN_CPU_AVX2);
+}
+
+namespace {
+
+// Offset of (column, feature) in the blocked layout [ceil(N/VL)][F][VL].
+int64_t blocked_index(int64_t column, int64_t feature, int64_t f, int64_t vl) {
+  return (column / vl) * f * vl + feature * vl + column % vl;
+}
+
+using PackFn = void (*)(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
+
+// Packs `plain` (row-major [N][F] when rows, else [F][N]) block by block in two halves, checks
+// every blocked element including the zero padding, unpacks in two halves and checks the round
+// trip.
+void check_pack_unpack(PackFn pack, PackFn unpack, bool rows, int64_t n, int64_t f, int64_t vl) {
+  INFO((rows ? "rows" : "channels") << " n " << n << " f " << f << " vl " << vl);
+  const int64_t blocks = (n + vl - 1) / vl;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> plain(static_cast<size_t>(n * f));
+  for (size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<float>(i) + 0.5f;
+  const auto plain_at = [&](int64_t column, int64_t feature) {
+    return plain[static_cast<size_t>(rows ? column * f + feature : feature * n + column)];
+  };
+
+  std::vector<float> blocked(static_cast<size_t>(blocks * f * vl), nan);
+  pack(blocked.data(), plain.data(), n, f, vl, 0, blocks / 2);
+  pack(blocked.data(), plain.data(), n, f, vl, blocks / 2, blocks);
+  bool packed_ok = true;
+  for (int64_t column = 0; column < blocks * vl; ++column)
+    for (int64_t feature = 0; feature < f; ++feature) {
+      const float got = blocked[static_cast<size_t>(blocked_index(column, feature, f, vl))];
+      const float want = column < n ? plain_at(column, feature) : 0.0f;
+      packed_ok = packed_ok && got == want;
+    }
+  CHECK(packed_ok);
+
+  std::vector<float> back(plain.size(), nan);
+  unpack(back.data(), blocked.data(), n, f, vl, 0, blocks / 2);
+  unpack(back.data(), blocked.data(), n, f, vl, blocks / 2, blocks);
+  CHECK(back == plain);
+}
+
+}  // namespace
+
+TEST_CASE("pack and unpack follow the blocked layout, with zero padding", "[ops]") {
+  for (int64_t vl : {1, 4, 8, 16})
+    for (int64_t n : {1, 3, 8, 16, 17, 37})
+      for (int64_t f : {1, 5, 16, 33}) {
+        check_pack_unpack(sdnn_pack_rows, sdnn_unpack_rows, true, n, f, vl);
+        check_pack_unpack(sdnn_pack_channels, sdnn_unpack_channels, false, n, f, vl);
+      }
 }

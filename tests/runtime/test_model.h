@@ -2,27 +2,29 @@
  *
  * Shared by the plan files (model_*.c, which pack the weights for the reference kernel) and the
  * tests (which compute expected outputs from the same formulas in double precision). Valid C and
- * C++. Sizes are deliberately not multiples of the tile height, k block, n_align, transpose block
- * or vector width, so every tail path runs. */
+ * C++. Sizes are deliberately not multiples of the tile height, k block, n_align or VL, so every
+ * tail path runs (partial tiles, k blocks, column ranges and padded column blocks). */
 #ifndef SDNN_TEST_MODEL_H
 #define SDNN_TEST_MODEL_H
 
 #include <stdint.h>
 
 /* "mlp": input x [TOKENS][FEATURES]; outputs
- *   y      = transpose(relu(A * transpose(x) + bias) + transpose(x))   (A is FEATURES x FEATURES)
- *   x_copy = x
- * Steps: transpose, kernel (2 k blocks, bias), relu in place, add in place, transpose, copy. */
+ *   y[t][m] = relu(sum_k A[m][k] x[t][k] + bias[m]) + x[t][m]   (A is FEATURES x FEATURES)
+ *   x_copy  = x
+ * Steps: pack rows, kernel (2 k blocks, bias), relu in place, add in place, unpack rows, copy.
+ * Blocked with VL 16 (AVX-512 width); N_ALIGN = 2 VL, so the last column range is a single VL. */
 #define TM_MLP_TOKENS 301
 #define TM_MLP_FEATURES 75
 #define TM_MLP_TILE_ROWS 8
 #define TM_MLP_K_BLOCK 40
-#define TM_MLP_N_ALIGN 16
+#define TM_MLP_VL 16
+#define TM_MLP_N_ALIGN 32
 #define TM_MLP_SEED 1u
 
-/* "conv": a 1x1 convolution on NCHW, input img [BATCH][IN][HW], output out [BATCH][OUT][HW] with
- * out[b] = relu(A * img[b] + bias) computed by one batched kernel step (3 k blocks, bias + ReLU
- * epilogue) that reads the caller's input and writes the caller's output directly. */
+/* "conv": a 1x1 convolution on NCHW, input img [BATCH][IN][H][W], output out [BATCH][OUT][H][W]
+ * with out[b] = relu(A * img[b] + bias). Steps: pack channels, one batched kernel (3 k blocks,
+ * bias + ReLU epilogue), unpack channels. Blocked with VL 8 (AVX2 width); N_ALIGN = VL. */
 #define TM_CONV_BATCH 3
 #define TM_CONV_IN 21
 #define TM_CONV_OUT 38
@@ -31,8 +33,12 @@
 #define TM_CONV_HW (TM_CONV_H * TM_CONV_W)
 #define TM_CONV_TILE_ROWS 8
 #define TM_CONV_K_BLOCK 8
+#define TM_CONV_VL 8
 #define TM_CONV_N_ALIGN 8
 #define TM_CONV_SEED 2u
+
+/* Columns padded to a multiple of VL. */
+#define TM_PADDED(n, vl) (((n) + (vl) - 1) / (vl) * (vl))
 
 static inline uint32_t tm_hash(uint32_t a, uint32_t b) {
   uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u + (a << 6) + (a >> 2));

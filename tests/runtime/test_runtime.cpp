@@ -3,13 +3,16 @@
 // Each model .so is runtime_min + one plan file (model_*.c), loaded with dlopen + dlsym as a
 // deployment would. Checked: results against a double-precision reference for several thread
 // counts (including more threads than row tiles), context reuse, argument validation, the CPU
-// check with its SDNN_CPU_DISABLE mask, plan validation, concurrent contexts on one model, and two
-// models in one process.
+// check with its SDNN_CPU_DISABLE mask, plan validation, concurrent contexts on one model, idle
+// workers sleeping and being joined, and two models in one process.
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <thread>
@@ -111,6 +114,17 @@ class CpuDisable {
   explicit CpuDisable(const char* list) { setenv("SDNN_CPU_DISABLE", list, 1); }
   ~CpuDisable() { unsetenv("SDNN_CPU_DISABLE"); }
 };
+
+size_t process_threads() {
+  const std::filesystem::directory_iterator tasks("/proc/self/task");
+  return static_cast<size_t>(std::distance(begin(tasks), end(tasks)));
+}
+
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 sdnn_status load_status(const char* path) {
   ModelLibrary lib(path);
@@ -294,6 +308,29 @@ TEST_CASE("two contexts on one model run concurrently", "[threads]") {
   CHECK(failures[1] == 0);
   lib.free_context(contexts[0]);
   lib.free_context(contexts[1]);
+  lib.free_model(model);
+}
+
+TEST_CASE("idle workers sleep and are joined on free", "[threads]") {
+  ModelLibrary lib(SDNN_TEST_MODEL_MLP);
+  sdnn_model* model = lib.load_model();
+  sdnn_context* context = nullptr;
+  // Baseline after a first context: tools such as TSan start a helper thread at the first
+  // pthread_create.
+  REQUIRE(lib.create_context(model, 3, &context) == SDNN_OK);
+  lib.free_context(context);
+  const size_t threads_before = process_threads();
+  REQUIRE(lib.create_context(model, 3, &context) == SDNN_OK);
+  CHECK(process_threads() == threads_before + 2);
+  run_and_check_mlp(lib, context, 8);
+
+  // Workers spin for microseconds after a step, then sleep: an idle context costs no CPU.
+  const double cpu_before = process_cpu_seconds();
+  usleep(300 * 1000);
+  CHECK(process_cpu_seconds() - cpu_before < 0.05);
+
+  lib.free_context(context);
+  CHECK(process_threads() == threads_before);
   lib.free_model(model);
 }
 

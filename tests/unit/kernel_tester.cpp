@@ -27,8 +27,6 @@ backend::KernelPlan KernelTester::plan() const {
   if (mb_) p.mb = mb_;
   if (nb_) p.nb = nb_;
   if (k_block_) p.k_block = k_block_;
-  p.ldb = n_ + ld_pad_;
-  p.ldc = n_ + ld_pad_;
   return p;
 }
 
@@ -58,29 +56,34 @@ void KernelTester::Test() const {
   REQUIRE(bin.block_offsets.size() == static_cast<size_t>(p.num_k_blocks() * p.num_tiles() + 1));
   REQUIRE(bin.block_offsets.back() == static_cast<int64_t>(bin.values.size()));
 
+  // Blocked layout: element (row, col) of a [rows x N] operand at (col / VL * rows + row) * VL + col % VL.
+  const int64_t vl = backend::vector_floats(isa_), np = p.n;
+  auto at = [vl](int64_t rows, int64_t row, int64_t col) { return (col / vl * rows + row) * vl + col % vl; };
   std::mt19937 rng(seed_ + 7);
   std::normal_distribution<float> normal;
-  std::vector<float> b(k_ * p.ldb), bias(m_);
-  for (float& x : b) x = normal(rng);
+  std::vector<float> b(k_ * np, 0.0f), bias(m_);
+  for (int64_t kk = 0; kk < k_; ++kk)
+    for (int64_t j = 0; j < n_; ++j) b[at(k_, kk, j)] = normal(rng);
   for (float& x : bias) x = normal(rng);
   const float sentinel = 12345.0f;
-  std::vector<float> c(m_ * p.ldc, sentinel);
+  const int64_t guard = 64;
+  std::vector<float> c(m_ * np + guard, sentinel);
 
   backend::JitKernel jit(bin.code);
   const int64_t tiles = p.num_tiles(), chunk = p.tile_cols();
   for (int part = 0; part < parts_; ++part) {
     const int64_t t0 = tiles * part / parts_, t1 = tiles * (part + 1) / parts_;
     if (t0 == t1) continue;
-    // Column ranges at multiples of the tile width; the last takes the remainder.
-    const int64_t units = (n_ + chunk - 1) / chunk;
+    // Column ranges at multiples of the chunk width; the last takes the remainder.
+    const int64_t units = (np + chunk - 1) / chunk;
     for (int cp = 0; cp < col_parts_; ++cp) {
       const int64_t u0 = units * cp / col_parts_, u1 = units * (cp + 1) / col_parts_;
-      const int64_t n0 = u0 * chunk, n1 = std::min(n_, u1 * chunk);
+      const int64_t n0 = u0 * chunk, n1 = std::min(np, u1 * chunk);
       if (n0 >= n1) continue;
       for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
         sdnn_kernel_args args{};
-        args.b = b.data() + n0;
-        args.c = c.data() + n0;
+        args.b = b.data() + n0 * k_;
+        args.c = c.data() + n0 * m_;
         args.values = bin.values.data() + bin.block_offsets[kb * tiles + t0];
         args.bias = bias.data();
         args.n = n1 - n0;
@@ -93,16 +96,16 @@ void KernelTester::Test() const {
   for (int64_t r = 0; r < m_; ++r) {
     for (int64_t j = 0; j < n_; ++j) {
       double ref = bias_ ? bias[r] : 0.0;
-      for (int64_t kk = 0; kk < k_; ++kk) ref += static_cast<double>(w[r * k_ + kk]) * b[kk * p.ldb + j];
+      for (int64_t kk = 0; kk < k_; ++kk) ref += static_cast<double>(w[r * k_ + kk]) * b[at(k_, kk, j)];
       if (relu_) ref = std::max(ref, 0.0);
-      const float got = c[r * p.ldc + j];
+      const float got = c[at(m_, r, j)];
       if (std::fabs(got - ref) > 1e-4 + 1e-4 * std::fabs(ref)) {
         FAIL("C[" << r << "][" << j << "] = " << got << ", expected " << ref);
       }
     }
-    for (int64_t j = n_; j < p.ldc; ++j)
-      if (c[r * p.ldc + j] != sentinel) FAIL("padding C[" << r << "][" << j << "] was written");
   }
+  for (int64_t i = m_ * np; i < m_ * np + guard; ++i)
+    if (c[i] != sentinel) FAIL("the kernel wrote past the end of C (float " << i - m_ * np << " after it)");
   SUCCEED();
 }
 

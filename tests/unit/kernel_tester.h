@@ -4,7 +4,8 @@
 // Builds random weights with the requested fraction of exact zeros (optionally empty rows or
 // dense rows), emits the kernel, runs it in-process through the sdnn_kernel_args contract
 // (k blocks in order, optionally split into tile ranges and column ranges as the runtime does),
-// and compares every output with the reference.
+// and compares every output with the reference. B and C are in the blocked layout the kernels
+// use ([N/VL][rows][VL], N padded to VL); a guard region after C must stay untouched.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -38,7 +39,6 @@ class KernelTester {
   KernelTester& dense_rows(bool b) { dense_rows_ = b; return *this; }
   KernelTester& bias(bool b) { bias_ = b; return *this; }
   KernelTester& relu(bool b) { relu_ = b; return *this; }
-  KernelTester& ld_pad(int64_t p) { ld_pad_ = p; return *this; }
   // Run as `parts` tile ranges x `col_parts` column ranges (as a multi-thread context would).
   KernelTester& split(int parts, int col_parts) { parts_ = parts; col_parts_ = col_parts; return *this; }
   KernelTester& seed(uint32_t s) { seed_ = s; return *this; }
@@ -55,7 +55,6 @@ class KernelTester {
   int64_t k_block_ = 0;  // 0: the default plan's
   double sparsity_ = 0.9;
   bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false;
-  int64_t ld_pad_ = 0;
   int parts_ = 1, col_parts_ = 1;
   uint32_t seed_ = 1;
 };

@@ -107,7 +107,7 @@ TEST_CASE("choose-layout: an fc chain is feature-major with one transpose in and
   auto g = run_until(two_layer(), "choose-layout");
   CHECK(count_op(*g, "layout") == 2);
   for (const auto& n : g->nodes())
-    if (n->op == "fc") CHECK(n->outputs[0]->layout == Layout::FeatureMajor);
+    if (n->op == "fc") CHECK(n->outputs[0]->layout == Layout::FeatureBlocked);
   CHECK(g->outputs()[0]->layout == Layout::RowMajor);
   CHECK(g->outputs()[0]->name == "y");
 }

@@ -20,7 +20,8 @@ TEST_CASE("spmm: shapes around the tile", "[spmm]") {
       KernelTester().isa(isa).m(64).k(64).n(40).Test();          // n not a multiple of the vector
       KernelTester().isa(isa).m(17).k(23).n(3).Test();           // n smaller than one vector
       KernelTester().isa(isa).m(17).k(23).n(1).Test();           // n = 1
-      KernelTester().isa(isa).m(40).k(50).n(37).ld_pad(5).Test();// row strides larger than n
+      KernelTester().isa(isa).m(40).k(50).n(37).Test();          // n = 2 vectors + a partial one
+      KernelTester().isa(isa).m(40).k(50).n(300).Test();         // many chunks
       KernelTester().isa(isa).m(1).k(1).n(1).sparsity(0.0).Test();
     }
   }
@@ -58,8 +59,9 @@ TEST_CASE("spmm: tile shapes", "[spmm]") {
   KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(4).nb(4).bias(true).relu(true).Test();
   KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(1).nb(1).Test();
   KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(6).nb(2).bias(true).relu(true).Test();
-  KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(13).nb(1).Test();
-  CHECK_THROWS(KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(14).nb(1).Test());  // register budget
+  KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(14).nb(1).Test();
+  CHECK_THROWS(KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(15).nb(1).Test());  // register budget
+  CHECK_THROWS(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(10).nb(3).Test());
 }
 
 TEST_CASE("spmm: split across tile and column ranges like a multi-thread context", "[spmm]") {

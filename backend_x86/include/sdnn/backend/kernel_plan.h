@@ -2,8 +2,10 @@
 //
 // A KernelPlan is a plain printable struct (no Xbyak types): the planner fills it, the emitter's
 // constructor validates it (register budget, displacement range) and emit() only reads it.
-// Problem: C[M x N] = epilogue(A[M x K] * B[K x N]) with A the layer's constant weights, B and C
-// activations with the N axis contiguous (row strides ldb / ldc baked into the code).
+// Problem: C[M x N] = epilogue(A[M x K] * B[K x N]) with A the layer's constant weights and B, C
+// activations in the blocked layout: N cut into blocks of VL columns (VL = floats per vector),
+// block b of B stored at b*K*VL as [K][VL], of C at b*M*VL as [M][VL]. N is a multiple of VL
+// (activations are padded), so no column is ever masked and one column chunk is contiguous.
 #pragma once
 
 #include <cstdint>
@@ -28,16 +30,16 @@ struct KernelPlan {
   int mb = 28;          // rows per output tile (accumulator rows)
   int nb = 1;           // vectors per row in a tile (NB * vector_floats columns)
   int64_t k_block = 0;  // K per block (split-K); >= k means no split
-  int64_t m = 0, k = 0, n = 0;
-  int64_t ldb = 0, ldc = 0;  // row strides of B and C, in floats (>= n)
+  int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of vector_floats(isa)
   bool bias = false;
   Activation act = Activation::None;
 
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
   int64_t tile_cols() const { return static_cast<int64_t>(nb) * vector_floats(isa); }
-  // Code for columns past the last full tile column chunk is emitted only when N needs it.
+  // Code for the vectors past the last full chunk of nb vectors is emitted only when N needs it.
   bool needs_tail() const { return n % tile_cols() != 0; }
+  bool has_main() const { return n >= tile_cols(); }
   std::string str() const;  // "spmm avx512 28x1 kb=512 bias+relu"
 };
 
@@ -52,7 +54,11 @@ struct SparseMatrix {
   int64_t nnz() const { return static_cast<int64_t>(col.size()); }
 };
 
-// A plan for the given problem with this backend's default tile shape and K blocking.
+// A plan for the given problem with this backend's default tile shape and K blocking; n is the
+// logical column count, padded here to the vector width.
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
+
+// Columns padded to the vector width (the blocked layout's N).
+int64_t padded_columns(int64_t n, Isa isa);
 
 }  // namespace sdnn::backend

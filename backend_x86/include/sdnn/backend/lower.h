@@ -13,6 +13,7 @@ namespace sdnn::backend {
 
 struct LowerOptions {
   Isa isa = Isa::Avx512;
+  int threads = 0;  // kernels emitted in parallel (0: one per core)
 };
 
 // The ISA the build machine supports best; throws if it has neither AVX2+FMA nor AVX-512F.

@@ -18,11 +18,14 @@ namespace sdnn::ir {
 
 enum class DType { F32, I64 };
 
-// Physical layout of an activation.
-//   RowMajor:     the logical shape, C order (NCHW for 4-D images).
-//   FeatureMajor: logical [..., F] stored as [F][prod(...)] — the SpMM's B/C layout, where the
-//                 N axis (tokens x batch) is contiguous.
-enum class Layout { RowMajor, FeatureMajor };
+// Physical layout of an activation. The blocked layouts are the SpMM's B / C: the N axis is cut
+// into blocks of VL columns (VL = floats per vector of the target, a pipeline parameter), each
+// block stored feature-major, so one column chunk of all features is contiguous; N is padded to
+// a multiple of VL.
+//   RowMajor:        the logical shape, C order (NCHW for 4-D images).
+//   FeatureBlocked:  logical [..., F], N = product of the leading dims: [ceil(N/VL)][F][VL].
+//   ChannelBlocked:  logical [B, C, H, W], per image N = H*W: [B][ceil(N/VL)][C][VL].
+enum class Layout { RowMajor, FeatureBlocked, ChannelBlocked };
 
 const char* to_string(DType d);
 const char* to_string(Layout l);
@@ -31,6 +34,12 @@ size_t dtype_size(DType d);
 using Shape = std::vector<int64_t>;
 std::string shape_to_string(const Shape& s);  // "64x512", "" for a scalar
 int64_t num_elements(const Shape& s);
+
+// The blocked view of a logical shape: `batch` independent [F x N] matrices, N padded to VL.
+struct BlockedDims {
+  int64_t batch, features, columns, padded_columns;
+};
+BlockedDims blocked_dims(const Shape& s, Layout l, int64_t vl);
 
 struct Node;
 
@@ -58,6 +67,8 @@ struct Value {
   bool is_constant() const { return f32 || i64; }
   int64_t numel() const { return num_elements(shape); }
   int64_t bytes() const { return numel() * static_cast<int64_t>(dtype_size(dtype)); }
+  // Bytes in memory in its layout (blocked layouts pad N to a multiple of vl).
+  int64_t storage_bytes(int64_t vl) const;
 };
 
 using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>>;

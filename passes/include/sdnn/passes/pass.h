@@ -25,12 +25,15 @@ struct PipelineOptions {
   // A weight whose fraction of zeros is at least this uses the sparse kernel, otherwise the dense
   // one. Default from bench/RESULTS.md (sparse vs dense generated kernels on this CPU).
   double sparse_threshold = 0.5;
+  // Floats per vector of the target (16 for AVX-512, 8 for AVX2): the column block of the
+  // blocked activation layouts. Told by the driver, never read from the backend.
+  int64_t vector_floats = 16;
 };
 
 std::unique_ptr<Pass> make_canonicalize();
 std::unique_ptr<Pass> make_fuse_epilogue();
 std::unique_ptr<Pass> make_choose_kernels(double sparse_threshold);
-std::unique_ptr<Pass> make_choose_layout();
+std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats);
 std::unique_ptr<Pass> make_plan_buffers();
 
 // The pipeline in order. Names: canonicalize, fuse-epilogue, choose-kernels, choose-layout,

@@ -1,0 +1,940 @@
+// spmm_bench.cpp — sdnn_bench_spmm: one-thread SpMM, sdnnc's generated kernels against peers.
+//
+//   sdnn_bench_spmm [--m 512] [--k 512] [--n 128] [--sparsity 0.9] [--isa native|avx512|avx2]
+//                   [--peers sdnn,sdnn-dense,libxsmm,dnnl,openblas[,sdnn-rm]] [--min-time 0.3 | --reps R]
+//                   [--csv FILE] [--threshold-sweep] ...        (--help lists every option)
+//
+// C[M x N] = A[M x K] * B[K x N], A sparse (unit-Gaussian values, pruned by magnitude to the
+// requested sparsity), B and C dense. Each peer gets B and C in the layout it is built for:
+// the generated kernels the blocked layout of sdnn_plan.h ([N/VL][K][VL], N padded to VL, the
+// layout a compiled model keeps between layers), the libraries row-major. Converting is not timed
+// (a model packs once at its input), except in the opt-in sdnn-rm peer. Peers, in one process:
+//   sdnn        the generated SpMM kernel (Family::Spmm, default plan for --isa), run in-process
+//               through JitKernel with the runtime's calling contract (one call per k block)
+//   sdnn-dense  the generated dense kernel (Family::Dense) for the same A, zeros included; it is
+//               what the sparse-or-dense decision compares the SpMM kernel against
+//   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
+//   libxsmm     libxsmm 1.17 libxsmm_spmdm_*: A handed over dense and converted to its CSR
+//               slices once, outside the timed region; the timed call runs every compute block
+//               from this one thread (tid 0 of 1). Layout 'N','N','N' = all row-major.
+//   dnnl        oneDNN dnnl_sgemm (dense, row-major), one OpenMP thread
+//   openblas    OpenBLAS cblas_sgemm (dense, row-major), one thread
+//
+// Protocol (DESIGN.md "Performance protocol"):
+//   - The environment is fixed before any library loads: OPENBLAS_L2_SIZE unset,
+//     OPENBLAS_CORETYPE as --openblas-coretype asks (default SkylakeX on an AVX-512 CPU: see
+//     requested_openblas_coretype), OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = 1. When it differs,
+//     main() sets it and re-executes /proc/self/exe (OpenBLAS and libgomp read it at load time).
+//   - Weights are one copy per peer (as deployed); B and C rotate through as many copies as
+//     make the rotation exceed --rotate-mib (default 4 MiB, 4x the 1 MiB L2), at least 2, in
+//     each layout. Consecutive calls, whichever peer makes them, use the next copy.
+//   - Every peer is first checked on copy 0 against a double-precision reference: C is prefilled
+//     with a sentinel, and max |C - ref| / sum_k |A_ik B_kj| must be <= --rtol. A peer that
+//     fails (or throws) is reported FAILED and not timed.
+//   - Warm-up (--warmup-time per peer) gives a per-call estimate; each peer's sample is then
+//     `inner` back-to-back calls (inner chosen so that every peer's sample lasts about
+//     S = max(--sample-us, slowest call)), and rounds of one sample per peer alternate the peers
+//     round-robin (the starting peer rotates every round) until every peer has about --min-time
+//     of samples (at least --min-rounds rounds), or exactly --reps rounds.
+//   - Reported: median per-call time over the samples (and p25/p75), GFLOP/s counted on nonzeros
+//     (2*nnz*N), percent of --peak (287 GFLOP/s, the measured one-core zmm FMA peak), the
+//     dense-equivalent rate (2*M*K*N), each peer's rate relative to sdnn and sdnn's speedup over
+//     it, and the generated code's bytes per nonzero.
+#include <sched.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <xbyak/xbyak_util.h>
+
+// Peer libraries.
+#include <cblas.h>
+#include <libxsmm.h>
+#include <libxsmm_spmdm.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include "sdnn/backend/jit.h"
+#include "sdnn/backend/kernel_emitter.h"
+#include "sdnn/backend/kernel_plan.h"
+#include "sdnn_plan.h"
+
+namespace {
+
+using sdnn::backend::Family;
+using sdnn::backend::Isa;
+
+// ---------------------------------------------------------------------------------------------
+// Environment: fixed before OpenBLAS / libgomp are loaded, by re-executing ourselves.
+
+constexpr const char* kReexecMarker = "SDNN_BENCH_REEXEC";
+
+bool env_equals(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, value) == 0;
+}
+
+std::string env_text(const char* name) {
+  const char* v = std::getenv(name);
+  return std::string(name) + "=" + (v ? v : "(unset)");
+}
+
+// The OpenBLAS core the run asks for, from --openblas-coretype NAME|auto|detect (also =NAME):
+//   auto (default)  SkylakeX when the CPU has AVX-512F, Haswell when it has AVX2+FMA, else detect.
+//                   OpenBLAS 0.3.21 does not know this VM's CPUID (GenuineIntel family 6 model
+//                   207) and its own detection falls back to the SSE3 Prescott kernels.
+//   detect          OPENBLAS_CORETYPE unset: OpenBLAS's own detection.
+//   NAME            OPENBLAS_CORETYPE=NAME.
+// Returns the value for OPENBLAS_CORETYPE, empty for unset. Read from argv here because it must be
+// in place before OpenBLAS loads; CLI11 also declares the option so that it is documented.
+std::string requested_openblas_coretype(int argc, char** argv) {
+  const std::string flag = "--openblas-coretype";
+  std::string value = "auto";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == flag && i + 1 < argc) value = argv[++i];
+    else if (arg.rfind(flag + "=", 0) == 0) value = arg.substr(flag.size() + 1);
+  }
+  if (value == "detect") return "";
+  if (value != "auto") return value;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return "";
+}
+
+// Returns when the environment is right; otherwise re-executes the binary with it corrected:
+// OPENBLAS_L2_SIZE unset, OPENBLAS_CORETYPE as requested, one OpenBLAS / OpenMP thread.
+void ensure_benchmark_env(int argc, char** argv) {
+  const std::string coretype = requested_openblas_coretype(argc, argv);
+  const bool ready = !std::getenv("OPENBLAS_L2_SIZE") &&
+                     (coretype.empty() ? !std::getenv("OPENBLAS_CORETYPE")
+                                       : env_equals("OPENBLAS_CORETYPE", coretype.c_str())) &&
+                     env_equals("OPENBLAS_NUM_THREADS", "1") && env_equals("OMP_NUM_THREADS", "1");
+  if (ready) return;
+  if (std::getenv(kReexecMarker)) {
+    std::fprintf(stderr, "sdnn_bench_spmm: error: environment still wrong after re-exec\n");
+    std::exit(2);
+  }
+  // Remember what was changed, for the report header.
+  std::string was = env_text("OPENBLAS_CORETYPE") + " " + env_text("OPENBLAS_L2_SIZE") + " " +
+                    env_text("OPENBLAS_NUM_THREADS") + " " + env_text("OMP_NUM_THREADS");
+  if (coretype.empty()) unsetenv("OPENBLAS_CORETYPE");
+  else setenv("OPENBLAS_CORETYPE", coretype.c_str(), 1);
+  unsetenv("OPENBLAS_L2_SIZE");
+  setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  setenv("OMP_NUM_THREADS", "1", 1);
+  setenv(kReexecMarker, was.c_str(), 1);
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "sdnn_bench_spmm: error: re-exec failed: %s\n", std::strerror(errno));
+  std::exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+struct Options {
+  std::vector<int64_t> m{512}, k{512}, n{128};
+  std::vector<std::string> shapes;  // MxKxN, overrides --m/--k/--n
+  std::vector<double> sparsity{0.9};
+  std::string isa = "native";
+  std::vector<std::string> peers{"sdnn", "sdnn-dense", "libxsmm", "dnnl", "openblas"};
+  int reps = 0;  // rounds; 0 = from --min-time
+  int min_rounds = 15;
+  double min_time = 0.3;
+  double warmup_time = 0.05;
+  double sample_us = 200.0;
+  double rotate_mib = 4.0;
+  double rtol = 1e-4;
+  double peak = 287.0;
+  int pin = -1;
+  uint64_t seed = 1;
+  std::string csv;
+  std::string openblas_coretype = "auto";  // applied before the re-exec: requested_openblas_coretype()
+  bool threshold_sweep = false;
+};
+
+const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
+
+struct Problem {
+  int64_t m = 0, k = 0, n = 0;
+  double sparsity = 0.0;
+  std::string shape() const {
+    return std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Data: A (one copy), B and C copies for rotation, the double-precision reference for copy 0.
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+AlignedFloats alloc_floats(int64_t count) {
+  const size_t bytes = static_cast<size_t>(round_up(std::max<int64_t>(count, 1) * 4, 64));
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::runtime_error("out of memory allocating " + std::to_string(bytes) + " bytes");
+  std::memset(p, 0, bytes);
+  return AlignedFloats(static_cast<float*>(p));
+}
+
+// The activation layouts: row-major [rows][N], and the generated kernels' blocked layout
+// (sdnn_plan.h): N padded to VL and cut into blocks of VL columns, each block [rows][VL].
+enum class Layout { RowMajor, Blocked };
+
+// Rotating copies of B [K x N] and C [M x N] in one layout.
+struct Activations {
+  Layout layout = Layout::RowMajor;
+  int64_t k = 0, m = 0, n = 0, vl = 1;
+  int64_t cols = 0;  // stored columns (N, or N padded to VL)
+  int64_t b_stride = 0, c_stride = 0;  // floats between copies (64-byte multiples)
+  AlignedFloats b_all, c_all;
+
+  const float* b(int i) const { return b_all.get() + i * b_stride; }
+  float* c(int i) const { return c_all.get() + i * c_stride; }
+  int64_t c_floats() const { return m * cols; }
+  double bytes_per_copy() const { return 4.0 * static_cast<double>((k + m) * cols); }
+  // Element (row, col) of a [rows x N] operand in this layout.
+  int64_t at(int64_t rows, int64_t row, int64_t col) const {
+    return layout == Layout::RowMajor ? row * n + col : (col / vl * rows + row) * vl + col % vl;
+  }
+};
+
+void pack_blocked(const float* src, int64_t rows, int64_t n, int64_t vl, float* dst) {
+  for (int64_t j0 = 0; j0 < n; j0 += vl) {
+    const int64_t w = std::min(vl, n - j0);
+    float* block = dst + j0 * rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(block + r * vl, src + r * n + j0, w * sizeof(float));
+      std::fill(block + r * vl + w, block + (r + 1) * vl, 0.0f);
+    }
+  }
+}
+
+void unpack_blocked(const float* src, int64_t rows, int64_t n, int64_t vl, float* dst) {
+  for (int64_t j0 = 0; j0 < n; j0 += vl) {
+    const int64_t w = std::min(vl, n - j0);
+    const float* block = src + j0 * rows;
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * n + j0, block + r * vl, w * sizeof(float));
+  }
+}
+
+Activations make_activations(Layout layout, const Problem& pb, int64_t vl, int copies, const float* b0) {
+  Activations act;
+  act.layout = layout;
+  act.k = pb.k;
+  act.m = pb.m;
+  act.n = pb.n;
+  act.vl = layout == Layout::Blocked ? vl : 1;
+  act.cols = round_up(pb.n, act.vl);
+  act.b_stride = round_up(pb.k * act.cols, 16);
+  act.c_stride = round_up(pb.m * act.cols, 16);
+  act.b_all = alloc_floats(act.b_stride * copies);
+  act.c_all = alloc_floats(act.c_stride * copies);
+  for (int i = 0; i < copies; ++i) {
+    float* b = act.b_all.get() + i * act.b_stride;
+    if (layout == Layout::RowMajor) std::memcpy(b, b0, pb.k * pb.n * sizeof(float));
+    else pack_blocked(b0, pb.k, pb.n, act.vl, b);
+  }
+  return act;
+}
+
+struct Workload {
+  Problem pb;
+  AlignedFloats a;  // M x K row-major, pruned entries are 0 (the one copy of the weights)
+  sdnn::backend::SparseMatrix csr;
+  int copies = 0;
+  Activations row_major, blocked;
+  std::vector<double> ref, scale;  // copy 0: sum_k A_ik B_kj and sum_k |A_ik B_kj|, row-major
+
+  int64_t nnz() const { return csr.nnz(); }
+  const Activations& act(Layout l) const { return l == Layout::RowMajor ? row_major : blocked; }
+};
+
+std::unique_ptr<Workload> make_workload(const Problem& pb, const Options& opt, Isa isa) {
+  auto w = std::make_unique<Workload>();
+  w->pb = pb;
+  const int64_t mk = pb.m * pb.k;
+  std::mt19937_64 rng(opt.seed ^ (static_cast<uint64_t>(pb.m) << 40) ^ (static_cast<uint64_t>(pb.k) << 20) ^
+                      static_cast<uint64_t>(pb.n));
+  std::normal_distribution<float> normal;
+
+  // A: unit Gaussian, then exactly round(sparsity * M * K) smallest magnitudes set to zero.
+  w->a = alloc_floats(mk);
+  float* a = w->a.get();
+  for (int64_t i = 0; i < mk; ++i) a[i] = normal(rng);
+  const int64_t zeros = std::clamp<int64_t>(std::llround(pb.sparsity * static_cast<double>(mk)), 0, mk);
+  if (zeros > 0) {
+    std::vector<int64_t> order(mk);
+    std::iota(order.begin(), order.end(), 0);
+    auto smaller = [a](int64_t x, int64_t y) {
+      const float ax = std::fabs(a[x]), ay = std::fabs(a[y]);
+      return ax < ay || (ax == ay && x < y);
+    };
+    if (zeros < mk) std::nth_element(order.begin(), order.begin() + zeros, order.end(), smaller);
+    for (int64_t i = 0; i < zeros; ++i) a[order[i]] = 0.0f;
+  }
+  w->csr = sdnn::backend::SparseMatrix::from_dense(a, pb.m, pb.k);
+
+  // B (same values in every copy and layout); enough copies that the rotation of each layout
+  // exceeds the requested size (and the L2). The blocked layout is never smaller.
+  std::vector<float> b0(pb.k * pb.n);
+  for (float& x : b0) x = normal(rng);
+  const double per_copy = 4.0 * static_cast<double>((pb.k + pb.m) * pb.n);
+  w->copies = std::max(2, static_cast<int>(std::ceil(opt.rotate_mib * 1024.0 * 1024.0 / per_copy)));
+  w->row_major = make_activations(Layout::RowMajor, pb, 1, w->copies, b0.data());
+  w->blocked = make_activations(Layout::Blocked, pb, sdnn::backend::vector_floats(isa), w->copies, b0.data());
+
+  // Reference for copy 0, from the CSR form (only nonzeros contribute).
+  const int64_t mn = pb.m * pb.n;
+  w->ref.assign(mn, 0.0);
+  w->scale.assign(mn, 0.0);
+  const auto& s = w->csr;
+  for (int64_t r = 0; r < pb.m; ++r) {
+    double* ref = &w->ref[r * pb.n];
+    double* scale = &w->scale[r * pb.n];
+    for (int64_t e = s.row_ptr[r]; e < s.row_ptr[r + 1]; ++e) {
+      const double v = s.val[e];
+      const float* brow = b0.data() + static_cast<int64_t>(s.col[e]) * pb.n;
+      for (int64_t j = 0; j < pb.n; ++j) {
+        const double t = v * brow[j];
+        ref[j] += t;
+        scale[j] += std::fabs(t);
+      }
+    }
+  }
+  return w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers. run(b, c) computes C = A * B for one B/C copy in the peer's layout; everything else is
+// set up beforehand.
+
+class Peer {
+ public:
+  explicit Peer(std::string name) : name_(std::move(name)) {}
+  virtual ~Peer() = default;
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+  const std::string& name() const { return name_; }
+  virtual Layout layout() const { return Layout::RowMajor; }
+  virtual void run(const float* b, float* c) = 0;
+  virtual std::string details() const { return {}; }
+  virtual int64_t code_bytes() const { return -1; }
+
+ private:
+  std::string name_;
+};
+
+// A generated kernel, driven exactly as runtime_min drives one step with one thread: one call per
+// k block over all row tiles of that block and all (padded) columns, values at the block's
+// offset, B and C blocked. With `row_major` (the sdnn-rm peer) B is packed into a scratch buffer
+// first and C unpacked from one afterwards, inside the timed call.
+class SdnnPeer : public Peer {
+ public:
+  SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, const Workload& w)
+      : Peer(name), row_major_(row_major) {
+    const Problem& pb = w.pb;
+    plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
+    sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
+    code_bytes_ = static_cast<int64_t>(bin.code.size());
+    num_values_ = static_cast<int64_t>(bin.values.size());
+    values_ = alloc_floats(num_values_);
+    std::copy(bin.values.begin(), bin.values.end(), values_.get());
+    block_offsets_ = bin.block_offsets;
+    jit_ = std::make_unique<sdnn::backend::JitKernel>(bin.code);
+    fn_ = jit_->fn();
+    tiles_ = plan_.num_tiles();
+    k_blocks_ = plan_.num_k_blocks();
+    m_ = pb.m;
+    k_ = pb.k;
+    n_ = pb.n;
+    vl_ = sdnn::backend::vector_floats(isa);
+    if (plan_.n != round_up(n_, vl_)) throw std::runtime_error("plan N is not N padded to the vector width");
+    if (row_major_) {
+      b_scratch_ = alloc_floats(k_ * plan_.n);
+      c_scratch_ = alloc_floats(m_ * plan_.n);
+    }
+  }
+  Layout layout() const override { return row_major_ ? Layout::RowMajor : Layout::Blocked; }
+  void run(const float* b, float* c) override {
+    if (!row_major_) return kernel(b, c);
+    pack_blocked(b, k_, n_, vl_, b_scratch_.get());
+    kernel(b_scratch_.get(), c_scratch_.get());
+    unpack_blocked(c_scratch_.get(), m_, n_, vl_, c);
+  }
+  std::string details() const override {
+    std::ostringstream os;
+    os << "plan " << plan_.str() << ", " << tiles_ << " tiles x " << k_blocks_ << " k blocks, code "
+       << code_bytes_ << " B, values " << num_values_ * 4 << " B"
+       << (row_major_ ? ", row-major B/C packed/unpacked in the call" : ", blocked B/C");
+    return os.str();
+  }
+  int64_t code_bytes() const override { return code_bytes_; }
+
+ private:
+  void kernel(const float* b, float* c) {
+    sdnn_kernel_args args{};
+    args.b = b;
+    args.c = c;
+    args.bias = nullptr;
+    args.n = plan_.n;
+    for (int64_t kb = 0; kb < k_blocks_; ++kb) {
+      args.block_begin = kb * tiles_;
+      args.block_end = (kb + 1) * tiles_;
+      args.values = values_.get() + block_offsets_[args.block_begin];
+      fn_(&args);
+    }
+  }
+
+  bool row_major_;
+  sdnn::backend::KernelPlan plan_;
+  std::unique_ptr<sdnn::backend::JitKernel> jit_;
+  sdnn_kernel_fn fn_ = nullptr;
+  AlignedFloats values_, b_scratch_, c_scratch_;
+  std::vector<int64_t> block_offsets_;
+  int64_t code_bytes_ = 0, num_values_ = 0, tiles_ = 0, k_blocks_ = 0, m_ = 0, k_ = 0, n_ = 0, vl_ = 0;
+};
+
+int checked_int(int64_t v, const char* what) {
+  if (v > INT_MAX) throw std::runtime_error(std::string(what) + " exceeds int range");
+  return static_cast<int>(v);
+}
+
+// libxsmm_spmdm: A converted to CSR slices here (not timed); run() is the compute phase only.
+// alpha is ignored by libxsmm 1.17 (documented in its header); beta = 0 overwrites C.
+class LibxsmmPeer : public Peer {
+ public:
+  explicit LibxsmmPeer(const Workload& w) : Peer("libxsmm") {
+    const int m = checked_int(w.pb.m, "M"), n = checked_int(w.pb.n, "N"), k = checked_int(w.pb.k, "K");
+    libxsmm_spmdm_init(m, n, k, /*max_threads=*/1, &handle_, &slices_);
+    const int slice_blocks = libxsmm_spmdm_get_num_createSparseSlice_blocks(&handle_);
+    for (int i = 0; i < slice_blocks; ++i)
+      libxsmm_spmdm_createSparseSlice_fp32_thread(&handle_, 'N', w.a.get(), slices_, i, /*tid=*/0, /*nthreads=*/1);
+    compute_blocks_ = libxsmm_spmdm_get_num_compute_blocks(&handle_);
+  }
+  ~LibxsmmPeer() override { libxsmm_spmdm_destroy(&handle_); }
+  void run(const float* b, float* c) override {
+    for (int i = 0; i < compute_blocks_; ++i)
+      libxsmm_spmdm_compute_fp32_thread(&handle_, 'N', 'N', &alpha_, slices_, b, 'N', &beta_, c, i, 0, 1);
+  }
+  std::string details() const override {
+    std::ostringstream os;
+    os << "spmdm blocks bm=" << handle_.bm << " bn=" << handle_.bn << " bk=" << handle_.bk << " (" << handle_.mb
+       << "x" << handle_.nb << "x" << handle_.kb << "), " << compute_blocks_ << " compute blocks, one thread";
+    return os.str();
+  }
+
+ private:
+  libxsmm_spmdm_handle handle_{};
+  libxsmm_CSR_sparseslice* slices_ = nullptr;
+  int compute_blocks_ = 0;
+  float alpha_ = 1.0f, beta_ = 0.0f;
+};
+
+class DnnlPeer : public Peer {
+ public:
+  explicit DnnlPeer(const Workload& w) : Peer("dnnl"), a_(w.a.get()), m_(w.pb.m), k_(w.pb.k), n_(w.pb.n) {}
+  void run(const float* b, float* c) override {
+    const dnnl_status_t st = dnnl_sgemm('N', 'N', m_, n_, k_, 1.0f, a_, k_, b, n_, 0.0f, c, n_);
+    if (st != dnnl_success) throw std::runtime_error("dnnl_sgemm returned status " + std::to_string(st));
+  }
+  std::string details() const override { return "dnnl_sgemm row-major N,N (dense A)"; }
+
+ private:
+  const float* a_;
+  int64_t m_, k_, n_;
+};
+
+class OpenblasPeer : public Peer {
+ public:
+  explicit OpenblasPeer(const Workload& w)
+      : Peer("openblas"),
+        a_(w.a.get()),
+        m_(checked_int(w.pb.m, "M")),
+        k_(checked_int(w.pb.k, "K")),
+        n_(checked_int(w.pb.n, "N")) {}
+  void run(const float* b, float* c) override {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m_, n_, k_, 1.0f, a_, k_, b, n_, 0.0f, c, n_);
+  }
+  std::string details() const override { return "cblas_sgemm row-major N,N (dense A)"; }
+
+ private:
+  const float* a_;
+  int m_, k_, n_;
+};
+
+std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w) {
+  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, w);
+  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, w);
+  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, w);
+  if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w);
+  if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
+  if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
+  throw std::runtime_error("unknown peer " + name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement.
+
+using Clock = std::chrono::steady_clock;
+
+struct PeerResult {
+  std::string name;
+  bool ok = false;
+  std::string failure;  // why it was not timed
+  std::string details;
+  int64_t code_bytes = -1;
+  double max_err = NAN;  // max |C - ref| / sum |A B|
+  int inner = 0;
+  std::vector<double> samples_us;  // per-call time of each sample
+  double median_us = NAN, p25_us = NAN, p75_us = NAN, min_us = NAN;
+};
+
+struct ProblemResult {
+  Problem pb;
+  int64_t nnz = 0;
+  int copies = 0;
+  double rotation_bytes = 0, rotation_bytes_blocked = 0;
+  int rounds = 0;
+  std::vector<PeerResult> peers;
+  const PeerResult* find(const std::string& name) const {
+    for (const auto& p : peers)
+      if (p.name == name && p.ok) return &p;
+    return nullptr;
+  }
+};
+
+// Runs `calls` calls back to back, each on the next B/C copy; returns seconds.
+double timed_calls(Peer& peer, const Workload& w, int64_t calls, int& cursor) {
+  const Activations& act = w.act(peer.layout());
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < calls; ++i) {
+    peer.run(act.b(cursor), act.c(cursor));
+    if (++cursor == w.copies) cursor = 0;
+  }
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Runs the peer once on copy 0 and returns max |C - ref| / sum_k |A_ik B_kj| (inf for NaN).
+double check_peer(Peer& peer, const Workload& w) {
+  const Activations& act = w.act(peer.layout());
+  float* c = act.c(0);
+  std::fill(c, c + act.c_floats(), 12345.0f);  // sentinel: entries left unwritten fail the check
+  peer.run(act.b(0), c);
+  double worst = 0.0;
+  for (int64_t r = 0; r < w.pb.m; ++r)
+    for (int64_t j = 0; j < w.pb.n; ++j) {
+      const int64_t i = r * w.pb.n + j;
+      const double got = c[act.at(w.pb.m, r, j)];
+      const double err = std::fabs(got - w.ref[i]) / std::max(w.scale[i], 1e-30);
+      if (std::isnan(err)) return INFINITY;
+      worst = std::max(worst, err);
+    }
+  return worst;
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = static_cast<size_t>(std::ceil(pos));
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
+  std::unique_ptr<Workload> w = make_workload(pb, opt, isa);
+  ProblemResult res;
+  res.pb = pb;
+  res.nnz = w->nnz();
+  res.copies = w->copies;
+  res.rotation_bytes = w->copies * w->row_major.bytes_per_copy();
+  res.rotation_bytes_blocked = w->copies * w->blocked.bytes_per_copy();
+
+  // Set up and check every peer; failures are reported, not timed.
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (const std::string& name : opt.peers) {
+    PeerResult r;
+    r.name = name;
+    std::unique_ptr<Peer> peer;
+    try {
+      peer = make_peer(name, isa, *w);
+      r.details = peer->details();
+      r.code_bytes = peer->code_bytes();
+      r.max_err = check_peer(*peer, *w);
+      r.ok = r.max_err <= opt.rtol;
+      if (!r.ok) {
+        std::ostringstream os;
+        os << "max rel error " << r.max_err << " > " << opt.rtol;
+        r.failure = os.str();
+      }
+    } catch (const std::exception& e) {
+      r.ok = false;
+      r.failure = e.what();
+    }
+    if (!r.ok) peer.reset();
+    res.peers.push_back(std::move(r));
+    peers.push_back(std::move(peer));
+  }
+
+  // Warm-up and per-call estimates.
+  int cursor = 0;
+  std::vector<size_t> live;
+  std::vector<double> est(peers.size(), 0.0);
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (!peers[i]) continue;
+    live.push_back(i);
+    std::vector<double> t;
+    double total = 0.0;
+    while (total < opt.warmup_time || t.size() < 4) {
+      t.push_back(timed_calls(*peers[i], *w, 1, cursor));
+      total += t.back();
+    }
+    est[i] = quantile(std::vector<double>(t.begin() + t.size() / 2, t.end()), 0.5);
+  }
+  if (live.empty()) return res;
+
+  // Samples of about S seconds each for every peer; rounds alternate the peers.
+  double slowest = 0.0;
+  for (size_t i : live) slowest = std::max(slowest, est[i]);
+  const double sample_s = std::max(opt.sample_us * 1e-6, slowest);
+  for (size_t i : live)
+    res.peers[i].inner = static_cast<int>(std::max<long long>(1, std::llround(sample_s / std::max(est[i], 1e-9))));
+  res.rounds = opt.reps > 0 ? opt.reps
+                            : std::max(opt.min_rounds, static_cast<int>(std::ceil(opt.min_time / sample_s)));
+  for (size_t i : live) res.peers[i].samples_us.reserve(res.rounds);
+  for (int round = 0; round < res.rounds; ++round) {
+    for (size_t j = 0; j < live.size(); ++j) {
+      const size_t i = live[(j + round) % live.size()];
+      PeerResult& r = res.peers[i];
+      const double s = timed_calls(*peers[i], *w, r.inner, cursor);
+      r.samples_us.push_back(s * 1e6 / r.inner);
+    }
+  }
+  for (size_t i : live) {
+    PeerResult& r = res.peers[i];
+    r.median_us = quantile(r.samples_us, 0.5);
+    r.p25_us = quantile(r.samples_us, 0.25);
+    r.p75_us = quantile(r.samples_us, 0.75);
+    r.min_us = quantile(r.samples_us, 0.0);
+  }
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+struct Derived {
+  double gflops_nz = NAN, pct_peak = NAN, gflops_dense = NAN, vs_sdnn = NAN, sdnn_speedup = NAN,
+         code_per_nz = NAN, spread_pct = NAN;
+};
+
+Derived derive(const ProblemResult& res, const PeerResult& r, const Options& opt) {
+  Derived d;
+  const Problem& pb = res.pb;
+  if (r.code_bytes >= 0 && res.nnz > 0) d.code_per_nz = static_cast<double>(r.code_bytes) / res.nnz;
+  if (!r.ok) return d;
+  const double t = r.median_us * 1e-6;
+  d.gflops_nz = 2.0 * res.nnz * pb.n / t * 1e-9;
+  d.pct_peak = 100.0 * d.gflops_nz / opt.peak;
+  d.gflops_dense = 2.0 * pb.m * pb.k * pb.n / t * 1e-9;
+  d.spread_pct = 100.0 * (r.p75_us - r.p25_us) / r.median_us;
+  if (const PeerResult* s = res.find("sdnn")) {
+    d.vs_sdnn = s->median_us / r.median_us;       // this peer's rate relative to sdnn's
+    d.sdnn_speedup = r.median_us / s->median_us;  // how much faster sdnn is than this peer
+  }
+  return d;
+}
+
+std::string fmt(double v, int precision) {
+  if (std::isnan(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+  return buf;
+}
+
+void print_problem(const ProblemResult& res, const Options& opt) {
+  const Problem& pb = res.pb;
+  std::printf("\n== M=%lld K=%lld N=%lld sparsity=%.2f nnz=%lld (actual sparsity %.4f)\n", (long long)pb.m,
+              (long long)pb.k, (long long)pb.n, pb.sparsity, (long long)res.nnz,
+              1.0 - static_cast<double>(res.nnz) / static_cast<double>(pb.m * pb.k));
+  std::printf("   rotation: %d copies of B+C, %.2f MiB row-major, %.2f MiB blocked; %d rounds, round-robin\n",
+              res.copies, res.rotation_bytes / (1024.0 * 1024.0), res.rotation_bytes_blocked / (1024.0 * 1024.0),
+              res.rounds);
+  for (const auto& r : res.peers) {
+    if (!r.details.empty()) std::printf("   %-10s %s\n", r.name.c_str(), r.details.c_str());
+  }
+  std::printf("%-10s %6s %6s %6s %5s %9s %10s %7s %8s %6s %9s %8s %7s %9s %7s  %s\n", "peer", "M", "K", "N", "sp",
+              "nnz", "median_us", "iqr%", "GF/s_nz", "%peak", "GF/s_dns", "vs_sdnn", "sdnn_x", "code_B/nz",
+              "inner", "check");
+  for (const auto& r : res.peers) {
+    const Derived d = derive(res, r, opt);
+    std::string check;
+    if (r.ok) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "ok (err %.1e)", r.max_err);
+      check = buf;
+    } else {
+      check = "FAILED: " + r.failure;
+    }
+    std::printf("%-10s %6lld %6lld %6lld %5.2f %9lld %10s %7s %8s %6s %9s %8s %7s %9s %7s  %s\n", r.name.c_str(),
+                (long long)pb.m, (long long)pb.k, (long long)pb.n, pb.sparsity, (long long)res.nnz,
+                fmt(r.ok ? r.median_us : NAN, 2).c_str(), fmt(d.spread_pct, 1).c_str(), fmt(d.gflops_nz, 1).c_str(),
+                fmt(d.pct_peak, 1).c_str(), fmt(d.gflops_dense, 1).c_str(), fmt(d.vs_sdnn, 3).c_str(),
+                fmt(d.sdnn_speedup, 2).c_str(), fmt(d.code_per_nz, 2).c_str(),
+                r.ok ? std::to_string(r.inner).c_str() : "-", check.c_str());
+  }
+  std::fflush(stdout);
+}
+
+// CSV numbers: empty when not measured.
+std::string csv_num(double v, int precision) { return std::isnan(v) ? std::string() : fmt(v, precision); }
+
+void write_csv(std::ofstream& out, const ProblemResult& res, const Options& opt, const char* isa) {
+  const Problem& pb = res.pb;
+  for (const auto& r : res.peers) {
+    const Derived d = derive(res, r, opt);
+    auto text = [](std::string t) {
+      std::replace(t.begin(), t.end(), ',', ';');
+      return t;
+    };
+    const double med = r.ok ? r.median_us : NAN, p25 = r.ok ? r.p25_us : NAN, p75 = r.ok ? r.p75_us : NAN,
+                 mn = r.ok ? r.min_us : NAN;
+    out << pb.m << ',' << pb.k << ',' << pb.n << ',' << pb.sparsity << ',' << res.nnz << ',' << isa << ','
+        << r.name << ',' << (r.ok ? "ok" : "FAILED") << ',' << csv_num(med, 3) << ',' << csv_num(p25, 3) << ','
+        << csv_num(p75, 3) << ',' << csv_num(mn, 3) << ',' << csv_num(d.gflops_nz, 2) << ','
+        << csv_num(d.pct_peak, 2) << ',' << csv_num(d.gflops_dense, 2) << ',' << csv_num(d.vs_sdnn, 4) << ','
+        << csv_num(d.sdnn_speedup, 4) << ',' << (r.code_bytes >= 0 ? std::to_string(r.code_bytes) : "") << ','
+        << csv_num(d.code_per_nz, 3) << ',' << res.rounds << ',' << (r.ok ? std::to_string(r.inner) : "") << ','
+        << res.copies << ',' << r.max_err << ',' << text(r.details) << ',' << text(r.failure) << '\n';
+  }
+  out.flush();
+}
+
+const char* kCsvHeader =
+    "m,k,n,sparsity,nnz,isa,peer,status,median_us,p25_us,p75_us,min_us,gflops_nz,pct_peak,gflops_dense,"
+    "vs_sdnn,sdnn_speedup,code_bytes,code_bytes_per_nnz,rounds,inner,copies,max_rel_err,details,failure\n";
+
+// For one shape: sparse vs dense generated kernel per sparsity, and where sparse starts to win.
+void print_sweep_summary(const std::vector<ProblemResult>& results) {
+  std::vector<std::string> shapes;
+  for (const auto& r : results)
+    if (std::find(shapes.begin(), shapes.end(), r.pb.shape()) == shapes.end()) shapes.push_back(r.pb.shape());
+  std::printf("\n== threshold sweep: generated sparse (sdnn) vs generated dense (sdnn-dense)\n");
+  for (const std::string& shape : shapes) {
+    std::printf("\n%s\n%8s %12s %12s %14s  %s\n", shape.c_str(), "sparsity", "sdnn_us", "dense_us",
+                "dense/sparse", "faster");
+    std::vector<std::pair<double, double>> ratio;  // (sparsity, t_sparse / t_dense)
+    for (const auto& r : results) {
+      if (r.pb.shape() != shape) continue;
+      const PeerResult* s = r.find("sdnn");
+      const PeerResult* d = r.find("sdnn-dense");
+      const double ts = s ? s->median_us : NAN, td = d ? d->median_us : NAN;
+      std::printf("%8.2f %12s %12s %14s  %s\n", r.pb.sparsity, fmt(ts, 2).c_str(), fmt(td, 2).c_str(),
+                  fmt(td / ts, 3).c_str(), std::isnan(ts / td) ? "?" : ts < td ? "sparse" : "dense");
+      if (!std::isnan(ts / td)) ratio.emplace_back(r.pb.sparsity, ts / td);
+    }
+    std::sort(ratio.begin(), ratio.end());
+    if (ratio.empty()) {
+      std::printf("  no result: both sdnn and sdnn-dense must run and pass\n");
+      continue;
+    }
+    // First sparsity from which sparse is faster at every measured higher sparsity.
+    size_t first = ratio.size();
+    while (first > 0 && ratio[first - 1].second < 1.0) --first;
+    if (first == ratio.size()) {
+      std::printf("  sparse never faster up to sparsity %.2f\n", ratio.back().first);
+    } else if (first == 0) {
+      std::printf("  sparse faster at every measured sparsity (from %.2f)\n", ratio.front().first);
+    } else {
+      const auto [s0, r0] = ratio[first - 1];
+      const auto [s1, r1] = ratio[first];
+      const double cross = s0 + (r0 - 1.0) / (r0 - r1) * (s1 - s0);  // linear in the time ratio
+      std::printf("  sparse faster from sparsity %.2f on (crossover about %.3f by interpolation)\n", s1, cross);
+    }
+  }
+  std::fflush(stdout);
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::vector<Problem> problems_from(const Options& opt) {
+  std::vector<Problem> out;
+  if (opt.threshold_sweep) {
+    const int64_t shapes[2][3] = {{512, 512, 128}, {1024, 1024, 256}};
+    for (const auto& s : shapes)
+      for (int i = 0; i <= 9; ++i) out.push_back({s[0], s[1], s[2], i / 10.0});
+    return out;
+  }
+  std::vector<std::array<int64_t, 3>> shapes;
+  if (!opt.shapes.empty()) {
+    for (const std::string& s : opt.shapes) {
+      std::array<int64_t, 3> v{};
+      char x1 = 0, x2 = 0;
+      std::istringstream is(s);
+      if (!(is >> v[0] >> x1 >> v[1] >> x2 >> v[2]) || x1 != 'x' || x2 != 'x' || !is.eof())
+        throw std::runtime_error("bad --shape '" + s + "' (want MxKxN)");
+      shapes.push_back(v);
+    }
+  } else {
+    for (int64_t m : opt.m)
+      for (int64_t k : opt.k)
+        for (int64_t n : opt.n) shapes.push_back({m, k, n});
+  }
+  for (const auto& s : shapes)
+    for (double sp : opt.sparsity) out.push_back({s[0], s[1], s[2], sp});
+  for (const auto& p : out)
+    if (p.m <= 0 || p.k <= 0 || p.n <= 0 || !(p.sparsity >= 0.0 && p.sparsity < 1.0))
+      throw std::runtime_error("bad problem " + p.shape() + " sparsity " + std::to_string(p.sparsity) +
+                               " (dims > 0, 0 <= sparsity < 1)");
+  return out;
+}
+
+int run(int argc, char** argv) {
+  Options opt;
+  CLI::App app{"sdnn_bench_spmm: one-thread C = A (sparse MxK) * B (KxN), sdnnc's generated kernels vs\n"
+               "libxsmm spmdm, oneDNN sgemm and OpenBLAS sgemm, alternating in one process (bench/RESULTS.md)."};
+  app.add_option("--m", opt.m, "rows of A (list: cross product with --k, --n, --sparsity)")->delimiter(',');
+  app.add_option("--k", opt.k, "columns of A = rows of B (list)")->delimiter(',');
+  app.add_option("--n", opt.n, "columns of B and C (list)")->delimiter(',');
+  app.add_option("--shape", opt.shapes, "MxKxN shapes (list), instead of the --m/--k/--n product")->delimiter(',');
+  app.add_option("--sparsity", opt.sparsity, "fraction of zeros in A, by magnitude (list)")->delimiter(',');
+  app.add_option("--isa", opt.isa, "ISA of the generated kernels")
+      ->check(CLI::IsMember({"native", "avx512", "avx2"}))
+      ->capture_default_str();
+  app.add_option("--peers", opt.peers, "peers to run (sdnn,sdnn-dense,sdnn-rm,libxsmm,dnnl,openblas)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(kPeerNames));
+  app.add_option("--reps", opt.reps, "rounds (samples per peer); 0 = enough for --min-time")->capture_default_str();
+  app.add_option("--min-time", opt.min_time, "seconds of samples per peer and problem")->capture_default_str();
+  app.add_option("--min-rounds", opt.min_rounds, "at least this many rounds with --min-time")->capture_default_str();
+  app.add_option("--warmup-time", opt.warmup_time, "warm-up seconds per peer and problem")->capture_default_str();
+  app.add_option("--sample-us", opt.sample_us, "target duration of one sample (calls batched up to it)")
+      ->capture_default_str();
+  app.add_option("--rotate-mib", opt.rotate_mib, "B+C rotation at least this many MiB (L2 is 1 MiB)")
+      ->capture_default_str();
+  app.add_option("--rtol", opt.rtol, "bound on max |C - ref| / sum_k |A_ik B_kj|")->capture_default_str();
+  app.add_option("--peak", opt.peak, "GFLOP/s that is 100% (one-core zmm FMA peak)")->capture_default_str();
+  app.add_option("--pin", opt.pin, "pin the process to this CPU (default: not pinned)");
+  app.add_option("--seed", opt.seed, "random seed")->capture_default_str();
+  app.add_option("--openblas-coretype", opt.openblas_coretype,
+                 "OPENBLAS_CORETYPE: auto (SkylakeX with AVX-512, Haswell with AVX2), detect (unset), or a name")
+      ->capture_default_str();
+  app.add_option("--csv", opt.csv, "also write one CSV row per (problem, peer) to FILE");
+  app.add_flag("--threshold-sweep", opt.threshold_sweep,
+               "sdnn vs sdnn-dense at sparsity 0.0..0.9 for 512x512x128 and 1024x1024x256");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (opt.threshold_sweep && app.count("--peers") == 0) opt.peers = {"sdnn", "sdnn-dense"};
+  if (opt.threshold_sweep && (app.count("--m") || app.count("--k") || app.count("--n") || app.count("--shape") ||
+                              app.count("--sparsity")))
+    throw std::runtime_error("--threshold-sweep has fixed problems; drop --m/--k/--n/--shape/--sparsity");
+
+  Xbyak::util::Cpu cpu;
+  const bool has512 = cpu.has(Xbyak::util::Cpu::tAVX512F);
+  const bool has2 = cpu.has(Xbyak::util::Cpu::tAVX2) && cpu.has(Xbyak::util::Cpu::tFMA);
+  if (opt.isa == "native") opt.isa = has512 ? "avx512" : "avx2";
+  const Isa isa = opt.isa == "avx512" ? Isa::Avx512 : Isa::Avx2;
+  if ((isa == Isa::Avx512 && !has512) || (isa == Isa::Avx2 && !has2))
+    throw std::runtime_error("this CPU cannot run " + opt.isa + " code");
+
+  if (opt.pin >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(opt.pin, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+      throw std::runtime_error("cannot pin to CPU " + std::to_string(opt.pin) + ": " + std::strerror(errno));
+  }
+
+  const std::vector<Problem> problems = problems_from(opt);
+  libxsmm_init();
+
+  const char* changed = std::getenv(kReexecMarker);
+  const dnnl_version_t* dv = dnnl_version();
+  std::printf("sdnn_bench_spmm: one thread; generated kernels for %s; peak %.1f GFLOP/s\n", opt.isa.c_str(), opt.peak);
+  std::printf("cpu: %s; %s\n", cpu_model().c_str(),
+              opt.pin >= 0 ? ("pinned to CPU " + std::to_string(opt.pin)).c_str() : "not pinned");
+  std::printf("env: %s %s %s %s\n", env_text("OPENBLAS_NUM_THREADS").c_str(), env_text("OMP_NUM_THREADS").c_str(),
+              env_text("OPENBLAS_CORETYPE").c_str(), env_text("OPENBLAS_L2_SIZE").c_str());
+  if (changed) std::printf("     (re-executed with this environment; it was: %s)\n", changed);
+  std::printf("openblas: core %s, %d thread(s), %s\n", openblas_get_corename(), openblas_get_num_threads(),
+              openblas_get_config());
+  std::printf("onednn: %d.%d.%d (%s)\n", dv->major, dv->minor, dv->patch, dv->hash);
+  std::printf("libxsmm: %s, target %s\n", LIBXSMM_VERSION, libxsmm_get_target_arch());
+  std::printf("protocol: rotation >= %.1f MiB, warm-up %.3f s, samples ~%.0f us, %s, rtol %.1e, seed %llu\n",
+              opt.rotate_mib, opt.warmup_time, opt.sample_us,
+              opt.reps > 0 ? (std::to_string(opt.reps) + " rounds").c_str()
+                           : ("min-time " + fmt(opt.min_time, 3) + " s per peer").c_str(),
+              opt.rtol, (unsigned long long)opt.seed);
+  std::printf("loadavg at start: %s\n", loadavg().c_str());
+  std::fflush(stdout);
+
+  std::ofstream csv;
+  if (!opt.csv.empty()) {
+    csv.open(opt.csv);
+    if (!csv) throw std::runtime_error("cannot write " + opt.csv);
+    csv << kCsvHeader;
+  }
+
+  std::vector<ProblemResult> results;
+  bool any_failed = false;
+  for (const Problem& pb : problems) {
+    results.push_back(measure(pb, opt, isa));
+    print_problem(results.back(), opt);
+    if (csv.is_open()) write_csv(csv, results.back(), opt, opt.isa.c_str());
+    for (const auto& r : results.back().peers) any_failed |= !r.ok;
+  }
+  if (opt.threshold_sweep) print_sweep_summary(results);
+  std::printf("\nloadavg at end: %s\n", loadavg().c_str());
+  libxsmm_finalize();
+  return any_failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ensure_benchmark_env(argc, argv);
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sdnn_bench_spmm: error: %s\n", e.what());
+    return 2;
+  }
+}
