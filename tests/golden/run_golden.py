@@ -4,7 +4,8 @@ compared with ONNX Runtime.
 For every case of the selected groups: generate the model (models/sdnn_models.py), compute ONNX
 Runtime's output (CPU EP) for a random input, then for each target ISA (avx512 — skipped with a
 reason when the CPU lacks avx512f — and avx2) compile with `sdnnc --target ISA`, run the .so with
-`sdnn-run --threads 1` and `--threads 2`, and require
+`sdnn-run --threads 1` and with 2 threads by `sdnn-abi-run` (a plain C program using the ABI
+through dlopen, raw float32 files), and require
   * each output to match ONNX Runtime: np.allclose(out, ref, rtol=1e-4, atol=1e-5);
   * the 2-thread output to equal the 1-thread one within 1e-6 (max abs diff reported).
 Prints one PASS/FAIL/SKIP line per case and ISA and exits non-zero on any failure.
@@ -207,17 +208,29 @@ def check_target(args, case_dir: str, target: str, compile_args: list[str],
 
     outs: dict[int, dict[str, np.ndarray]] = {}
     for threads in (1, 2):
-        cmd = [args.sdnn_run, so_path, "--threads", str(threads)]
-        cmd += [a for name, path in inputs.items() for a in ("--input", f"{name}={path}")]
-        out_paths = {name: os.path.join(case_dir, f"out_{target}_t{threads}_{name}.npy")
+        # 1 thread through sdnn-run (.npy), 2 threads through the C ABI runner (raw float32).
+        ext = "npy" if threads == 1 else "bin"
+        out_paths = {name: os.path.join(case_dir, f"out_{target}_t{threads}_{name}.{ext}")
                      for name in refs}
-        cmd += [a for name, path in out_paths.items() for a in ("--output", f"{name}={path}")]
         remove_stale(*out_paths.values())
+        if threads == 1:
+            cmd = [args.sdnn_run, so_path, "--threads", str(threads)]
+            cmd += [a for name, path in inputs.items() for a in ("--input", f"{name}={path}")]
+            cmd += [a for name, path in out_paths.items() for a in ("--output", f"{name}={path}")]
+        else:
+            cmd = [args.abi_run, so_path, str(threads)]
+            cmd += [path[:-4] + ".bin" for path in inputs.values()] + ["--"] + list(out_paths.values())
         run_tool(cmd, RUN_TIMEOUT_S)
         for path in out_paths.values():
             if not os.path.exists(path):
-                raise ToolError(f"sdnn-run succeeded but wrote no {path}")
-        outs[threads] = {name: np.load(path) for name, path in out_paths.items()}
+                raise ToolError(f"{os.path.basename(cmd[0])} succeeded but wrote no {path}")
+        if threads == 1:
+            outs[threads] = {name: np.load(path) for name, path in out_paths.items()}
+        else:
+            outs[threads] = {name: np.fromfile(path, dtype=np.float32).reshape(refs[name].shape)
+                             if os.path.getsize(path) == refs[name].size * 4
+                             else np.fromfile(path, dtype=np.float32)
+                             for name, path in out_paths.items()}
 
     problems, errs, tdiffs = [], [], []
     for name, ref in refs.items():
@@ -261,6 +274,7 @@ def run_case(args, group: str, case: Case, skips: dict[str, str]) -> tuple[int, 
     for name, value in feeds.items():
         inputs[name] = os.path.join(case_dir, f"in_{name}.npy")
         np.save(inputs[name], value)
+        np.ascontiguousarray(value, dtype=np.float32).tofile(inputs[name][:-4] + ".bin")
     # Bind the symbolic dims of each input that has any: --input-shape NAME=DxD...
     compile_args = []
     for vi in model.graph.input:
@@ -291,6 +305,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdnnc", help="path to the sdnnc binary")
     parser.add_argument("--sdnn-run", dest="sdnn_run", help="path to the sdnn-run binary")
+    parser.add_argument("--abi-run", dest="abi_run", help="path to the sdnn-abi-run binary (C)")
     parser.add_argument("--workdir", help="scratch directory (models, .so, .npy files)")
     parser.add_argument("--group", action="append", choices=sorted(GROUPS),
                         help="case group to run (repeatable; default: all)")
@@ -304,8 +319,8 @@ def main() -> int:
         for g, c in selected:
             print(f"{g}/{c.name}")
         return 0
-    if not (args.sdnnc and args.sdnn_run and args.workdir):
-        parser.error("--sdnnc, --sdnn-run and --workdir are required unless --list")
+    if not (args.sdnnc and args.sdnn_run and args.abi_run and args.workdir):
+        parser.error("--sdnnc, --sdnn-run, --abi-run and --workdir are required unless --list")
     if not selected:
         print("golden: no case selected", file=sys.stderr)
         return 1
