@@ -244,9 +244,11 @@ class BlockedKernelEmitter : public Emitter {
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
   }
   bool evex() const { return p_.isa == Isa::Avx512; }
-  bool embedded_bcast(int nbv) const { return evex() && nbv == 1; }
+  // AVX-512 FMAs take the weight as an embedded {1to16} broadcast (one load per FMA, no register)
+  // unless the plan asks for one vbroadcastss per weight shared by the nb FMAs of a row.
+  bool embedded_bcast(int nbv) const { return evex() && (nbv == 1 || p_.embedded_broadcast); }
   int reserved_vector_registers() const {
-    return evex() ? 2 * p_.nb + (p_.nb > 1 ? 1 : 0) : p_.nb + 1;
+    return evex() ? 2 * p_.nb + (embedded_bcast(p_.nb) ? 0 : 1) : p_.nb + 1;
   }
 
   // ---- registers ------------------------------------------------------------------------------
@@ -329,7 +331,7 @@ class BlockedKernelEmitter : public Emitter {
         const Entry& en = entries[i];
         Xbyak::RegExp v = val_exp(static_cast<int64_t>(i));
         if (embedded_bcast(nbv)) {
-          vfmadd231ps(acc(en.row, 0, nbv), breg(set, 0, nbv), ptr_b[v]);
+          for (int j = 0; j < nbv; ++j) vfmadd231ps(acc(en.row, j, nbv), breg(set, j, nbv), ptr_b[v]);
         } else {
           vbroadcastss(bcast(nbv), ptr[v]);
           for (int j = 0; j < nbv; ++j) vfmadd231ps(acc(en.row, j, nbv), breg(set, j, nbv), bcast(nbv));
@@ -349,7 +351,7 @@ class BlockedKernelEmitter : public Emitter {
     for (int j = 0; j < nbv; ++j) vmovups(breg(0, j, nbv), ptr[reg_kb + j * b_block_bytes()]);
     for (int r = 0; r < rows; ++r) {
       if (embedded_bcast(nbv)) {
-        vfmadd231ps(acc(r, 0, nbv), breg(0, 0, nbv), ptr_b[reg_kv + r * 4]);
+        for (int j = 0; j < nbv; ++j) vfmadd231ps(acc(r, j, nbv), breg(0, j, nbv), ptr_b[reg_kv + r * 4]);
       } else {
         vbroadcastss(bcast(nbv), ptr[reg_kv + r * 4]);
         for (int j = 0; j < nbv; ++j) vfmadd231ps(acc(r, j, nbv), breg(0, j, nbv), bcast(nbv));

@@ -101,3 +101,17 @@ TEST_CASE("kernels: the same plan emits identical bytes twice", "[spmm][aot]") {
     }
   }
 }
+
+TEST_CASE("spmm: AVX-512 multi-vector tiles with embedded broadcasts", "[spmm]") {
+  KernelTester t;
+  t.isa(Isa::Avx512).m(50).k(40).n(70).mb(14).nb(2).bias(true).relu(true);
+  auto p = t.plan();
+  p.embedded_broadcast = true;
+  // The tester builds its own plan; check the register budget admits 14x2 only with embedded broadcasts.
+  CHECK_NOTHROW(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(13).nb(2).Test());
+  auto w = t.weights();
+  auto a = sdnn::backend::SparseMatrix::from_dense(w.data(), 50, 40);
+  CHECK_NOTHROW(sdnn::backend::emit_kernel(p, a, "k"));
+  p.embedded_broadcast = false;
+  CHECK_THROWS(sdnn::backend::emit_kernel(p, a, "k"));
+}

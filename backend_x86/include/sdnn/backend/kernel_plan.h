@@ -33,6 +33,9 @@ struct KernelPlan {
   int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of vector_floats(isa)
   bool bias = false;
   Activation act = Activation::None;
+  // AVX-512 with nb > 1: FMAs read the weight with an embedded broadcast (true) or share one
+  // vbroadcastss register per weight (false). AVX2 always broadcasts into a register.
+  bool embedded_broadcast = false;
 
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }

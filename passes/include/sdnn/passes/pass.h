@@ -24,7 +24,7 @@ class Pass {
 struct PipelineOptions {
   // A weight whose fraction of zeros is at least this uses the sparse kernel, otherwise the dense
   // one. Default from bench/RESULTS.md (sparse vs dense generated kernels on this CPU).
-  double sparse_threshold = 0.5;
+  double sparse_threshold = 0.6;
   // Floats per vector of the target (16 for AVX-512, 8 for AVX2): the column block of the
   // blocked activation layouts. Told by the driver, never read from the backend.
   int64_t vector_floats = 16;
