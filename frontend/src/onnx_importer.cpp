@@ -6,6 +6,7 @@
 #include "sdnn/frontend/onnx_importer.h"
 
 #include <onnx/onnx_pb.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstring>
@@ -311,7 +312,7 @@ class Importer {
     if (a->shape.size() != 2) node_fail(c, str_cat("input A '", a->name, "' must be 2-D, got ", shp(a->shape)));
     if (!b->is_constant())
       node_fail(c, str_cat("weight B '", b->name, "' must be a constant (initializer or Constant node)"));
-    if (b->shape.size() != 2) node_fail(c, str_cat("weight B '", b->name, "' must be 2-D, got ", shp(b->shape)));
+    if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight B '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
     int64_t k = trans_b ? b->shape[1] : b->shape[0];
     int64_t n = trans_b ? b->shape[0] : b->shape[1];
     if (a->shape[1] != k)
@@ -330,7 +331,7 @@ class Importer {
         for (int64_t r = 1; r < rows; ++r)
           for (int64_t j = 0; j < cols; ++j)
             if (d[r * cols + j] != d[j])
-              node_fail(c, str_cat("bias C '", bias->name, "' varies across rows; only a per-column bias is supported"));
+              node_fail(c, str_cat("unsupported bias C '", bias->name, "': it varies across rows; only a per-column bias"));
       }
     }
     ir::Node* node = emit(c, name, "Gemm", {a, b, bias}, {a->shape[0], n});
@@ -346,7 +347,7 @@ class Importer {
     if (!b->is_constant())
       node_fail(c, str_cat("MatMul with a non-constant right operand '", b->name,
                            "' is not supported (the weight must be an initializer or Constant)"));
-    if (b->shape.size() != 2) node_fail(c, str_cat("weight '", b->name, "' must be 2-D, got ", shp(b->shape)));
+    if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
     if (a->shape.empty() || a->shape.back() != b->shape[0])
       node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but weight '", b->name,
                            "' is ", shp(b->shape)));
@@ -458,6 +459,8 @@ std::unique_ptr<ir::Graph> import_onnx_bytes(const std::string& bytes, const std
 }
 
 std::unique_ptr<ir::Graph> import_onnx_file(const std::string& path, const ImportOptions& opts) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail("cannot read '", path, "': it is a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open '", path, "': ", std::strerror(errno));
   std::ostringstream ss;
