@@ -153,7 +153,7 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
     const KernelPlan& p = k.bin.plan;
     c << "static const sdnn_kernel_step k" << i << " = {" << k.bin.symbol << ", sdnn_w" << i << "_values, "
       << (k.bias.empty() ? std::string("0") : str_cat("sdnn_w", i, "_bias")) << ", k" << i << "_blocks, "
-      << p.num_tiles() << ", " << p.num_k_blocks() << ", " << p.n << ", " << p.tile_cols() << ", " << k.batch
+      << p.num_tiles() << ", " << p.num_k_blocks() << ", " << p.n << ", " << p.column_align() << ", " << k.batch
       << ", " << k.b_batch_stride << ", " << k.c_batch_stride << ", " << p.k << ", " << p.m << ", "
       << c_string(k.layer + ": " + p.str()) << "};\n";
   }

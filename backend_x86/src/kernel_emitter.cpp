@@ -5,13 +5,14 @@
 // one (k block, row tile); blocks are laid out k-block-major and each falls through to the
 // next, so a phase only has to jump to the first one through a table of relative offsets.
 //
-//     for each full column chunk of NB vectors:           // main phase
-//         for block in [begin, end):                      // the B strip [k block x chunk] stays in L1
-//             acc = first k block ? 0 : C[tile rows, chunk]
-//             body: acc += A[tile rows, k block] * B[k block, chunk]
-//             last k block ? store(act(acc + bias)) : store(acc)
-//     for each remaining vector:                          // tail phase, only if N needs it
-//         the same with NB = 1
+//     for each group of G column chunks of NB vectors:    // G = n_group; the B strips of a
+//         for block in [begin, end):                      // group [k block x G chunks] stay in L1
+//             for chunk in group:                         // the block's code is reused G times
+//                 acc = first k block ? 0 : C[tile rows, chunk]
+//                 body: acc += A[tile rows, k block] * B[k block, chunk]
+//                 last k block ? store(act(acc + bias)) : store(acc)
+//     then the same for the columns left with G = 1, then with NB = 1 (phases N does not need
+//     are not emitted).
 // B and C are blocked (kernel_plan.h): vector j of a chunk is its own [K][VL] / [M][VL] block,
 // so B[k, vector j] is at j*K*VL + k*VL floats from the chunk's start and every access of a
 // chunk falls in one contiguous strip; N is padded to VL, so nothing is masked.
@@ -24,7 +25,8 @@
 // Dense body: a loop over the block's k with A packed [k][tile row].
 //
 // Register layout:
-//   general: rdi args, rax B chunk cursor, rbx C chunk cursor, rcx columns left, rdx block,
+//   general: rdi args (then the chunk counter of a group), rax / rbx B / C at the group,
+//            rbp / r15 B / C at the chunk a body works on, rcx columns left, rdx block,
 //            rsi block_end, r8 block_begin, r9 values at block_begin, r10 values of the current
 //            block, r11 bias, r12/r13 temporaries (dispatch; dense: B and values cursors),
 //            r14 dense k counter.
@@ -102,12 +104,6 @@ class BlockedKernelEmitter : public Emitter {
       }
     SDNN_CHECK(static_cast<int64_t>(blocks_.size()) == num_blocks);
 
-    const int64_t chunk = p_.tile_cols();
-    const int vl = vector_floats(p_.isa);
-    const bool has_main = p_.has_main(), has_tail = p_.needs_tail();
-    Xbyak::Label main_phase, main_next, tail_phase, tail_next, done, main_table, tail_table;
-    std::vector<size_t> main_pos, tail_pos;
-
     preamble();
     mov(reg_bcur, ptr[reg_args + offsetof(sdnn_kernel_args, b)]);
     mov(reg_ccur, ptr[reg_args + offsetof(sdnn_kernel_args, c)]);
@@ -116,50 +112,16 @@ class BlockedKernelEmitter : public Emitter {
     mov(reg_bias, ptr[reg_args + offsetof(sdnn_kernel_args, bias)]);
     mov(reg_block_begin, ptr[reg_args + offsetof(sdnn_kernel_args, block_begin)]);
     mov(reg_block_end, ptr[reg_args + offsetof(sdnn_kernel_args, block_end)]);
-    if (has_main) {
-      cmp(reg_n, chunk);
-      jl(tail_phase, T_NEAR);
-      // Full column chunks: every block of the range, then the next chunk.
-      L(main_phase);
-      dispatch(main_table);
-      for (const Block& b : blocks_) {
-        main_pos.push_back(getSize());
-        emit_chunk(b, p_.nb);
-        end_block(b, main_next);
-      }
-      L(main_next);
-      add(reg_bcur, p_.nb * b_block_bytes());
-      add(reg_ccur, p_.nb * c_block_bytes());
-      sub(reg_n, chunk);
-      cmp(reg_n, chunk);
-      jge(main_phase, T_NEAR);
-    }
-    L(tail_phase);
-    if (has_tail) {
-      // Remaining columns, one vector at a time.
-      test(reg_n, reg_n);
-      jle(done, T_NEAR);
-      dispatch(tail_table);
-      for (const Block& b : blocks_) {
-        tail_pos.push_back(getSize());
-        emit_chunk(b, 1);
-        end_block(b, tail_next);
-      }
-      L(tail_next);
-      add(reg_bcur, b_block_bytes());
-      add(reg_ccur, c_block_bytes());
-      sub(reg_n, vl);
-      jmp(tail_phase, T_NEAR);
-    }
-    L(done);
+    // reg_args is free from here on: it counts the chunks of a group.
+    std::vector<Phase> phases = plan_phases();
+    for (Phase& ph : phases) emit_phase(ph);
     postamble();
 
     // Constant pool and the dispatch tables, reached only through rip-relative addresses.
     align(64);
     L(zeros_);
     for (int i = 0; i < 16; ++i) dd(0);
-    emit_table(main_table, main_pos);
-    emit_table(tail_table, tail_pos);
+    for (Phase& ph : phases) emit_table(ph.table, ph.pos);
     out.code = bytes();
     return out;
   }
@@ -221,6 +183,66 @@ class BlockedKernelEmitter : public Emitter {
     jge(phase_end, T_NEAR);
   }
 
+  // A phase visits every block of the range with `group` column chunks of `nbv` vectors each,
+  // while at least that many columns are left. Only the phases N needs are emitted: groups of
+  // n_group chunks, then single chunks of nb vectors, then single vectors.
+  struct Phase {
+    int group, nbv;
+    Xbyak::Label table;
+    std::vector<size_t> pos;
+  };
+
+  std::vector<Phase> plan_phases() const {
+    std::vector<Phase> phases;
+    const int64_t vl = vector_floats(p_.isa);
+    int64_t left = p_.n;
+    auto want = [&](int group, int nbv) {
+      const int64_t cols = int64_t{group} * nbv * vl;
+      if (left >= cols) {
+        phases.push_back(Phase{group, nbv, {}, {}});
+        left %= cols;
+      }
+    };
+    if (p_.n_group > 1) want(p_.n_group, p_.nb);
+    want(1, p_.nb);
+    if (p_.nb > 1) want(1, 1);
+    SDNN_CHECK(left == 0);
+    return phases;
+  }
+
+  void emit_phase(Phase& ph) {
+    const int64_t cols = int64_t{ph.group} * ph.nbv * vector_floats(p_.isa);
+    Xbyak::Label start, next, after;
+    L(start);
+    cmp(reg_n, cols);
+    jl(after, T_NEAR);
+    dispatch(ph.table);
+    for (const Block& b : blocks_) {
+      ph.pos.push_back(getSize());
+      Xbyak::Label chunk_loop;
+      mov(reg_bin, reg_bcur);
+      mov(reg_cin, reg_ccur);
+      if (ph.group > 1) {
+        mov(reg_group, ph.group);
+        L(chunk_loop);
+      }
+      emit_chunk(b, ph.nbv);
+      if (ph.group > 1) {
+        add(reg_bin, ph.nbv * b_block_bytes());
+        add(reg_cin, ph.nbv * c_block_bytes());
+        dec(reg_group);
+        jnz(chunk_loop, T_NEAR);
+      }
+      end_block(b, next);
+    }
+    L(next);
+    add(reg_bcur, ph.group * ph.nbv * b_block_bytes());
+    add(reg_ccur, ph.group * ph.nbv * c_block_bytes());
+    sub(reg_n, cols);
+    jmp(start, T_NEAR);
+    L(after);
+  }
+
   // Table entries are offsets of each block's code from the table itself.
   void emit_table(Xbyak::Label& table, const std::vector<size_t>& pos) {
     L(table);
@@ -263,8 +285,8 @@ class BlockedKernelEmitter : public Emitter {
   int64_t vbytes() const { return vector_floats(p_.isa) * 4; }
   int64_t b_block_bytes() const { return p_.k * vbytes(); }  // one [K][VL] block of B
   int64_t c_block_bytes() const { return p_.m * vbytes(); }  // one [M][VL] block of C
-  Xbyak::Address b_addr(int64_t k, int j) { return ptr[reg_bcur + j * b_block_bytes() + k * vbytes()]; }
-  Xbyak::Address c_addr(int64_t row, int j) { return ptr[reg_ccur + j * c_block_bytes() + row * vbytes()]; }
+  Xbyak::Address b_addr(int64_t k, int j) { return ptr[reg_bin + j * b_block_bytes() + k * vbytes()]; }
+  Xbyak::Address c_addr(int64_t row, int j) { return ptr[reg_cin + j * c_block_bytes() + row * vbytes()]; }
 
   // Values operand for element `idx` of the block, rebasing reg_vals so the displacement stays
   // in disp8 range (EVEX scales disp8 by 4 for a dword broadcast; VEX does not).
@@ -344,7 +366,7 @@ class BlockedKernelEmitter : public Emitter {
 
   void dense_body(int64_t k0, int64_t k1, int rows, int nbv) {
     Xbyak::Label loop;
-    lea(reg_kb, ptr[reg_bcur + k0 * vbytes()]);
+    lea(reg_kb, ptr[reg_bin + k0 * vbytes()]);
     mov(reg_kv, reg_vals);
     mov(reg_kcount, k1 - k0);
     L(loop);
@@ -373,6 +395,8 @@ class BlockedKernelEmitter : public Emitter {
   const Xbyak::Reg64 reg_args = rdi, reg_block_begin = r8, reg_vals0 = r9, reg_vals = r10, reg_bias = r11;
   const Xbyak::Reg64 reg_block = rdx, reg_block_end = rsi, reg_n = rcx, reg_bcur = rax, reg_ccur = rbx;
   const Xbyak::Reg64 reg_tmp = r12, reg_tmp2 = r13;
+  // The chunk a block body works on (a group steps them), and the group's chunk counter.
+  const Xbyak::Reg64 reg_bin = rbp, reg_cin = r15, reg_group = rdi;
   const Xbyak::Reg64 reg_kb = r12, reg_kv = r13, reg_kcount = r14;  // dense body only
 };
 

@@ -16,6 +16,7 @@ int vector_registers(Isa isa) { return isa == Isa::Avx512 ? 32 : 16; }
 std::string KernelPlan::str() const {
   std::string s = str_cat(to_string(family), " ", to_string(isa), " ", mb, "x", nb);
   if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
+  if (n_group > 1) s += str_cat(" ng=", n_group);
   std::string epi;
   if (bias) epi = "bias";
   if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));

@@ -27,6 +27,7 @@ backend::KernelPlan KernelTester::plan() const {
   if (mb_) p.mb = mb_;
   if (nb_) p.nb = nb_;
   if (k_block_) p.k_block = k_block_;
+  if (n_group_) p.n_group = n_group_;
   return p;
 }
 
@@ -70,11 +71,11 @@ void KernelTester::Test() const {
   std::vector<float> c(m_ * np + guard, sentinel);
 
   backend::JitKernel jit(bin.code);
-  const int64_t tiles = p.num_tiles(), chunk = p.tile_cols();
+  const int64_t tiles = p.num_tiles(), chunk = p.column_align();
   for (int part = 0; part < parts_; ++part) {
     const int64_t t0 = tiles * part / parts_, t1 = tiles * (part + 1) / parts_;
     if (t0 == t1) continue;
-    // Column ranges at multiples of the chunk width; the last takes the remainder.
+    // Column ranges at multiples of the column alignment; the last takes the remainder.
     const int64_t units = (np + chunk - 1) / chunk;
     for (int cp = 0; cp < col_parts_; ++cp) {
       const int64_t u0 = units * cp / col_parts_, u1 = units * (cp + 1) / col_parts_;

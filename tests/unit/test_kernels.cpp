@@ -64,6 +64,19 @@ TEST_CASE("spmm: tile shapes", "[spmm]") {
   CHECK_THROWS(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(10).nb(3).Test());
 }
 
+TEST_CASE("spmm and dense: column chunk groups", "[spmm][dense]") {
+  for (Isa isa : kIsas) {
+    SECTION(std::string(sdnn::backend::to_string(isa))) {
+      for (Family f : {Family::Spmm, Family::Dense}) {
+        KernelTester().family(f).isa(isa).m(40).k(50).n(128).n_group(4).bias(true).Test();  // groups only
+        KernelTester().family(f).isa(isa).m(40).k(50).n(150).n_group(4).relu(true).Test();  // groups, chunks, vectors
+        KernelTester().family(f).isa(isa).m(40).k(50).n(20).n_group(4).Test();              // fewer columns than a group
+        KernelTester().family(f).isa(isa).m(60).k(70).n(300).n_group(3).nb(2).mb(6).k_block(16).split(2, 3).Test();
+      }
+    }
+  }
+}
+
 TEST_CASE("spmm: split across tile and column ranges like a multi-thread context", "[spmm]") {
   for (Isa isa : kIsas) {
     SECTION(std::string(sdnn::backend::to_string(isa))) {

@@ -30,6 +30,7 @@ struct KernelPlan {
   int mb = 28;          // rows per output tile (accumulator rows)
   int nb = 1;           // vectors per row in a tile (NB * vector_floats columns)
   int64_t k_block = 0;  // K per block (split-K); >= k means no split
+  int n_group = 1;      // column chunks a block visits in a row (its code is reused that often)
   int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of vector_floats(isa)
   bool bias = false;
   Activation act = Activation::None;
@@ -40,9 +41,8 @@ struct KernelPlan {
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
   int64_t tile_cols() const { return static_cast<int64_t>(nb) * vector_floats(isa); }
-  // Code for the vectors past the last full chunk of nb vectors is emitted only when N needs it.
-  bool needs_tail() const { return n % tile_cols() != 0; }
-  bool has_main() const { return n >= tile_cols(); }
+  // A caller may split the column range only at multiples of this.
+  int64_t column_align() const { return tile_cols() * n_group; }
   std::string str() const;  // "spmm avx512 28x1 kb=512 bias+relu"
 };
 
