@@ -11,6 +11,7 @@
 // (a model packs once at its input), except in the opt-in sdnn-rm peer. Peers, in one process:
 //   sdnn        the generated SpMM kernel (Family::Spmm, default plan for --isa), run in-process
 //               through JitKernel with the runtime's calling contract (one call per k block)
+//   sdnn-perm   sdnn with the rows tiled in the order the compiler's permute-rows pass picks
 //   sdnn-dense  the generated dense kernel (Family::Dense) for the same A, zeros included; it is
 //               what the sparse-or-dense decision compares the SpMM kernel against
 //   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
@@ -37,7 +38,8 @@
 //     round-robin (the starting peer rotates every round) until every peer has about --min-time
 //     of samples (at least --min-rounds rounds), or exactly --reps rounds.
 //   - Reported: median per-call time over the samples (and p25/p75), GFLOP/s counted on nonzeros
-//     (2*nnz*N), percent of the core's FMA peak (measured at the start, or --peak), the
+//     (2*nnz*N), percent of the reference peak (--peak, 287) and of this core's FMA peak
+//     (measured at the start), the
 //     dense-equivalent rate (2*M*K*N), each peer's rate relative to sdnn and sdnn's speedup over
 //     it, and the generated code's bytes per nonzero.
 #include <sched.h>
@@ -75,6 +77,7 @@
 #include "sdnn/backend/jit.h"
 #include "sdnn/backend/kernel_emitter.h"
 #include "sdnn/backend/kernel_plan.h"
+#include "sdnn/passes/permute_rows.h"
 #include "sdnn_plan.h"
 
 namespace {
@@ -164,7 +167,8 @@ struct Options {
   double sample_us = 200.0;
   double rotate_mib = 4.0;
   double rtol = 1e-4;
-  double peak = 0.0;  // 0: measure this core's FMA peak at the start of the run
+  double peak = 287.0;    // reference peak (DESIGN.md: one Zen 5 core, zmm FMA)
+  double core_peak = 0.0; // this core's FMA peak for --isa, measured at the start of the run
   int pin = -1;
   uint64_t seed = 1;
   std::string csv;
@@ -212,7 +216,7 @@ double measure_fma_peak(bool zmm) {
   return best;
 }
 
-const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
+const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-perm", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
 
 struct Problem {
   int64_t m = 0, k = 0, n = 0;
@@ -394,10 +398,23 @@ class Peer {
 // first and C unpacked from one afterwards, inside the timed call.
 class SdnnPeer : public Peer {
  public:
-  SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, const Workload& w)
+  SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, bool permute, const Workload& w)
       : Peer(name), row_major_(row_major) {
     const Problem& pb = w.pb;
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
+    if (permute) {
+      // As the compiler's permute-rows pass: the row order with the fewest B loads per chunk.
+      const float* a = w.a.get();
+      loads_before_ = loads_after_ = sdnn::passes::tile_loads(a, pb.m, pb.k, plan_.mb, {});
+      for (auto method : {sdnn::passes::RowOrder::Greedy, sdnn::passes::RowOrder::TileGreedy}) {
+        std::vector<int64_t> order = sdnn::passes::row_order(a, pb.m, pb.k, plan_.mb, method);
+        const int64_t loads = sdnn::passes::tile_loads(a, pb.m, pb.k, plan_.mb, order);
+        if (loads < loads_after_) {
+          loads_after_ = loads;
+          plan_.row_order = std::move(order);
+        }
+      }
+    }
     sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
     code_bytes_ = static_cast<int64_t>(bin.code.size());
     num_values_ = static_cast<int64_t>(bin.values.size());
@@ -430,6 +447,9 @@ class SdnnPeer : public Peer {
     os << "plan " << plan_.str() << ", " << tiles_ << " tiles x " << k_blocks_ << " k blocks, code "
        << code_bytes_ << " B, values " << num_values_ * 4 << " B"
        << (row_major_ ? ", row-major B/C packed/unpacked in the call" : ", blocked B/C");
+    if (loads_before_ >= 0)
+      os << ", rows permuted: B loads per column chunk " << loads_before_ << " -> " << loads_after_
+         << (plan_.row_order.empty() ? " (model order kept)" : "");
     return os.str();
   }
   int64_t code_bytes() const override { return code_bytes_; }
@@ -455,6 +475,7 @@ class SdnnPeer : public Peer {
   sdnn_kernel_fn fn_ = nullptr;
   AlignedFloats values_, b_scratch_, c_scratch_;
   std::vector<int64_t> block_offsets_;
+  int64_t loads_before_ = -1, loads_after_ = -1;  // sdnn-perm: tile_loads in model / chosen order
   int64_t code_bytes_ = 0, num_values_ = 0, tiles_ = 0, k_blocks_ = 0, m_ = 0, k_ = 0, n_ = 0, vl_ = 0;
 };
 
@@ -527,9 +548,10 @@ class OpenblasPeer : public Peer {
 };
 
 std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w) {
-  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, w);
-  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, w);
-  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, w);
+  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, w);
+  if (name == "sdnn-perm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, w);
+  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, w);
+  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, w);
   if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
@@ -687,7 +709,7 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
 // Reporting.
 
 struct Derived {
-  double gflops_nz = NAN, pct_peak = NAN, gflops_dense = NAN, vs_sdnn = NAN, sdnn_speedup = NAN,
+  double gflops_nz = NAN, pct_peak = NAN, pct_core = NAN, gflops_dense = NAN, vs_sdnn = NAN, sdnn_speedup = NAN,
          code_per_nz = NAN, spread_pct = NAN;
 };
 
@@ -699,6 +721,7 @@ Derived derive(const ProblemResult& res, const PeerResult& r, const Options& opt
   const double t = r.median_us * 1e-6;
   d.gflops_nz = 2.0 * res.nnz * pb.n / t * 1e-9;
   d.pct_peak = 100.0 * d.gflops_nz / opt.peak;
+  d.pct_core = 100.0 * d.gflops_nz / opt.core_peak;
   d.gflops_dense = 2.0 * pb.m * pb.k * pb.n / t * 1e-9;
   d.spread_pct = 100.0 * (r.p75_us - r.p25_us) / r.median_us;
   if (const PeerResult* s = res.find("sdnn")) {
@@ -726,8 +749,8 @@ void print_problem(const ProblemResult& res, const Options& opt) {
   for (const auto& r : res.peers) {
     if (!r.details.empty()) std::printf("   %-10s %s\n", r.name.c_str(), r.details.c_str());
   }
-  std::printf("%-10s %6s %6s %6s %5s %9s %10s %7s %8s %6s %9s %8s %7s %9s %7s  %s\n", "peer", "M", "K", "N", "sp",
-              "nnz", "median_us", "iqr%", "GF/s_nz", "%peak", "GF/s_dns", "vs_sdnn", "sdnn_x", "code_B/nz",
+  std::printf("%-10s %6s %6s %6s %5s %9s %10s %7s %8s %6s %6s %9s %8s %7s %9s %7s  %s\n", "peer", "M", "K", "N",
+              "sp", "nnz", "median_us", "iqr%", "GF/s_nz", "%ref", "%core", "GF/s_dns", "vs_sdnn", "sdnn_x", "code_B/nz",
               "inner", "check");
   for (const auto& r : res.peers) {
     const Derived d = derive(res, r, opt);
@@ -739,10 +762,11 @@ void print_problem(const ProblemResult& res, const Options& opt) {
     } else {
       check = "FAILED: " + r.failure;
     }
-    std::printf("%-10s %6lld %6lld %6lld %5.2f %9lld %10s %7s %8s %6s %9s %8s %7s %9s %7s  %s\n", r.name.c_str(),
+    std::printf("%-10s %6lld %6lld %6lld %5.2f %9lld %10s %7s %8s %6s %6s %9s %8s %7s %9s %7s  %s\n", r.name.c_str(),
                 (long long)pb.m, (long long)pb.k, (long long)pb.n, pb.sparsity, (long long)res.nnz,
                 fmt(r.ok ? r.median_us : NAN, 2).c_str(), fmt(d.spread_pct, 1).c_str(), fmt(d.gflops_nz, 1).c_str(),
-                fmt(d.pct_peak, 1).c_str(), fmt(d.gflops_dense, 1).c_str(), fmt(d.vs_sdnn, 3).c_str(),
+                fmt(d.pct_peak, 1).c_str(), fmt(d.pct_core, 1).c_str(), fmt(d.gflops_dense, 1).c_str(),
+                fmt(d.vs_sdnn, 3).c_str(),
                 fmt(d.sdnn_speedup, 2).c_str(), fmt(d.code_per_nz, 2).c_str(),
                 r.ok ? std::to_string(r.inner).c_str() : "-", check.c_str());
   }
@@ -765,7 +789,7 @@ void write_csv(std::ofstream& out, const ProblemResult& res, const Options& opt,
     out << pb.m << ',' << pb.k << ',' << pb.n << ',' << pb.sparsity << ',' << res.nnz << ',' << isa << ','
         << r.name << ',' << (r.ok ? "ok" : "FAILED") << ',' << csv_num(med, 3) << ',' << csv_num(p25, 3) << ','
         << csv_num(p75, 3) << ',' << csv_num(mn, 3) << ',' << csv_num(d.gflops_nz, 2) << ','
-        << csv_num(d.pct_peak, 2) << ',' << csv_num(d.gflops_dense, 2) << ',' << csv_num(d.vs_sdnn, 4) << ','
+        << csv_num(d.pct_peak, 2) << ',' << csv_num(d.pct_core, 2) << ',' << csv_num(d.gflops_dense, 2) << ',' << csv_num(d.vs_sdnn, 4) << ','
         << csv_num(d.sdnn_speedup, 4) << ',' << (r.code_bytes >= 0 ? std::to_string(r.code_bytes) : "") << ','
         << csv_num(d.code_per_nz, 3) << ',' << res.rounds << ',' << (r.ok ? std::to_string(r.inner) : "") << ','
         << res.copies << ',' << r.max_err << ',' << text(r.details) << ',' << text(r.failure) << '\n';
@@ -774,7 +798,7 @@ void write_csv(std::ofstream& out, const ProblemResult& res, const Options& opt,
 }
 
 const char* kCsvHeader =
-    "m,k,n,sparsity,nnz,isa,peer,status,median_us,p25_us,p75_us,min_us,gflops_nz,pct_peak,gflops_dense,"
+    "m,k,n,sparsity,nnz,isa,peer,status,median_us,p25_us,p75_us,min_us,gflops_nz,pct_peak,pct_core,gflops_dense,"
     "vs_sdnn,sdnn_speedup,code_bytes,code_bytes_per_nnz,rounds,inner,copies,max_rel_err,details,failure\n";
 
 // For one shape: sparse vs dense generated kernel per sparsity, and where sparse starts to win.
@@ -877,7 +901,7 @@ int run(int argc, char** argv) {
   app.add_option("--isa", opt.isa, "ISA of the generated kernels")
       ->check(CLI::IsMember({"native", "avx512", "avx2"}))
       ->capture_default_str();
-  app.add_option("--peers", opt.peers, "peers to run (sdnn,sdnn-dense,sdnn-rm,libxsmm,dnnl,openblas)")
+  app.add_option("--peers", opt.peers, "peers to run (sdnn,sdnn-perm,sdnn-dense,sdnn-rm,libxsmm,dnnl,openblas)")
       ->delimiter(',')
       ->check(CLI::IsMember(kPeerNames));
   app.add_option("--reps", opt.reps, "rounds (samples per peer); 0 = enough for --min-time")->capture_default_str();
@@ -889,8 +913,7 @@ int run(int argc, char** argv) {
   app.add_option("--rotate-mib", opt.rotate_mib, "B+C rotation at least this many MiB (L2 is 1 MiB)")
       ->capture_default_str();
   app.add_option("--rtol", opt.rtol, "bound on max |C - ref| / sum_k |A_ik B_kj|")->capture_default_str();
-  app.add_option("--peak", opt.peak,
-                 "GFLOP/s that is 100%; 0 (default) measures the core's FMA peak for --isa at the start")
+  app.add_option("--peak", opt.peak, "reference GFLOP/s for the %ref column (the issue's one-core FMA peak)")
       ->capture_default_str();
   app.add_option("--pin", opt.pin, "pin the process to this CPU (default: not pinned)");
   app.add_option("--seed", opt.seed, "random seed")->capture_default_str();
@@ -931,10 +954,10 @@ int run(int argc, char** argv) {
 
   const char* changed = std::getenv(kReexecMarker);
   const dnnl_version_t* dv = dnnl_version();
-  const bool measured_peak = opt.peak <= 0.0;
-  if (measured_peak) opt.peak = measure_fma_peak(isa == Isa::Avx512);
-  std::printf("sdnn_bench_spmm: one thread; generated kernels for %s; peak %.1f GFLOP/s (%s)\n", opt.isa.c_str(),
-              opt.peak, measured_peak ? "measured now: FP32 FMA, 12 chains, register operands" : "given by --peak");
+  opt.core_peak = measure_fma_peak(isa == Isa::Avx512);
+  std::printf("sdnn_bench_spmm: one thread; generated kernels for %s; %%ref of %.1f GFLOP/s (--peak), %%core of "
+              "%.1f GFLOP/s (this core's FP32 FMA peak for the ISA, measured now)\n",
+              opt.isa.c_str(), opt.peak, opt.core_peak);
   std::printf("cpu: %s; %s\n", cpu_model().c_str(),
               opt.pin >= 0 ? ("pinned to CPU " + std::to_string(opt.pin)).c_str() : "not pinned");
   std::printf("env: %s %s %s %s\n", env_text("OPENBLAS_NUM_THREADS").c_str(), env_text("OMP_NUM_THREADS").c_str(),

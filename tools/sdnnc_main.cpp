@@ -29,6 +29,7 @@ struct Options {
   double sparse_threshold = passes::PipelineOptions{}.sparse_threshold;
   int threads = 0;
   bool verbose = false;
+  bool no_permute = false;
 };
 
 std::pair<std::string, ir::Shape> parse_input_shape(const std::string& spec) {
@@ -71,19 +72,24 @@ class Driver {
   }
 
   int run() {
-    const auto pass_names = passes::pipeline_pass_names();
+    if (o_.emit != "so" && o_.emit != "asm" && o_.emit != "ir") fail("--emit must be ir, asm or so, not '", o_.emit, "'");
+    if (!o_.stop_after.empty() && o_.emit != "ir") fail("--stop-after needs --emit=ir");
+    if (o_.sparse_threshold < 0 || o_.sparse_threshold > 1) fail("--sparse-threshold must be within [0, 1]");
+    if (o_.threads < 0) fail("--threads must be >= 0");
+    backend::LowerOptions lo;
+    lo.isa = backend::parse_target(o_.target);
+    lo.threads = o_.threads;
+    passes::PipelineOptions po;
+    po.sparse_threshold = o_.sparse_threshold;
+    po.vector_floats = backend::vector_floats(lo.isa);
+    po.tile_height = o_.no_permute ? 0 : backend::spmm_tile_height(lo.isa);
+
+    const auto pass_names = passes::pipeline_pass_names(po);
     std::vector<std::string> stages = {"import"};
     stages.insert(stages.end(), pass_names.begin(), pass_names.end());
     stages.push_back("lower");
     check_stage_option("--dump-ir", dump_stage(), stages);
     check_stage_option("--stop-after", o_.stop_after, stages);
-    if (o_.emit != "so" && o_.emit != "asm" && o_.emit != "ir") fail("--emit must be ir, asm or so, not '", o_.emit, "'");
-    if (!o_.stop_after.empty() && o_.emit != "ir") fail("--stop-after needs --emit=ir");
-    if (o_.sparse_threshold < 0 || o_.sparse_threshold > 1) fail("--sparse-threshold must be within [0, 1]");
-    backend::LowerOptions lo;
-    lo.isa = backend::parse_target(o_.target);
-    if (o_.threads < 0) fail("--threads must be >= 0");
-    lo.threads = o_.threads;
     if (o_.output != "-" || o_.emit != "ir") backend::check_output_writable(o_.output);
 
     frontend::ImportOptions io;
@@ -95,9 +101,6 @@ class Driver {
     ir::verify(*g, "import");
     if (after("import", true, *g)) return finish(*g, nullptr);
 
-    passes::PipelineOptions po;
-    po.sparse_threshold = o_.sparse_threshold;
-    po.vector_floats = backend::vector_floats(lo.isa);
     bool stopped = false;
     timed("passes", [&] {
       passes::run_pipeline(*g, po, [&](const std::string& name, bool changed) {
@@ -197,6 +200,7 @@ int main(int argc, char** argv) {
                  "use the sparse kernel for weights with at least this fraction of zeros")
       ->capture_default_str();
   app.add_option("--threads", o.threads, "threads used for compiling (0: all cores)")->capture_default_str();
+  app.add_flag("--no-permute", o.no_permute, "keep the rows of sparse weights in model order (no permute-rows)");
   app.add_flag("-v,--verbose", o.verbose, "print timings and sizes");
   try {
     app.parse(argc, argv);

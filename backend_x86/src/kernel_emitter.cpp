@@ -129,7 +129,8 @@ class BlockedKernelEmitter : public Emitter {
  private:
   // One (k block, row tile): its nonzeros in consumption order and where it sits in the matrix.
   struct Block {
-    int64_t k0, k1, r0;
+    int64_t k0, k1;
+    std::vector<int64_t> row;  // the tile's rows of A / C, in tile order (plan.row_order)
     int rows;
     bool first, last;  // first / last k block
     std::vector<Entry> entries;  // SpMM only
@@ -141,13 +142,14 @@ class BlockedKernelEmitter : public Emitter {
     b.k0 = kb * p_.k_block;
     b.k1 = std::min(p_.k, p_.num_k_blocks() == 1 ? p_.k : b.k0 + p_.k_block);
     if (p_.num_k_blocks() == 1) b.k0 = 0;
-    b.r0 = tile * p_.mb;
-    b.rows = static_cast<int>(std::min<int64_t>(p_.mb, p_.m - b.r0));
+    const int64_t r0 = tile * p_.mb;
+    b.rows = static_cast<int>(std::min<int64_t>(p_.mb, p_.m - r0));
+    for (int r = 0; r < b.rows; ++r) b.row.push_back(p_.row_order.empty() ? r0 + r : p_.row_order[r0 + r]);
     b.first = kb == 0;
     b.last = kb + 1 == p_.num_k_blocks();
     if (p_.family == Family::Spmm) {
       for (int r = 0; r < b.rows; ++r) {
-        const int64_t row = b.r0 + r;
+        const int64_t row = b.row[r];
         auto beg = a_.col.begin() + a_.row_ptr[row], end = a_.col.begin() + a_.row_ptr[row + 1];
         auto lo = std::lower_bound(beg, end, static_cast<int32_t>(b.k0));
         auto hi = std::lower_bound(beg, end, static_cast<int32_t>(b.k1));
@@ -160,7 +162,7 @@ class BlockedKernelEmitter : public Emitter {
       b.count = static_cast<int64_t>(b.entries.size());
     } else {
       for (int64_t k = b.k0; k < b.k1; ++k)
-        for (int r = 0; r < b.rows; ++r) values.push_back(dense_at(b.r0 + r, k));
+        for (int r = 0; r < b.rows; ++r) values.push_back(dense_at(b.row[r], k));
       b.count = (b.k1 - b.k0) * b.rows;
     }
     return b;
@@ -255,6 +257,14 @@ class BlockedKernelEmitter : public Emitter {
     if (p_.m <= 0 || p_.k <= 0 || p_.n <= 0) fail("kernel plan: empty problem ", p_.m, "x", p_.k, "x", p_.n);
     if (a_.m != p_.m || a_.k != p_.k) fail("kernel plan: weights are ", a_.m, "x", a_.k, ", plan says ", p_.m, "x", p_.k);
     if (p_.mb < 1 || p_.nb < 1) fail("kernel plan: bad tile ", p_.mb, "x", p_.nb);
+    if (!p_.row_order.empty()) {
+      std::vector<bool> seen(p_.m, false);
+      if (static_cast<int64_t>(p_.row_order.size()) != p_.m) fail("kernel plan: row order has ", p_.row_order.size(), " rows, M = ", p_.m);
+      for (int64_t r : p_.row_order) {
+        if (r < 0 || r >= p_.m || seen[r]) fail("kernel plan: row order is not a permutation of 0..", p_.m - 1);
+        seen[r] = true;
+      }
+    }
     if (p_.n % vector_floats(p_.isa) != 0)
       fail("kernel plan ", p_.str(), ": N = ", p_.n, " is not padded to the vector width");
     int regs = p_.mb * p_.nb + reserved_vector_registers();
@@ -320,7 +330,7 @@ class BlockedKernelEmitter : public Emitter {
           if (evex()) vpxord(a, a, a);
           else vxorps(a, a, a);
         } else {
-          vmovups(a, c_addr(b.r0 + r, j));
+          vmovups(a, c_addr(b.row[r], j));
         }
       }
     if (p_.family == Family::Spmm) spmm_body(b.entries, nbv);
@@ -330,9 +340,9 @@ class BlockedKernelEmitter : public Emitter {
         Xbyak::Xmm a = acc(r, j, nbv);
         if (b.last && p_.bias) {
           if (evex()) {
-            vaddps(a, a, ptr_b[reg_bias + (b.r0 + r) * 4]);
+            vaddps(a, a, ptr_b[reg_bias + b.row[r] * 4]);
           } else {
-            if (j == 0) vbroadcastss(bcast(nbv), ptr[reg_bias + (b.r0 + r) * 4]);
+            if (j == 0) vbroadcastss(bcast(nbv), ptr[reg_bias + b.row[r] * 4]);
             vaddps(a, a, bcast(nbv));
           }
         }
@@ -340,7 +350,7 @@ class BlockedKernelEmitter : public Emitter {
           if (evex()) vmaxps(a, a, ptr_b[rip + zeros_]);
           else vmaxps(a, a, ptr[rip + zeros_]);
         }
-        vmovups(c_addr(b.r0 + r, j), a);
+        vmovups(c_addr(b.row[r], j), a);
       }
   }
 

@@ -17,6 +17,7 @@ std::string KernelPlan::str() const {
   std::string s = str_cat(to_string(family), " ", to_string(isa), " ", mb, "x", nb);
   if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
   if (n_group > 1) s += str_cat(" ng=", n_group);
+  if (!row_order.empty()) s += " permuted";
   std::string epi;
   if (bias) epi = "bias";
   if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));
@@ -43,6 +44,8 @@ SparseMatrix SparseMatrix::from_dense(const float* w, int64_t m, int64_t k) {
   return s;
 }
 
+int spmm_tile_height(Isa isa) { return isa == Isa::Avx512 ? 28 : 12; }
+
 int64_t padded_columns(int64_t n, Isa isa) {
   const int64_t vl = vector_floats(isa);
   return (n + vl - 1) / vl * vl;
@@ -61,7 +64,7 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
   // (PITFALLS.md: 24-28 x 1 beat square tiles). Dense: every broadcast feeds nb FMAs and every B
   // load mb FMAs, which keeps the two load ports below the FMA rate.
   if (family == Family::Spmm) {
-    p.mb = isa == Isa::Avx512 ? 28 : 12;
+    p.mb = spmm_tile_height(isa);
     p.nb = 1;
   } else {
     p.mb = isa == Isa::Avx512 ? 8 : 6;

@@ -109,6 +109,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       Family family = n.get_str("kernel", "sparse") == "dense" ? Family::Dense : Family::Spmm;
       Activation act = n.get_str("epilogue", "") == "relu" ? Activation::Relu : Activation::None;
       KernelPlan plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+      if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       lk.bin.plan = plan;
       lk.bin.symbol = kernel_symbol(static_cast<int>(m.kernels.size()), plan);
       jobs.push_back(w);

@@ -80,9 +80,12 @@ std::string attr_to_string(const AttrValue& a) {
       return os.str();
     }
     std::string operator()(const std::string& v) const { return v; }
+    // Long lists (row orders) show their first 8 entries and their length.
     std::string operator()(const std::vector<int64_t>& v) const {
+      const size_t shown = v.size() > 16 ? 8 : v.size();
       std::string s = "[";
-      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+      for (size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+      if (shown < v.size()) s += ", ... (" + std::to_string(v.size()) + " values)";
       return s + "]";
     }
     std::string operator()(const std::vector<double>& v) const {

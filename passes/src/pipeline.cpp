@@ -9,14 +9,15 @@ std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   p.push_back(make_canonicalize());
   p.push_back(make_fuse_epilogue());
   p.push_back(make_choose_kernels(opts.sparse_threshold));
+  if (opts.tile_height > 0) p.push_back(make_permute_rows(opts.tile_height));
   p.push_back(make_choose_layout(opts.vector_floats));
   p.push_back(make_plan_buffers());
   return p;
 }
 
-std::vector<std::string> pipeline_pass_names() {
+std::vector<std::string> pipeline_pass_names(const PipelineOptions& opts) {
   std::vector<std::string> names;
-  for (const auto& p : build_pipeline(PipelineOptions{})) names.push_back(p->name());
+  for (const auto& p : build_pipeline(opts)) names.push_back(p->name());
   return names;
 }
 

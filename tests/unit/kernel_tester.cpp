@@ -4,6 +4,7 @@
 #include <xbyak/xbyak_util.h>
 
 #include <algorithm>
+#include <numeric>
 
 namespace sdnn::test {
 
@@ -28,6 +29,11 @@ backend::KernelPlan KernelTester::plan() const {
   if (nb_) p.nb = nb_;
   if (k_block_) p.k_block = k_block_;
   if (n_group_) p.n_group = n_group_;
+  if (shuffle_rows_) {
+    p.row_order.resize(m_);
+    std::iota(p.row_order.begin(), p.row_order.end(), 0);
+    std::shuffle(p.row_order.begin(), p.row_order.end(), std::mt19937(seed_ + 3));
+  }
   return p;
 }
 

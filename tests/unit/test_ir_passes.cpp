@@ -7,6 +7,7 @@
 #include "sdnn/frontend/onnx_importer.h"
 #include "sdnn/ir/error.h"
 #include "sdnn/passes/pass.h"
+#include "sdnn/passes/permute_rows.h"
 
 using sdnn::ir::Graph;
 using sdnn::ir::Layout;
@@ -170,4 +171,30 @@ TEST_CASE("verifier: catches an inconsistent shape", "[ir]") {
   g.add_node("relu", "r", {x}, {y});
   g.outputs().push_back(y);
   CHECK_THROWS_WITH(sdnn::ir::verify(g, "test"), Contains("output shape 3x2 but its inputs give 2x3"));
+}
+
+TEST_CASE("permute-rows: orders are permutations and group rows that share columns", "[passes]") {
+  // 8 rows, 2 column classes interleaved: rows 0,2,4,6 use columns 0-3, rows 1,3,5,7 columns 4-7.
+  const int64_t m = 8, k = 8;
+  std::vector<float> w(m * k, 0.0f);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < 4; ++c) w[r * k + (r % 2) * 4 + c] = 1.0f + static_cast<float>(r);
+  const int64_t identity = sdnn::passes::tile_loads(w.data(), m, k, 4, {});
+  CHECK(identity == 16);  // both tiles touch all 8 columns
+  for (auto method : {sdnn::passes::RowOrder::Greedy, sdnn::passes::RowOrder::TileGreedy}) {
+    auto order = sdnn::passes::row_order(w.data(), m, k, 4, method);
+    std::vector<int64_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t i = 0; i < m; ++i) CHECK(sorted[i] == i);
+    CHECK(sdnn::passes::tile_loads(w.data(), m, k, 4, order) == 8);  // each tile one column class
+  }
+}
+
+TEST_CASE("permute-rows: recorded on sparse layers only, kept only when it saves loads", "[passes]") {
+  auto g = run_until(two_layer(), "permute-rows", 0.7);
+  const auto& fc1 = *g->nodes()[0];
+  const auto& fc2 = *g->nodes()[1];
+  CHECK(fc1.has("tile_loads"));
+  CHECK_FALSE(fc2.has("tile_loads"));  // dense
+  CHECK_FALSE(fc2.has("row_order"));
 }

@@ -128,3 +128,18 @@ TEST_CASE("spmm: AVX-512 multi-vector tiles with embedded broadcasts", "[spmm]")
   p.embedded_broadcast = false;
   CHECK_THROWS(sdnn::backend::emit_kernel(p, a, "k"));
 }
+
+TEST_CASE("spmm and dense: rows tiled in a permuted order still land in their own rows", "[spmm][dense]") {
+  for (Isa isa : kIsas) {
+    SECTION(std::string(sdnn::backend::to_string(isa))) {
+      KernelTester().isa(isa).m(61).k(40).n(37).shuffle_rows(true).bias(true).relu(true).Test();
+      KernelTester().isa(isa).m(61).k(40).n(37).shuffle_rows(true).k_block(16).bias(true).split(2, 2).Test();
+      KernelTester().family(Family::Dense).isa(isa).m(30).k(20).n(20).shuffle_rows(true).bias(true).Test();
+    }
+  }
+  auto p = KernelTester().m(5).k(5).n(16).plan();
+  p.row_order = {0, 1, 2, 2, 4};
+  std::vector<float> w(25, 1.0f);
+  auto a = sdnn::backend::SparseMatrix::from_dense(w.data(), 5, 5);
+  CHECK_THROWS_WITH(sdnn::backend::emit_kernel(p, a, "k"), Catch::Matchers::Contains("not a permutation"));
+}

@@ -37,6 +37,10 @@ struct KernelPlan {
   // AVX-512 with nb > 1: FMAs read the weight with an embedded broadcast (true) or share one
   // vbroadcastss register per weight (false). AVX2 always broadcasts into a register.
   bool embedded_broadcast = false;
+  // Rows of A in the order they are cut into tiles (empty: 0..m-1). Rows that share columns in
+  // one tile share B loads; every row still reads its own bias and writes its own row of C, so
+  // the order never shows outside the kernel.
+  std::vector<int64_t> row_order;
 
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
@@ -60,6 +64,9 @@ struct SparseMatrix {
 // A plan for the given problem with this backend's default tile shape and K blocking; n is the
 // logical column count, padded here to the vector width.
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
+
+// Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
+int spmm_tile_height(Isa isa);
 
 // Columns padded to the vector width (the blocked layout's N).
 int64_t padded_columns(int64_t n, Isa isa);

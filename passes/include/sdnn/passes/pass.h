@@ -28,18 +28,22 @@ struct PipelineOptions {
   // Floats per vector of the target (16 for AVX-512, 8 for AVX2): the column block of the
   // blocked activation layouts. Told by the driver, never read from the backend.
   int64_t vector_floats = 16;
+  // Rows per output tile of the target's sparse kernel, for permute-rows; 0 turns the pass off
+  // (sdnnc --no-permute). Told by the driver, never read from the backend.
+  int64_t tile_height = 28;
 };
 
 std::unique_ptr<Pass> make_canonicalize();
 std::unique_ptr<Pass> make_fuse_epilogue();
 std::unique_ptr<Pass> make_choose_kernels(double sparse_threshold);
+std::unique_ptr<Pass> make_permute_rows(int64_t tile_height);
 std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats);
 std::unique_ptr<Pass> make_plan_buffers();
 
-// The pipeline in order. Names: canonicalize, fuse-epilogue, choose-kernels, choose-layout,
-// plan-buffers.
+// The pipeline in order. Names: canonicalize, fuse-epilogue, choose-kernels, permute-rows,
+// choose-layout, plan-buffers.
 std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts);
-std::vector<std::string> pipeline_pass_names();
+std::vector<std::string> pipeline_pass_names(const PipelineOptions& opts);
 
 // Runs the pipeline, verifying the graph after each pass. `after(pass_name, changed)` is called
 // after each pass; returning false stops the pipeline (for --stop-after).
