@@ -404,16 +404,10 @@ class SdnnPeer : public Peer {
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
     if (permute) {
       // As the compiler's permute-rows pass: the row order with the fewest B loads per chunk.
-      const float* a = w.a.get();
-      loads_before_ = loads_after_ = sdnn::passes::tile_loads(a, pb.m, pb.k, plan_.mb, {});
-      for (auto method : {sdnn::passes::RowOrder::Greedy, sdnn::passes::RowOrder::TileGreedy}) {
-        std::vector<int64_t> order = sdnn::passes::row_order(a, pb.m, pb.k, plan_.mb, method);
-        const int64_t loads = sdnn::passes::tile_loads(a, pb.m, pb.k, plan_.mb, order);
-        if (loads < loads_after_) {
-          loads_after_ = loads;
-          plan_.row_order = std::move(order);
-        }
-      }
+      sdnn::passes::ChosenOrder c = sdnn::passes::choose_row_order(w.a.get(), pb.m, pb.k, plan_.mb);
+      loads_before_ = c.loads_before;
+      loads_after_ = c.loads_after;
+      plan_.row_order = std::move(c.order);
     }
     sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
     code_bytes_ = static_cast<int64_t>(bin.code.size());

@@ -117,6 +117,20 @@ std::vector<int64_t> row_order(const float* w, int64_t m, int64_t k, int64_t til
   return {};
 }
 
+ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_height) {
+  ChosenOrder c;
+  c.loads_before = c.loads_after = tile_loads(w, m, k, tile_height, {});
+  for (RowOrder method : {RowOrder::Greedy, RowOrder::TileGreedy}) {
+    std::vector<int64_t> order = row_order(w, m, k, tile_height, method);
+    const int64_t loads = tile_loads(w, m, k, tile_height, order);
+    if (loads < c.loads_after) {
+      c.loads_after = loads;
+      c.order = std::move(order);
+    }
+  }
+  return c;
+}
+
 namespace {
 
 class PermuteRows : public Pass {
@@ -130,20 +144,9 @@ class PermuteRows : public Pass {
       if ((n->op != "fc" && n->op != "conv1x1") || n->get_str("kernel", "") != "sparse") continue;
       const ir::Value* w = n->inputs[1];
       const int64_t m = w->shape[0], k = w->shape[1];
-      const float* data = w->f32->data();
-      const int64_t before = tile_loads(data, m, k, tile_, {});
-      int64_t best_loads = before;
-      std::vector<int64_t> best;
-      for (RowOrder method : {RowOrder::Greedy, RowOrder::TileGreedy}) {
-        std::vector<int64_t> order = row_order(data, m, k, tile_, method);
-        const int64_t loads = tile_loads(data, m, k, tile_, order);
-        if (loads < best_loads) {
-          best_loads = loads;
-          best = std::move(order);
-        }
-      }
-      n->attrs["tile_loads"] = str_cat(before, " -> ", best_loads);
-      if (!best.empty()) n->attrs["row_order"] = best;
+      const ChosenOrder c = choose_row_order(w->f32->data(), m, k, tile_);
+      n->attrs["tile_loads"] = str_cat(c.loads_before, " -> ", c.loads_after);
+      if (!c.order.empty()) n->attrs["row_order"] = c.order;
       changed = true;
     }
     return changed;
