@@ -6,6 +6,10 @@
 // Stages: import -> pass pipeline (passes/pipeline.cpp) -> lower (kernel plans + emission)
 // -> AOT writer. Every error is an sdnn::Error, printed once here as "sdnnc: error: ...".
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -23,6 +27,12 @@ namespace {
 
 using namespace sdnn;
 
+// $SDNN_TUNE, else fast (test suites set SDNN_TUNE=none for reproducible plans).
+std::string default_tune_level() {
+  const char* env = std::getenv("SDNN_TUNE");
+  return env && *env ? env : "fast";
+}
+
 struct Options {
   std::string model, output, target = "native", dump_ir, stop_after, emit = "so";
   std::vector<std::string> input_shapes;
@@ -30,6 +40,8 @@ struct Options {
   int threads = 0;
   bool verbose = false;
   bool no_permute = false;
+  std::string tune = default_tune_level(), tune_cache = backend::default_tune_cache_dir(), report;
+  bool clear_tune_cache = false;
 };
 
 std::pair<std::string, ir::Shape> parse_input_shape(const std::string& spec) {
@@ -57,6 +69,63 @@ std::pair<std::string, ir::Shape> parse_input_shape(const std::string& spec) {
   return {spec.substr(0, eq), dims};
 }
 
+// Removes the tuner's cache files (16 hex digits, no extension) from `dir`; leaves anything else.
+void clear_tune_cache(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos) fs::remove(e.path(), ec);
+  }
+}
+
+// The compile report: one entry per generated kernel, with what the passes and the tuner decided.
+void write_report(const ir::Graph& g, const backend::LoweredModel& m, const std::string& path) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& n : g.nodes()) {
+    const std::string symbol = n->get_str("symbol", "");
+    if (symbol.empty()) continue;
+    auto it = std::find_if(m.kernels.begin(), m.kernels.end(),
+                           [&](const backend::LoweredKernel& k) { return k.bin.symbol == symbol; });
+    if (it == m.kernels.end()) continue;
+    const backend::KernelPlan& p = it->bin.plan;
+    nlohmann::json l = {{"layer", n->name},
+                        {"op", n->op},
+                        {"m", p.m},
+                        {"k", p.k},
+                        {"n", p.n},
+                        {"batch", it->batch},
+                        {"nnz", it->bin.nnz},
+                        {"density", static_cast<double>(it->bin.nnz) / static_cast<double>(p.m * p.k)},
+                        {"kernel", n->get_str("kernel", "")},
+                        {"plan", p.str()},
+                        {"symbol", symbol},
+                        {"code_bytes", it->bin.code.size()},
+                        {"values_bytes", it->bin.values.size() * 4}};
+    if (n->has("tile_loads")) l["tile_loads"] = n->get_str("tile_loads", "");
+    if (it->tune.us > 0) {
+      l["tune"] = {{"candidates", it->tune.candidates},
+                   {"from_cache", it->tune.from_cache},
+                   {"us", it->tune.us},
+                   {"gflops", 2.0 * static_cast<double>(it->bin.nnz) * static_cast<double>(p.n) / it->tune.us * 1e-3}};
+    }
+    layers.push_back(l);
+  }
+  nlohmann::json report = {{"model", g.meta().count("model") ? g.meta().at("model") : ""},
+                           {"producer", m.producer},
+                           {"arena_bytes", m.arena_bytes},
+                           {"layers", layers}};
+  const std::string tmp = path + ".tmp";
+  std::ofstream f(tmp);
+  f << report.dump(2) << "\n";
+  f.close();
+  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail("cannot write the report '", path, "'");
+  }
+}
+
 class Driver {
  public:
   explicit Driver(const Options& o) : o_(o) {}
@@ -79,6 +148,11 @@ class Driver {
     backend::LowerOptions lo;
     lo.isa = backend::parse_target(o_.target);
     lo.threads = o_.threads;
+    lo.tune.level = backend::parse_tune_level(o_.tune);
+    lo.tune.cache_dir = o_.tune_cache;
+    lo.progress = o_.verbose || isatty(STDERR_FILENO);
+    if (o_.clear_tune_cache) clear_tune_cache(o_.tune_cache);
+    if (!o_.report.empty()) backend::check_output_writable(o_.report);
     passes::PipelineOptions po;
     po.sparse_threshold = o_.sparse_threshold;
     po.vector_floats = backend::vector_floats(lo.isa);
@@ -167,6 +241,7 @@ class Driver {
         return 0;
       });
     }
+    if (!o_.report.empty()) write_report(g, *m, o_.report);
     if (o_.verbose) {
       size_t code = 0, weights = 0;
       for (const auto& k : m->kernels) {
@@ -201,6 +276,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "threads used for compiling (0: all cores)")->capture_default_str();
   app.add_flag("--no-permute", o.no_permute, "keep the rows of sparse weights in model order (no permute-rows)");
+  app.add_option("--tune", o.tune, "time candidate kernel plans on this machine: none, fast or full ($SDNN_TUNE)")
+      ->capture_default_str();
+  app.add_option("--tune-cache", o.tune_cache, "directory of cached tuning results ('' for none)")
+      ->capture_default_str();
+  app.add_flag("--clear-tune-cache", o.clear_tune_cache, "delete the cached tuning results first");
+  app.add_option("--report", o.report, "write a JSON compile report: per layer op, shape, density, plan, time");
   app.add_flag("-v,--verbose", o.verbose, "print timings and sizes");
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <xbyak/xbyak_util.h>
 
 #include <atomic>
+#include <cstdio>
 #include <exception>
 #include <thread>
 
@@ -34,8 +35,31 @@ void check_planned(const Node& n) {
       fail(n.where(), ": output '", v->name, "' has no buffer (run plan-buffers first)");
 }
 
-// Emits kernels[i] for weights jobs[i] on `threads` threads; the first error is rethrown.
-void emit_all(LoweredModel& m, const std::vector<const Value*>& jobs, int threads) {
+struct Job {
+  Node* node;
+  const Value* weights;
+};
+
+SparseMatrix weights_of(const Job& j) {
+  return SparseMatrix::from_dense(j.weights->f32->data(), j.weights->shape[0], j.weights->shape[1]);
+}
+
+// Replaces each kernel's plan by the tuned one, one kernel at a time (timings need a quiet core).
+void tune_all(LoweredModel& m, const std::vector<Job>& jobs, const LowerOptions& opts) {
+  if (opts.tune.level == TuneLevel::None) return;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    LoweredKernel& lk = m.kernels[i];
+    if (opts.progress)
+      std::fprintf(stderr, "sdnnc: tuning %zu/%zu %s (%s)\n", i + 1, jobs.size(), lk.layer.c_str(), lk.bin.plan.str().c_str());
+    lk.bin.plan = tune_plan(lk.bin.plan, weights_of(jobs[i]), opts.tune, &lk.tune);
+    lk.bin.symbol = kernel_symbol(static_cast<int>(i), lk.bin.plan);
+    jobs[i].node->attrs["plan"] = lk.bin.plan.str();
+    jobs[i].node->attrs["symbol"] = lk.bin.symbol;
+  }
+}
+
+// Emits kernels[i] for jobs[i] on `threads` threads; the first error is rethrown.
+void emit_all(LoweredModel& m, const std::vector<Job>& jobs, int threads) {
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
@@ -43,9 +67,7 @@ void emit_all(LoweredModel& m, const std::vector<const Value*>& jobs, int thread
     for (size_t i; !failed && (i = next++) < jobs.size();) {
       try {
         LoweredKernel& lk = m.kernels[i];
-        const Value* w = jobs[i];
-        SparseMatrix a = SparseMatrix::from_dense(w->f32->data(), w->shape[0], w->shape[1]);
-        lk.bin = emit_kernel(lk.bin.plan, a, lk.bin.symbol);
+        lk.bin = emit_kernel(lk.bin.plan, weights_of(jobs[i]), lk.bin.symbol);
       } catch (...) {
         if (!failed.exchange(true)) error = std::current_exception();
       }
@@ -89,7 +111,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
   if (vit == g.meta().end() || std::stoll(vit->second) != vl)
     fail("lower: the graph's layouts were planned for another vector width than ", to_string(opts.isa), "'s");
 
-  std::vector<const Value*> jobs;  // weights of kernels[i], emitted after the walk
+  std::vector<Job> jobs;  // kernels[i] is tuned and emitted for jobs[i] after the walk
   for (const auto& np : g.nodes()) {
     Node& n = *np;
     check_planned(n);
@@ -112,11 +134,12 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       lk.bin.plan = plan;
       lk.bin.symbol = kernel_symbol(static_cast<int>(m.kernels.size()), plan);
-      jobs.push_back(w);
+      jobs.push_back({&n, w});
       if (b) lk.bias = *b->f32;
       n.attrs["plan"] = plan.str();
       n.attrs["symbol"] = lk.bin.symbol;
       lk.layer = n.name;
+      lk.op = n.op;
       s.op = SDNN_STEP_KERNEL;
       s.src0 = x->storage;
       s.dst = n.outputs[0]->storage;
@@ -157,6 +180,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
     }
     m.steps.push_back(s);
   }
+  tune_all(m, jobs, opts);
   emit_all(m, jobs, opts.threads);
   return m;
 }

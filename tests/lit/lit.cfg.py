@@ -18,6 +18,8 @@ config.substitutions.append(("%gen", "%s %s" % (config.python, os.path.join(conf
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%objdump", config.objdump))
 config.environment["PATH"] = os.pathsep.join([config.llvm_bin, os.environ.get("PATH", "")])
+# Reproducible plans (the tuner's choice depends on timings); tests that tune say so.
+config.environment["SDNN_TUNE"] = "none"
 for var in ("TMPDIR", "HOME"):
     if var in os.environ:
         config.environment[var] = os.environ[var]

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sdnn/backend/kernel_emitter.h"
+#include "sdnn/backend/tuner.h"
 #include "sdnn/ir/graph.h"
 
 namespace sdnn::backend {
@@ -14,6 +15,8 @@ namespace sdnn::backend {
 struct LowerOptions {
   Isa isa = Isa::Avx512;
   int threads = 0;  // kernels emitted in parallel (0: one per core)
+  TuneOptions tune;
+  bool progress = false;  // report tuning progress on stderr
 };
 
 // The ISA the build machine supports best; throws if it has neither AVX2+FMA nor AVX-512F.
@@ -26,6 +29,8 @@ struct LoweredKernel {
   std::vector<float> bias;  // empty when the kernel has no bias epilogue
   int64_t batch = 1, b_batch_stride = 0, c_batch_stride = 0;
   std::string layer;        // ONNX node name, for diagnostics and reports
+  std::string op;           // fc | conv1x1
+  TuneRecord tune;
 };
 
 struct LoweredStep {

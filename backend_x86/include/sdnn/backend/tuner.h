@@ -1,0 +1,40 @@
+// tuner.h — picks each sparse kernel's plan by timing emitted candidates on the build machine.
+//
+// Candidates vary the tile height, the K blocking and the row order (the one permute-rows chose,
+// or the model's); --tune=full adds two-vector tiles and column-chunk groups. A cost model (loads
+// per column chunk: one broadcast per nonzero plus one B load per column a tile uses, plus the C
+// reloads split-K costs) ranks them and only the best few are emitted and timed (JIT, in
+// process, warm caches, median of repeated calls). Results are cached on disk, keyed by the
+// sparsity pattern, the problem, the ISA and the CPU model, so recompiling a model is quick.
+#pragma once
+
+#include <string>
+
+#include "sdnn/backend/kernel_plan.h"
+
+namespace sdnn::backend {
+
+enum class TuneLevel { None, Fast, Full };
+TuneLevel parse_tune_level(const std::string& s);  // none | fast | full
+const char* to_string(TuneLevel l);
+
+struct TuneOptions {
+  TuneLevel level = TuneLevel::None;
+  std::string cache_dir;  // empty: no cache
+};
+
+// What tuning did for one kernel (for the compile report).
+struct TuneRecord {
+  int candidates = 0;     // plans timed (0 when the result came from the cache)
+  double us = 0;          // median time of the chosen plan per call over all columns
+  bool from_cache = false;
+};
+
+// $SDNN_TUNE_CACHE, else $XDG_CACHE_HOME/sdnnc/tune, else ~/.cache/sdnnc/tune.
+std::string default_tune_cache_dir();
+
+// The fastest of the candidates derived from `base` for weights `a`; `base` itself when the
+// level is None. Only Family::Spmm plans are tuned.
+KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOptions& opts, TuneRecord* record);
+
+}  // namespace sdnn::backend

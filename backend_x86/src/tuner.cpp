@@ -1,0 +1,252 @@
+// tuner.cpp — candidate plans, cost model, timing and the on-disk cache (see tuner.h).
+#include "sdnn/backend/tuner.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "sdnn/backend/jit.h"
+#include "sdnn/backend/kernel_emitter.h"
+#include "sdnn/ir/error.h"
+
+namespace sdnn::backend {
+namespace {
+
+constexpr int kTunerVersion = 1;  // bump when candidates or timing change meaning
+
+// Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
+int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
+  std::vector<int64_t> stamp(a.k, -1);
+  int64_t total = 0;
+  for (int64_t i = 0; i < a.m; ++i) {
+    const int64_t row = order.empty() ? i : order[i];
+    const int64_t tile = i / mb;
+    for (int64_t p = a.row_ptr[row]; p < a.row_ptr[row + 1]; ++p)
+      if (stamp[a.col[p]] != tile) {
+        stamp[a.col[p]] = tile;
+        ++total;
+      }
+  }
+  return total;
+}
+
+// Estimated loads per column chunk of VL columns (the kernels are load-bound).
+double cost(const KernelPlan& p, const SparseMatrix& a) {
+  const double nnz = static_cast<double>(a.nnz());
+  const double bcasts = p.embedded_broadcast || p.nb == 1 ? nnz * p.nb : nnz;
+  const double loads = (bcasts + static_cast<double>(b_loads(a, p.mb, p.row_order)) * p.nb) / p.nb;
+  const double split = static_cast<double>(p.num_k_blocks() - 1) * static_cast<double>(p.m) * 2.0;
+  return loads + split;
+}
+
+bool fits_registers(const KernelPlan& p) {
+  const bool evex = p.isa == Isa::Avx512;
+  const int reserved = evex ? 2 * p.nb + (p.nb == 1 || p.embedded_broadcast ? 0 : 1) : p.nb + 1;
+  return p.mb * p.nb + reserved <= vector_registers(p.isa);
+}
+
+std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
+  const bool full = level == TuneLevel::Full, evex = base.isa == Isa::Avx512;
+  std::vector<int> mbs = evex ? (full ? std::vector<int>{8, 12, 16, 20, 24, 28, 30} : std::vector<int>{16, 24, 28})
+                              : (full ? std::vector<int>{4, 6, 8, 10, 12, 13} : std::vector<int>{8, 12});
+  std::vector<int64_t> kbs = {base.k_block, base.k};
+  if (full)
+    for (int64_t kb : {128, 256, 512})
+      if (kb < base.k) kbs.push_back(kb);
+  std::vector<std::vector<int64_t>> orders = {base.row_order};
+  if (!base.row_order.empty()) orders.push_back({});
+  std::vector<KernelPlan> out;
+  for (int mb : mbs)
+    for (int nb : full && evex ? std::vector<int>{1, 2} : std::vector<int>{1})
+      for (int64_t kb : kbs)
+        for (int ng : full ? std::vector<int>{1, 2} : std::vector<int>{1})
+          for (const auto& order : orders) {
+            KernelPlan p = base;
+            p.mb = static_cast<int>(std::min<int64_t>(mb, base.m));
+            p.nb = nb;
+            p.embedded_broadcast = nb > 1;
+            p.k_block = kb;
+            p.n_group = ng;
+            p.row_order = order;
+            if (!fits_registers(p)) continue;
+            bool dup = std::any_of(out.begin(), out.end(), [&](const KernelPlan& q) {
+              return q.mb == p.mb && q.nb == p.nb && q.num_k_blocks() == p.num_k_blocks() &&
+                     (q.num_k_blocks() == 1 || q.k_block == p.k_block) && q.n_group == p.n_group &&
+                     q.row_order == p.row_order;
+            });
+            if (!dup) out.push_back(std::move(p));
+          }
+  return out;
+}
+
+// Median microseconds of one call over all columns (all k blocks, all tiles).
+double time_plan(const KernelPlan& p, const SparseMatrix& a, double budget_s) {
+  const KernelBinary bin = emit_kernel(p, a, "tune");
+  JitKernel jit(bin.code);
+  std::vector<float> b(static_cast<size_t>(p.k * p.n)), c(static_cast<size_t>(p.m * p.n)), bias(p.m, 0.5f);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  for (float& x : b) x = normal(rng);
+  const int64_t tiles = p.num_tiles();
+  auto call = [&] {
+    for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
+      sdnn_kernel_args args{b.data(), c.data(), bin.values.data() + bin.block_offsets[kb * tiles], bias.data(),
+                            p.n, kb * tiles, (kb + 1) * tiles};
+      jit.fn()(&args);
+    }
+  };
+  call();
+  call();
+  std::vector<double> times;
+  const auto start = std::chrono::steady_clock::now();
+  while (times.size() < 5 ||
+         (times.size() < 1000 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < budget_s)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 1);
+  return "unknown";
+}
+
+// FNV-1a over everything the timing depends on.
+struct Hash {
+  uint64_t h = 1469598103934665603ull;
+  void bytes(const void* p, size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 1099511628211ull;
+  }
+  template <typename T>
+  void pod(const T& v) { bytes(&v, sizeof v); }
+  template <typename T>
+  void vec(const std::vector<T>& v) { pod(v.size()); bytes(v.data(), v.size() * sizeof(T)); }
+};
+
+std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel level) {
+  Hash h;
+  h.pod(kTunerVersion);
+  h.pod(static_cast<int>(level));
+  h.pod(static_cast<int>(base.isa));
+  const std::string cpu = cpu_model();
+  h.bytes(cpu.data(), cpu.size());
+  for (int64_t v : {base.m, base.k, base.n, base.k_block}) h.pod(v);
+  h.pod(base.bias);
+  h.pod(static_cast<int>(base.act));
+  h.vec(a.row_ptr);
+  h.vec(a.col);
+  h.vec(base.row_order);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h.h));
+  return buf;
+}
+
+void make_dirs(const std::string& dir) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = dir.find('/', pos + 1);
+    mkdir(dir.substr(0, pos).c_str(), 0755);
+  }
+}
+
+// Cache line: "mb nb k_block n_group embedded permuted us".
+bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out, double& us) {
+  std::ifstream f(path);
+  int mb, nb, ng, emb, perm;
+  int64_t kb;
+  if (!(f >> mb >> nb >> kb >> ng >> emb >> perm >> us)) return false;
+  out = base;
+  out.mb = mb;
+  out.nb = nb;
+  out.k_block = kb;
+  out.n_group = ng;
+  out.embedded_broadcast = emb != 0;
+  if (!perm) out.row_order.clear();
+  return mb > 0 && nb > 0 && fits_registers(out);
+}
+
+void write_cache(const std::string& dir, const std::string& path, const KernelPlan& p, double us) {
+  make_dirs(dir);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(tmp);
+    f << p.mb << ' ' << p.nb << ' ' << p.k_block << ' ' << p.n_group << ' ' << p.embedded_broadcast << ' '
+      << !p.row_order.empty() << ' ' << us << '\n';
+    if (!f) {
+      std::remove(tmp.c_str());
+      return;  // an unwritable cache only costs time
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+}  // namespace
+
+TuneLevel parse_tune_level(const std::string& s) {
+  if (s == "none") return TuneLevel::None;
+  if (s == "fast") return TuneLevel::Fast;
+  if (s == "full") return TuneLevel::Full;
+  fail("unknown --tune '", s, "' (expected none, fast or full)");
+}
+
+const char* to_string(TuneLevel l) { return l == TuneLevel::None ? "none" : l == TuneLevel::Fast ? "fast" : "full"; }
+
+std::string default_tune_cache_dir() {
+  if (const char* d = std::getenv("SDNN_TUNE_CACHE"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/sdnnc/tune";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/sdnnc/tune";
+  return "";
+}
+
+KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOptions& opts, TuneRecord* record) {
+  TuneRecord rec;
+  if (opts.level == TuneLevel::None || base.family != Family::Spmm) {
+    if (record) *record = rec;
+    return base;
+  }
+  const std::string path = opts.cache_dir.empty() ? "" : opts.cache_dir + "/" + cache_key(base, a, opts.level);
+  KernelPlan best = base;
+  if (!path.empty() && read_cache(path, base, best, rec.us)) {
+    rec.from_cache = true;
+    if (record) *record = rec;
+    return best;
+  }
+  std::vector<KernelPlan> cands = candidates(base, opts.level);
+  std::stable_sort(cands.begin(), cands.end(),
+                   [&](const KernelPlan& x, const KernelPlan& y) { return cost(x, a) < cost(y, a); });
+  const size_t keep = opts.level == TuneLevel::Full ? 8 : 3;
+  if (cands.size() > keep) cands.resize(keep);
+  if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) {
+        return p.mb == base.mb && p.nb == base.nb && p.k_block == base.k_block && p.row_order == base.row_order;
+      }))
+    cands.push_back(base);
+  const double budget = opts.level == TuneLevel::Full ? 0.03 : 0.01;
+  double best_us = -1;
+  for (const KernelPlan& p : cands) {
+    const double us = time_plan(p, a, budget);
+    ++rec.candidates;
+    if (best_us < 0 || us < best_us) {
+      best_us = us;
+      best = p;
+    }
+  }
+  rec.us = best_us;
+  if (!path.empty()) write_cache(opts.cache_dir, path, best, best_us);
+  if (record) *record = rec;
+  return best;
+}
+
+}  // namespace sdnn::backend
