@@ -12,6 +12,7 @@
 //   sdnn        the generated SpMM kernel (Family::Spmm, default plan for --isa), run in-process
 //               through JitKernel with the runtime's calling contract (one call per k block)
 //   sdnn-perm   sdnn with the rows tiled in the order the compiler's permute-rows pass picks
+//   sdnn-tuned  sdnn-perm, then the plan sdnnc's default --tune=fast picks (timed at set-up)
 //   sdnn-dense  the generated dense kernel (Family::Dense) for the same A, zeros included; it is
 //               what the sparse-or-dense decision compares the SpMM kernel against
 //   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
@@ -77,6 +78,7 @@
 #include "sdnn/backend/jit.h"
 #include "sdnn/backend/kernel_emitter.h"
 #include "sdnn/backend/kernel_plan.h"
+#include "sdnn/backend/tuner.h"
 #include "sdnn/passes/permute_rows.h"
 #include "sdnn_plan.h"
 
@@ -159,7 +161,7 @@ struct Options {
   std::vector<std::string> shapes;  // MxKxN, overrides --m/--k/--n
   std::vector<double> sparsity{0.9};
   std::string isa = "native";
-  std::vector<std::string> peers{"sdnn", "sdnn-dense", "libxsmm", "dnnl", "openblas"};
+  std::vector<std::string> peers{"sdnn", "sdnn-perm", "sdnn-tuned", "sdnn-dense", "libxsmm", "dnnl", "openblas"};
   int reps = 0;  // rounds; 0 = from --min-time
   int min_rounds = 15;
   double min_time = 0.3;
@@ -216,7 +218,7 @@ double measure_fma_peak(bool zmm) {
   return best;
 }
 
-const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-perm", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
+const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-perm", "sdnn-tuned", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
 
 struct Problem {
   int64_t m = 0, k = 0, n = 0;
@@ -398,7 +400,8 @@ class Peer {
 // first and C unpacked from one afterwards, inside the timed call.
 class SdnnPeer : public Peer {
  public:
-  SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, bool permute, const Workload& w)
+  SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, bool permute, bool tune,
+           const Workload& w)
       : Peer(name), row_major_(row_major) {
     const Problem& pb = w.pb;
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
@@ -408,6 +411,12 @@ class SdnnPeer : public Peer {
       loads_before_ = c.loads_before;
       loads_after_ = c.loads_after;
       plan_.row_order = std::move(c.order);
+    }
+    if (tune) {
+      // As sdnnc's default --tune=fast, without the cache.
+      sdnn::backend::TuneOptions topt;
+      topt.level = sdnn::backend::TuneLevel::Fast;
+      plan_ = sdnn::backend::tune_plan(plan_, w.csr, topt, nullptr);
     }
     sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
     code_bytes_ = static_cast<int64_t>(bin.code.size());
@@ -542,10 +551,11 @@ class OpenblasPeer : public Peer {
 };
 
 std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w) {
-  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, w);
-  if (name == "sdnn-perm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, w);
-  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, w);
-  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, w);
+  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w);
+  if (name == "sdnn-perm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w);
+  if (name == "sdnn-tuned") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w);
+  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w);
+  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w);
   if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
@@ -895,7 +905,7 @@ int run(int argc, char** argv) {
   app.add_option("--isa", opt.isa, "ISA of the generated kernels")
       ->check(CLI::IsMember({"native", "avx512", "avx2"}))
       ->capture_default_str();
-  app.add_option("--peers", opt.peers, "peers to run (sdnn,sdnn-perm,sdnn-dense,sdnn-rm,libxsmm,dnnl,openblas)")
+  app.add_option("--peers", opt.peers, "peers to run (sdnn,sdnn-perm,sdnn-tuned,sdnn-dense,sdnn-rm,libxsmm,dnnl,openblas)")
       ->delimiter(',')
       ->check(CLI::IsMember(kPeerNames));
   app.add_option("--reps", opt.reps, "rounds (samples per peer); 0 = enough for --min-time")->capture_default_str();

@@ -15,6 +15,10 @@ Builders:
                      layers.
 Helpers: prune(), random_inputs() and onnxruntime_outputs() (the reference; imports onnxruntime
 only when called).
+
+Bigger models written exactly as PyTorch's ONNX exporter writes them live beside this module and
+reuse its helpers (one pruning function, prune()): bert_models.py (BERT encoders) and
+cnn_models.py (MobileNet V1/V2, ResNet-18/50); models/make_model.py writes any of them.
 """
 from __future__ import annotations
 
@@ -75,29 +79,34 @@ class _GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.constant_nodes = constant_nodes
+        self.scope = ""  # prefix of node names (e.g. "/layer.0/"), not of value names
         self._count = 0
 
     def fresh(self, stem: str) -> str:
         self._count += 1
         return f"{stem}_{self._count}"
 
-    def const(self, stem: str, value: np.ndarray) -> str:
+    def const(self, stem: str, value: np.ndarray, as_node: bool | None = None) -> str:
+        """A constant: an initializer, or a Constant node when as_node (default: the builder's
+        constant_nodes setting)."""
         name = self.fresh(stem)
         tensor = numpy_helper.from_array(value, name)
-        if self.constant_nodes:
+        if self.constant_nodes if as_node is None else as_node:
             self.nodes.append(helper.make_node("Constant", [], [name], value=tensor,
-                                               name=self.fresh("Constant")))
+                                               name=self.fresh(self.scope + "Constant")))
         else:
             self.initializers.append(tensor)
         return name
 
     def node(self, op: str, inputs: Sequence[str], stem: str | None = None, **attrs) -> str:
         out = self.fresh(stem or op.lower())
-        self.nodes.append(helper.make_node(op, list(inputs), [out], name=self.fresh(op), **attrs))
+        self.nodes.append(helper.make_node(op, list(inputs), [out],
+                                           name=self.fresh(self.scope + op), **attrs))
         return out
 
     def model(self, name: str, inputs: Sequence[onnx.ValueInfoProto], output: str,
-              output_shape: Sequence[Dim], opset: int, doc: str) -> onnx.ModelProto:
+              output_shape: Sequence[Dim], opset: int, doc: str,
+              metadata: dict[str, str] | None = None) -> onnx.ModelProto:
         # The last node produces the output; name it "y" so every model has the same output.
         assert self.nodes[-1].output[0] == output
         self.nodes[-1].output[0] = "y"
@@ -109,6 +118,8 @@ class _GraphBuilder:
         model = helper.make_model(graph, opset_imports=[opset_id],
                                   ir_version=helper.find_min_ir_version_for([opset_id]),
                                   producer_name="sdnn_models")
+        if metadata:
+            helper.set_model_props(model, metadata)
         onnx.checker.check_model(model, full_check=True)
         return model
 
@@ -277,12 +288,28 @@ def input_shapes(model: onnx.ModelProto, bind: dict[str, int] | None = None
     return shapes
 
 
+# metadata_props key prefix giving an integer input's value range "LO,HI" (HI exclusive), e.g.
+# "sdnn.int_range.input_ids" = "0,30522"; integer inputs without one get values in [0, 2).
+INT_RANGE_KEY = "sdnn.int_range."
+
+
 def random_inputs(model: onnx.ModelProto, seed: int = 1, bind: dict[str, int] | None = None
                   ) -> dict[str, np.ndarray]:
-    """Standard-normal f32 data for every graph input (see input_shapes for `bind`)."""
+    """Data for every graph input (see input_shapes for `bind`): standard-normal f32 for float
+    inputs; for int64/int32 inputs (token ids, integer masks) uniform integers in the range the
+    model's metadata gives (INT_RANGE_KEY), else in [0, 2)."""
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal(shape).astype(np.float32)
-            for name, shape in input_shapes(model, bind).items()}
+    props = {p.key: p.value for p in model.metadata_props}
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in model.graph.input}
+    out = {}
+    for name, shape in input_shapes(model, bind).items():
+        if types[name] in (TensorProto.INT64, TensorProto.INT32):
+            lo, hi = (int(v) for v in props.get(INT_RANGE_KEY + name, "0,2").split(","))
+            dtype = np.int64 if types[name] == TensorProto.INT64 else np.int32
+            out[name] = rng.integers(lo, hi, size=shape).astype(dtype)
+        else:
+            out[name] = rng.standard_normal(shape).astype(np.float32)
+    return out
 
 
 def onnxruntime_outputs(model: onnx.ModelProto, inputs: dict[str, np.ndarray]
