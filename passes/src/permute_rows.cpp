@@ -32,12 +32,6 @@ struct Bits {
   const uint64_t* row(int64_t r) const { return data.data() + r * words; }
 };
 
-int64_t overlap(const uint64_t* a, const uint64_t* b, int64_t words) {
-  int64_t n = 0;
-  for (int64_t i = 0; i < words; ++i) n += __builtin_popcountll(a[i] & b[i]);
-  return n;
-}
-
 Bits column_sets(const float* w, int64_t m, int64_t k) {
   Bits bits(m, k);
   for (int64_t r = 0; r < m; ++r)
@@ -46,39 +40,71 @@ Bits column_sets(const float* w, int64_t m, int64_t k) {
   return bits;
 }
 
-std::vector<int64_t> greedy(const Bits& bits, const std::vector<int64_t>& nnz, int64_t tile, bool tile_aware) {
-  const int64_t m = static_cast<int64_t>(nnz.size());
+// The pattern both ways: columns of each row (CSR) and rows of each column (CSC).
+struct Pattern {
+  std::vector<int64_t> row_ptr, col_ptr;
+  std::vector<int32_t> cols, rows;
+};
+
+Pattern pattern_of(const float* w, int64_t m, int64_t k) {
+  Pattern p;
+  p.row_ptr.assign(m + 1, 0);
+  p.col_ptr.assign(k + 1, 0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < k; ++c)
+      if (w[r * k + c] != 0.0f) {
+        p.cols.push_back(static_cast<int32_t>(c));
+        ++p.col_ptr[c + 1];
+      }
+  for (int64_t r = 0, at = 0; r < m; ++r) {
+    for (int64_t c = 0; c < k; ++c) at += w[r * k + c] != 0.0f;
+    p.row_ptr[r + 1] = at;
+  }
+  for (int64_t c = 0; c < k; ++c) p.col_ptr[c + 1] += p.col_ptr[c];
+  p.rows.resize(p.cols.size());
+  std::vector<int64_t> fill(p.col_ptr.begin(), p.col_ptr.end() - 1);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = p.row_ptr[r]; i < p.row_ptr[r + 1]; ++i) p.rows[fill[p.cols[i]]++] = static_cast<int32_t>(r);
+  return p;
+}
+
+// Greedy order. overlap[r] counts the columns row r shares with the reference set: the previous
+// row (paper) or the union of the current tile's rows (tile-aware); it is updated through the
+// columns' row lists, so each pick costs O(m) for the argmax plus the rows of the new columns.
+std::vector<int64_t> greedy(const Pattern& p, int64_t m, int64_t k, int64_t tile, bool tile_aware) {
   std::vector<int64_t> order;
   order.reserve(m);
-  std::vector<bool> used(m, false);
-  std::vector<uint64_t> ref(bits.words, 0);  // previous row (greedy) or current tile's union (tile)
-  auto densest = [&] {
-    int64_t best = -1;
-    for (int64_t r = 0; r < m; ++r)
-      if (!used[r] && (best < 0 || nnz[r] > nnz[best])) best = r;
-    return best;
+  std::vector<bool> used(m, false), in_ref(k, false);
+  std::vector<int64_t> overlap(m, 0);
+  std::vector<int32_t> ref_cols;  // columns with in_ref set
+  auto nnz = [&](int64_t r) { return p.row_ptr[r + 1] - p.row_ptr[r]; };
+  auto clear_ref = [&] {
+    for (int32_t c : ref_cols) {
+      in_ref[c] = false;
+      for (int64_t i = p.col_ptr[c]; i < p.col_ptr[c + 1]; ++i) --overlap[p.rows[i]];
+    }
+    ref_cols.clear();
   };
   for (int64_t i = 0; i < m; ++i) {
-    int64_t pick;
-    if (i == 0 || (tile_aware && i % tile == 0)) {
-      pick = densest();
-      std::fill(ref.begin(), ref.end(), 0);
-    } else {
-      pick = -1;
-      int64_t best = -1;
-      for (int64_t r = 0; r < m; ++r) {
-        if (used[r]) continue;
-        int64_t o = overlap(ref.data(), bits.row(r), bits.words);
-        if (o > best || (o == best && nnz[r] > nnz[pick])) {
-          best = o;
-          pick = r;
-        }
-      }
+    const bool fresh = i == 0 || (tile_aware && i % tile == 0);  // pick the densest row
+    if (fresh) clear_ref();
+    int64_t pick = -1;
+    for (int64_t r = 0; r < m; ++r) {
+      if (used[r]) continue;
+      if (pick < 0 || (fresh ? nnz(r) > nnz(pick)
+                             : overlap[r] > overlap[pick] || (overlap[r] == overlap[pick] && nnz(r) > nnz(pick))))
+        pick = r;
     }
     used[pick] = true;
     order.push_back(pick);
-    const uint64_t* row = bits.row(pick);
-    for (int64_t j = 0; j < bits.words; ++j) ref[j] = tile_aware ? (ref[j] | row[j]) : row[j];
+    if (!tile_aware) clear_ref();
+    for (int64_t j = p.row_ptr[pick]; j < p.row_ptr[pick + 1]; ++j) {
+      const int32_t c = p.cols[j];
+      if (in_ref[c]) continue;
+      in_ref[c] = true;
+      ref_cols.push_back(c);
+      for (int64_t q = p.col_ptr[c]; q < p.col_ptr[c + 1]; ++q) ++overlap[p.rows[q]];
+    }
   }
   return order;
 }
@@ -102,19 +128,12 @@ int64_t tile_loads(const float* w, int64_t m, int64_t k, int64_t tile_height, co
 
 std::vector<int64_t> row_order(const float* w, int64_t m, int64_t k, int64_t tile_height, RowOrder method) {
   SDNN_CHECK(tile_height > 0);
-  Bits bits = column_sets(w, m, k);
-  std::vector<int64_t> nnz(m);
-  for (int64_t r = 0; r < m; ++r) nnz[r] = overlap(bits.row(r), bits.row(r), bits.words);
-  switch (method) {
-    case RowOrder::Identity: {
-      std::vector<int64_t> id(m);
-      std::iota(id.begin(), id.end(), 0);
-      return id;
-    }
-    case RowOrder::Greedy: return greedy(bits, nnz, tile_height, false);
-    case RowOrder::TileGreedy: return greedy(bits, nnz, tile_height, true);
+  if (method == RowOrder::Identity) {
+    std::vector<int64_t> id(m);
+    std::iota(id.begin(), id.end(), 0);
+    return id;
   }
-  return {};
+  return greedy(pattern_of(w, m, k), m, k, tile_height, method == RowOrder::TileGreedy);
 }
 
 ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_height) {
