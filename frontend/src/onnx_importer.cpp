@@ -16,6 +16,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "const_eval.h"
 #include "sdnn/ir/error.h"
 
 namespace sdnn::frontend {
@@ -24,8 +25,8 @@ namespace {
 using ir::Shape;
 using ir::Value;
 
-const char* const kSupported[] = {"Add", "Constant", "Conv", "Flatten", "Gemm", "Identity",
-                                  "MatMul", "Relu", "Reshape"};
+const char* const kSupported[] = {"Add", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "Identity",
+                                  "MatMul", "Relu", "Reshape", "Shape", "Squeeze", "Unsqueeze"};
 
 std::string dtype_name(int t) {
   const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
@@ -194,19 +195,34 @@ class Importer {
     if (!p.domain().empty() && p.domain() != "ai.onnx")
       node_fail(c, str_cat("unsupported operator domain '", p.domain(), "'; supported ops: ", supported_ops()));
     for (const auto& i : p.input()) c.in.push_back(i.empty() ? nullptr : lookup(i, c.where));
+    if (p.op_type() == "Shape") return shape_of(c);
+    if (try_fold(c)) return;
 
     static const std::unordered_map<std::string, void (Importer::*)(Ctx&, const std::string&)> table = {
         {"Add", &Importer::add},         {"Constant", &Importer::constant}, {"Conv", &Importer::conv},
         {"Flatten", &Importer::flatten}, {"Gemm", &Importer::gemm},         {"Identity", &Importer::identity},
         {"MatMul", &Importer::matmul},   {"Relu", &Importer::relu},         {"Reshape", &Importer::reshape},
+        {"Dropout", &Importer::identity}, {"Squeeze", &Importer::squeeze},  {"Unsqueeze", &Importer::squeeze},
     };
     auto it = table.find(p.op_type());
+    if (it == table.end() && can_fold(p.op_type())) {
+      for (const Value* v : c.in)
+        if (v && !v->is_constant())
+          node_fail(c, str_cat("unsupported: ", p.op_type(), " of the non-constant tensor '", v->name,
+                               "' (it is only evaluated at compile time, on constant inputs)"));
+    }
     if (it == table.end())
       node_fail(c, str_cat("unsupported operator; supported ops: ", supported_ops()));
-    for (Value* v : c.in)
-      if (v && v->dtype != ir::DType::F32 && p.op_type() != "Reshape")
+    // Data must be float32; shape-like operands (Reshape's shape, Squeeze's axes, Dropout's
+    // ratio and mode) may be anything.
+    const bool aux_inputs = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
+                            p.op_type() == "Dropout";
+    for (size_t i = 0; i < c.in.size(); ++i) {
+      const Value* v = c.in[i];
+      if (v && v->dtype != ir::DType::F32 && !(aux_inputs && i > 0))
         node_fail(c, str_cat("input '", v->name, "' has data type ", ir::to_string(v->dtype),
                              "; only float32 is supported"));
+    }
     (this->*(it->second))(c, name);
   }
 
@@ -272,7 +288,83 @@ class Importer {
     }
   }
 
+  // ---- constant folding ------------------------------------------------------------------------
+  // Shape of any value: every shape is static once the inputs are bound.
+  void shape_of(Ctx& c) {
+    need_inputs(c, 1, 1);
+    const ir::Shape& s = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(s.size());
+    int64_t start = attr_int(c, "start", 0), end = attr_int(c, "end", r);
+    if (start < 0) start += r;
+    if (end < 0) end += r;
+    start = std::clamp<int64_t>(start, 0, r);
+    end = std::clamp<int64_t>(end, start, r);
+    std::vector<int64_t> dims(s.begin() + start, s.begin() + end);
+    values_[c.proto.output(0)] = g_->add_constant_i64(c.proto.output(0), {static_cast<int64_t>(dims.size())}, dims);
+  }
+
+  // Evaluates the node now when every input it has is a constant; returns whether it did.
+  bool try_fold(Ctx& c) {
+    if (!can_fold(c.proto.op_type())) return false;
+    std::vector<ConstTensor> in;
+    in.reserve(c.in.size());
+    for (Value* v : c.in) {
+      if (v && !v->is_constant()) return false;
+      in.push_back(v ? ConstTensor::of(*v) : ConstTensor{});
+    }
+    std::vector<const ConstTensor*> ptrs;
+    for (size_t i = 0; i < in.size(); ++i) ptrs.push_back(c.in[i] ? &in[i] : nullptr);
+    std::vector<ConstTensor> out;
+    try {
+      out = fold(c.proto, opset_, ptrs);
+    } catch (const Error& e) {
+      node_fail(c, e.what());
+    }
+    if (static_cast<int>(out.size()) > c.proto.output_size()) out.resize(c.proto.output_size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const std::string& name = c.proto.output(static_cast<int>(i));
+      if (out[i].is_float) {
+        values_[name] = g_->add_constant(name, out[i].shape, std::vector<float>(out[i].v.begin(), out[i].v.end()));
+      } else {
+        std::vector<int64_t> v;
+        for (double x : out[i].v) v.push_back(static_cast<int64_t>(x));
+        values_[name] = g_->add_constant_i64(name, out[i].shape, v);
+      }
+    }
+    return true;
+  }
+
+  // Squeeze / Unsqueeze of an activation: a reshape to the shape they give.
+  void squeeze(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 2);
+    reject_unknown_attrs(c, {"axes"});
+    std::vector<int64_t> axes;
+    if (opset_ >= 13) {
+      if (c.in.size() > 1 && c.in[1]) {
+        if (!c.in[1]->i64) node_fail(c, "axes must be a constant int64 tensor");
+        axes.assign(c.in[1]->i64->begin(), c.in[1]->i64->end());
+      }
+    } else {
+      axes = attr_ints(c, "axes");
+    }
+    const bool un = c.proto.op_type() == "Unsqueeze";
+    if (un && axes.empty()) node_fail(c, "Unsqueeze needs axes");
+    ir::Shape out;
+    try {
+      out = un ? unsqueeze_shape(c.in[0]->shape, axes) : squeeze_shape(c.in[0]->shape, axes);
+    } catch (const Error& e) {
+      node_fail(c, e.what());
+    }
+    emit(c, name, "Reshape", {c.in[0]}, out);
+  }
+
   void identity(Ctx& c, const std::string& name) {
+    if (c.proto.op_type() == "Dropout") {
+      // Inference: Dropout passes its input through; its mask output must not be used.
+      need_inputs(c, 1, 3);
+      emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape);
+      return;
+    }
     need_inputs(c, 1, 1);
     reject_unknown_attrs(c, {});
     emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape);
@@ -446,6 +538,8 @@ class Importer {
 std::string supported_ops() {
   std::string s;
   for (const char* op : kSupported) s += (s.empty() ? "" : ", ") + std::string(op);
+  s += "; on constant inputs also Cast, Concat, ConstantOfShape, Div, Equal, Expand, Gather, Greater, Less, "
+       "Mul, Neg, Not, Pow, Range, Slice, Sqrt, Sub, Transpose, Where (folded at compile time)";
   return s;
 }
 

@@ -67,6 +67,43 @@ def _mlp_grid(style: str, shift: int) -> list[Case]:
     return cases
 
 
+def _shape_chain_mlp(opset: int) -> onnx.ModelProto:
+    """x [batch, 4, 16] viewed as [batch, 64] the way exporters write x.view(x.size(0), -1)
+    (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), then two pruned Linear layers; the
+    second layer's bias comes from a constant Range -> Cast -> Mul chain."""
+    from onnx import TensorProto, helper, numpy_helper
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    rng = np.random.default_rng(91)
+    w1 = M.prune(rng.standard_normal((96, 64)).astype(np.float32) * 0.3, 0.9)
+    w2 = M.prune(rng.standard_normal((10, 96)).astype(np.float32) * 0.3, 0.9)
+    if opset >= 13:
+        unsq = [helper.make_node("Unsqueeze", ["b0", "ax0"], ["b1"])]
+        extra = [i64("ax0", [0])]
+    else:
+        unsq = [helper.make_node("Unsqueeze", ["b0"], ["b1"], axes=[0])]
+        extra = []
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["b0"], axis=0)] + unsq + [
+             helper.make_node("Concat", ["b1", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["f"]),
+             helper.make_node("Gemm", ["f", "w1", "b1v"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["a"]),
+             helper.make_node("Range", ["r0", "r1", "r2"], ["r"]),
+             helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["rf", "tenth"], ["b2"]),
+             helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], transB=1)]
+    inits = [i64("zero", 0), i64("minus1", [-1]), i64("r0", 0), i64("r1", 10), i64("r2", 1),
+             numpy_helper.from_array(np.array(0.1, np.float32), "tenth"),
+             numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+             numpy_helper.from_array(np.linspace(-0.5, 0.5, 96).astype(np.float32), "b1v")] + extra
+    g = helper.make_graph(nodes, "shape_chain", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["batch", 4, 16])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
 GROUPS: dict[str, list[Case]] = {
     "mlp_gemm": _mlp_grid("gemm", 0),
     "mlp_matmul": _mlp_grid("matmul_bias_first", 2),
@@ -137,6 +174,8 @@ GROUPS: dict[str, list[Case]] = {
              lambda: M.mlp([128, 256, 10], style="matmul_bias_second", batch=["batch", "seq"],
                            sparsity=0.9, seed=74),
              {"batch": 2, "seq": 5}),
+        Case("shape_chain_view_opset17_bound5", lambda: _shape_chain_mlp(17), {"batch": 5}),
+        Case("shape_chain_view_opset11_bound1", lambda: _shape_chain_mlp(11), {"batch": 1}),
         Case("conv_batch_bound2_s90",
              lambda: M.conv1x1_stack([32, 64, 16], batch="batch", height=7, width=5,
                                      sparsity=0.9, seed=75),

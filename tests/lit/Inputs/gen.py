@@ -81,6 +81,38 @@ def symbolic():
     return model(nodes, [fin("x", ["batch", 16])], [fin("y", None)], [w("w", (8, 16))])
 
 
+def shape_chain(opset=17):
+    # What exporters write for x.view(x.size(0), -1) on x [batch, 4, 8] followed by a Linear:
+    # Shape -> Gather(0) -> Unsqueeze -> Concat with [-1] -> Reshape, plus a Squeeze / Unsqueeze
+    # pair on the activation and a constant-only Mul / Cast / Range side chain.
+    i64 = lambda name, vals: numpy_helper.from_array(np.array(vals, np.int64), name)
+    if opset >= 13:
+        unsq = helper.make_node("Unsqueeze", ["b0", "ax0"], ["b1"], name="unsq_batch")
+        unsq_act = helper.make_node("Unsqueeze", ["f", "ax1"], ["f1"], name="unsq_act")
+        sq_act = helper.make_node("Squeeze", ["f1", "ax1"], ["f2"], name="sq_act")
+        extra = [i64("ax0", [0]), i64("ax1", [1])]
+    else:
+        unsq = helper.make_node("Unsqueeze", ["b0"], ["b1"], name="unsq_batch", axes=[0])
+        unsq_act = helper.make_node("Unsqueeze", ["f"], ["f1"], name="unsq_act", axes=[1])
+        sq_act = helper.make_node("Squeeze", ["f1"], ["f2"], name="sq_act", axes=[1])
+        extra = []
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["b0"], name="gather_batch", axis=0),
+        unsq,
+        helper.make_node("Concat", ["b1", "minus1"], ["target"], name="concat_shape", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["f"], name="flatten_view"),
+        unsq_act, sq_act,
+        helper.make_node("Range", ["r0", "r1", "r2"], ["rng"], name="range"),
+        helper.make_node("Cast", ["rng"], ["rngf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["rngf", "half"], ["bias"], name="scale_bias"),
+        helper.make_node("Gemm", ["f2", "w", "bias"], ["y"], name="fc", transB=1),
+    ]
+    inits = [i64("zero", 0), i64("minus1", [-1]), i64("r0", 0), i64("r1", 6), i64("r2", 1),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half"), w("w", (6, 32))] + extra
+    return model(nodes, [fin("x", ["batch", 4, 8])], [fin("y", None)], inits, opset)
+
+
 def old_opset():
     return mlp(opset=9)
 
@@ -89,6 +121,10 @@ MODELS = {
     "mlp": mlp, "mlp_batch1": lambda: mlp(batch=1), "conv": conv, "unsupported_op": unsupported_op,
     "bad_attr": bad_attr, "conv3x3": conv3x3, "double_input": double_input,
     "shape_mismatch": shape_mismatch, "symbolic": symbolic, "old_opset": old_opset,
+    "shape_chain": shape_chain, "shape_chain_opset11": lambda: shape_chain(11),
+    "gather_activation": lambda: model(
+        [helper.make_node("Gather", ["x", "idx"], ["y"], name="embed", axis=0)],
+        [fin("x", [5, 3])], [fin("y", None)], [numpy_helper.from_array(np.array([1, 0], np.int64), "idx")]),
 }
 
 

@@ -1,0 +1,39 @@
+// const_eval.h — evaluates ONNX ops on constant inputs while importing (constant folding).
+//
+// Exporters compute shapes with chains like Shape -> Gather -> Unsqueeze -> Concat -> Reshape;
+// once every input shape is bound they are constant, and the importer evaluates them here so the
+// graph only keeps the ops that touch activations. Values are held as doubles (exact for int64
+// shapes below 2^53, and one IEEE double op rounded to float equals the float op for + - * / and
+// sqrt), typed float32 or int64 (bool as 0 / 1).
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+#include <vector>
+
+#include "sdnn/ir/graph.h"
+
+namespace sdnn::frontend {
+
+struct ConstTensor {
+  bool is_float = true;
+  ir::Shape shape;
+  std::vector<double> v;
+
+  static ConstTensor of(const ir::Value& value);  // value must be a constant
+  int64_t numel() const { return static_cast<int64_t>(v.size()); }
+};
+
+// True when `op` is one the folder evaluates (given constant inputs).
+bool can_fold(const std::string& op);
+
+// Evaluates node `p` (opset `opset`) on `in` (nullptr for an absent optional input) into one
+// tensor per output. Throws sdnn::Error with a message that does not repeat the node's location.
+std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std::vector<const ConstTensor*>& in);
+
+// The shape of an Unsqueeze / Squeeze result, shared with the importer's activation path.
+ir::Shape unsqueeze_shape(const ir::Shape& in, std::vector<int64_t> axes);
+ir::Shape squeeze_shape(const ir::Shape& in, std::vector<int64_t> axes);
+
+}  // namespace sdnn::frontend
