@@ -121,6 +121,8 @@ class BlockedKernelEmitter : public Emitter {
     align(64);
     L(zeros_);
     for (int i = 0; i < 16; ++i) dd(0);
+    L(sixes_);
+    for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
     out.code = bytes();
     return out;
@@ -346,9 +348,13 @@ class BlockedKernelEmitter : public Emitter {
             vaddps(a, a, bcast(nbv));
           }
         }
-        if (b.last && p_.act == Activation::Relu) {
+        if (b.last && p_.act != Activation::None) {
           if (evex()) vmaxps(a, a, ptr_b[rip + zeros_]);
           else vmaxps(a, a, ptr[rip + zeros_]);
+        }
+        if (b.last && p_.act == Activation::Relu6) {
+          if (evex()) vminps(a, a, ptr_b[rip + sixes_]);
+          else vminps(a, a, ptr[rip + sixes_]);
         }
         vmovups(c_addr(b.row[r], j), a);
       }
@@ -398,7 +404,7 @@ class BlockedKernelEmitter : public Emitter {
   const KernelPlan& p_;
   const SparseMatrix& a_;
   int64_t vbase_ = 0;  // element of the block that reg_vals points at
-  Xbyak::Label zeros_;
+  Xbyak::Label zeros_, sixes_;
 
   std::vector<Block> blocks_;
 

@@ -9,7 +9,14 @@ namespace sdnn::backend {
 
 const char* to_string(Isa isa) { return isa == Isa::Avx512 ? "avx512" : "avx2"; }
 const char* to_string(Family f) { return f == Family::Spmm ? "spmm" : "dense"; }
-const char* to_string(Activation a) { return a == Activation::Relu ? "relu" : "none"; }
+const char* to_string(Activation a) {
+  switch (a) {
+    case Activation::None: return "none";
+    case Activation::Relu: return "relu";
+    case Activation::Relu6: return "relu6";
+  }
+  return "?";
+}
 int vector_floats(Isa isa) { return isa == Isa::Avx512 ? 16 : 8; }
 int vector_registers(Isa isa) { return isa == Isa::Avx512 ? 32 : 16; }
 

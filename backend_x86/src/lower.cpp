@@ -8,6 +8,7 @@
 
 #include <xbyak/xbyak_util.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <exception>
@@ -82,6 +83,42 @@ void emit_all(LoweredModel& m, const std::vector<Job>& jobs, int threads) {
   if (error) std::rethrow_exception(error);
 }
 
+Activation activation_of(const Node& n) {
+  const std::string e = n.get_str("epilogue", "");
+  if (e.empty()) return Activation::None;
+  if (e == "relu") return Activation::Relu;
+  if (e == "relu6") return Activation::Relu6;
+  fail(n.where(), ": unknown epilogue '", e, "'");
+}
+
+uint32_t sdnn_act(Activation a) {
+  return a == Activation::Relu ? SDNN_ACT_RELU : a == Activation::Relu6 ? SDNN_ACT_RELU6 : SDNN_ACT_NONE;
+}
+
+// Window geometry of an im2col / depthwise / pool node on its NCHW input.
+WindowStep window_of(const Node& n) {
+  const ir::Shape& x = n.inputs[0]->shape;
+  const ir::Shape& y = n.outputs[0]->shape;
+  WindowStep w;
+  w.batch = x[0];
+  w.channels = x[1];
+  w.in_h = x[2];
+  w.in_w = x[3];
+  w.out_h = y[2];
+  w.out_w = y[3];
+  if (n.op == "gap") return w;
+  const auto k = n.get_ints("kernel"), st = n.get_ints("strides"), p = n.get_ints("pads"), d = n.get_ints("dilations");
+  w.kernel_h = k.at(0);
+  w.kernel_w = k.at(1);
+  w.stride_h = st.at(0);
+  w.stride_w = st.at(1);
+  w.pad_top = p.at(0);
+  w.pad_left = p.at(1);
+  w.dilation_h = d.at(0);
+  w.dilation_w = d.at(1);
+  return w;
+}
+
 }  // namespace
 
 Isa detect_native_isa() {
@@ -129,7 +166,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       lk.b_batch_stride = k * cols;
       lk.c_batch_stride = rows * cols;
       Family family = n.get_str("kernel", "sparse") == "dense" ? Family::Dense : Family::Spmm;
-      Activation act = n.get_str("epilogue", "") == "relu" ? Activation::Relu : Activation::None;
+      const Activation act = activation_of(n);
       KernelPlan plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       lk.bin.plan = plan;
@@ -145,6 +182,30 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.dst = n.outputs[0]->storage;
       s.kernel = static_cast<int>(m.kernels.size());
       m.kernels.push_back(std::move(lk));
+    } else if (n.op == "im2col" || n.op == "depthwise" || n.op == "maxpool" || n.op == "avgpool" || n.op == "gap") {
+      s.op = n.op == "im2col"      ? SDNN_STEP_IM2COL
+             : n.op == "depthwise" ? SDNN_STEP_DEPTHWISE
+             : n.op == "maxpool"   ? SDNN_STEP_MAXPOOL
+             : n.op == "avgpool"   ? SDNN_STEP_AVGPOOL
+                                   : SDNN_STEP_GLOBAL_AVGPOOL;
+      s.src0 = n.inputs[0]->storage;
+      s.dst = n.outputs[0]->storage;
+      s.has_window = true;
+      s.window = window_of(n);
+      if (n.op == "im2col") s.window.vl = vl;
+      if (n.op == "avgpool") s.window.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+      if (n.op == "depthwise") {
+        s.window.weights = *n.inputs[1]->f32;
+        if (n.inputs.size() > 2 && n.inputs[2]) s.window.bias = *n.inputs[2]->f32;
+        s.window.act = sdnn_act(activation_of(n));
+      }
+    } else if (n.op == "clip") {
+      s.op = SDNN_STEP_CLIP;
+      s.src0 = n.inputs[0]->storage;
+      s.dst = n.outputs[0]->storage;
+      s.dims[0] = n.outputs[0]->storage_bytes(vl) / 4;
+      s.alpha = static_cast<float>(std::max(n.get_float("min", 0.0), -3.4028234663852886e38));
+      s.beta = static_cast<float>(std::min(n.get_float("max", 0.0), 3.4028234663852886e38));
     } else if (n.op == "relu" || n.op == "copy") {
       s.op = n.op == "relu" ? SDNN_STEP_RELU : SDNN_STEP_COPY;
       s.src0 = n.inputs[0]->storage;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -25,8 +26,9 @@ namespace {
 using ir::Shape;
 using ir::Value;
 
-const char* const kSupported[] = {"Add", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "Identity",
-                                  "MatMul", "Relu", "Reshape", "Shape", "Squeeze", "Unsqueeze"};
+const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
+                                  "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity", "MatMul",
+                                  "MaxPool", "Relu", "Reshape", "Shape", "Squeeze", "Unsqueeze"};
 
 std::string dtype_name(int t) {
   const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
@@ -203,6 +205,8 @@ class Importer {
         {"Flatten", &Importer::flatten}, {"Gemm", &Importer::gemm},         {"Identity", &Importer::identity},
         {"MatMul", &Importer::matmul},   {"Relu", &Importer::relu},         {"Reshape", &Importer::reshape},
         {"Dropout", &Importer::identity}, {"Squeeze", &Importer::squeeze},  {"Unsqueeze", &Importer::squeeze},
+        {"MaxPool", &Importer::pool},     {"AveragePool", &Importer::pool}, {"GlobalAveragePool", &Importer::global_pool},
+        {"BatchNormalization", &Importer::batchnorm}, {"Clip", &Importer::clip},
     };
     auto it = table.find(p.op_type());
     if (it == table.end() && can_fold(p.op_type())) {
@@ -448,6 +452,66 @@ class Importer {
     emit(c, name, "MatMul", {a, b}, out);
   }
 
+  // Window geometry of Conv / MaxPool / AveragePool on an NCHW input: kernel, strides, pads
+  // [top, left, bottom, right] (auto_pad resolved), dilations, and the output height / width.
+  struct Window {
+    std::vector<int64_t> kernel, strides, pads, dilations;
+    int64_t out_h, out_w;
+  };
+
+  Window window(const Ctx& c, const Shape& x, std::vector<int64_t> kernel) {
+    Window wnd;
+    wnd.kernel = kernel;
+    auto two = [&](const char* key, int64_t dflt) {
+      std::vector<int64_t> v = attr_ints(c, key);
+      if (v.empty()) v = {dflt, dflt};
+      if (v.size() != 2) node_fail(c, str_cat("attribute ", key, " must have 2 values (2-D only)"));
+      for (int64_t e : v)
+        if (e < 1) node_fail(c, str_cat("unsupported attribute value ", key, " = ", e));
+      return v;
+    };
+    wnd.strides = two("strides", 1);
+    wnd.dilations = two("dilations", 1);
+    wnd.pads = attr_ints(c, "pads");
+    if (wnd.pads.empty()) wnd.pads = {0, 0, 0, 0};
+    if (wnd.pads.size() != 4) node_fail(c, "attribute pads must have 4 values (2-D only)");
+    for (int64_t p : wnd.pads)
+      if (p < 0) node_fail(c, "negative pads are not supported");
+    if (attr_int(c, "ceil_mode", 0) != 0) node_fail(c, "unsupported attribute value ceil_mode=1");
+    const auto* ap = attr(c, "auto_pad");
+    const std::string auto_pad = ap ? ap->s() : "NOTSET";
+    int64_t out[2];
+    for (int i = 0; i < 2; ++i) {
+      const int64_t in = x[2 + i], k = wnd.kernel[i], st = wnd.strides[i], d = wnd.dilations[i];
+      const int64_t span = d * (k - 1) + 1;
+      if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        out[i] = (in + st - 1) / st;
+        const int64_t total = std::max<int64_t>(0, (out[i] - 1) * st + span - in);
+        const int64_t small = total / 2, big = total - small;
+        wnd.pads[i] = auto_pad == "SAME_UPPER" ? small : big;
+        wnd.pads[i + 2] = auto_pad == "SAME_UPPER" ? big : small;
+      } else if (auto_pad == "VALID" || auto_pad == "NOTSET") {
+        if (auto_pad == "VALID") wnd.pads[i] = wnd.pads[i + 2] = 0;
+        const int64_t padded = in + wnd.pads[i] + wnd.pads[i + 2];
+        if (padded < span)
+          node_fail(c, str_cat("the window (", span, ") is larger than the padded input (", padded, ")"));
+        out[i] = (padded - span) / st + 1;
+      } else {
+        node_fail(c, str_cat("unsupported attribute value auto_pad=", auto_pad));
+      }
+    }
+    wnd.out_h = out[0];
+    wnd.out_w = out[1];
+    return wnd;
+  }
+
+  void set_window(ir::Node* n, const Window& w) {
+    n->attrs["kernel"] = w.kernel;
+    n->attrs["strides"] = w.strides;
+    n->attrs["pads"] = w.pads;
+    n->attrs["dilations"] = w.dilations;
+  }
+
   void conv(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 3);
     reject_unknown_attrs(c, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
@@ -455,30 +519,87 @@ class Importer {
     if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
     if (!w->is_constant()) node_fail(c, str_cat("weight '", w->name, "' must be a constant"));
     if (w->shape.size() != 4) node_fail(c, str_cat("weight '", w->name, "' must be 4-D, got ", shp(w->shape)));
-    if (attr_int(c, "group", 1) != 1) node_fail(c, str_cat("unsupported attribute value group=", attr_int(c, "group", 1), " (only 1)"));
-    if (w->shape[2] != 1 || w->shape[3] != 1)
-      node_fail(c, str_cat("unsupported kernel size ", w->shape[2], "x", w->shape[3], " (only 1x1 for now)"));
-    auto all_eq = [](const std::vector<int64_t>& v, int64_t x) {
-      for (int64_t e : v) if (e != x) return false;
-      return true;
-    };
-    if (!all_eq(attr_ints(c, "strides"), 1)) node_fail(c, "unsupported attribute value: strides other than 1");
-    if (!all_eq(attr_ints(c, "pads"), 0)) node_fail(c, "unsupported attribute value: pads other than 0");
-    if (!all_eq(attr_ints(c, "dilations"), 1)) node_fail(c, "unsupported attribute value: dilations other than 1");
-    if (const auto* ap = attr(c, "auto_pad"); ap && ap->s() != "NOTSET" && ap->s() != "VALID" && ap->s() != "SAME_UPPER" && ap->s() != "SAME_LOWER")
-      node_fail(c, str_cat("unsupported attribute value auto_pad=", ap->s()));
-    auto ks = attr_ints(c, "kernel_shape");
-    if (!ks.empty() && (ks.size() != 2 || ks[0] != 1 || ks[1] != 1))
-      node_fail(c, "kernel_shape does not match the 1x1 weight");
-    if (x->shape[1] != w->shape[1])
+    const int64_t group = attr_int(c, "group", 1);
+    if (group < 1 || x->shape[1] % group || w->shape[0] % group)
+      node_fail(c, str_cat("attribute group=", group, " does not divide the ", x->shape[1], " input and ",
+                           w->shape[0], " output channels"));
+    if (x->shape[1] != w->shape[1] * group)
       node_fail(c, str_cat("shape mismatch: input '", x->name, "' has ", x->shape[1], " channels but weight '",
-                           w->name, "' expects ", w->shape[1]));
+                           w->name, "' ", shp(w->shape), " with group=", group, " expects ", w->shape[1] * group));
+    if (group != 1 && !(group == x->shape[1] && w->shape[0] == group))
+      node_fail(c, str_cat("unsupported attribute value group=", group,
+                           ": only 1 and depthwise (group = input channels = output channels)"));
+    auto ks = attr_ints(c, "kernel_shape");
+    if (!ks.empty() && (ks.size() != 2 || ks[0] != w->shape[2] || ks[1] != w->shape[3]))
+      node_fail(c, "kernel_shape does not match the weight");
     if (bias) {
       if (!bias->is_constant()) node_fail(c, str_cat("bias '", bias->name, "' must be a constant"));
       if (bias->shape != Shape{w->shape[0]})
         node_fail(c, str_cat("bias '", bias->name, "' has shape ", shp(bias->shape), ", expected [", w->shape[0], "]"));
     }
-    emit(c, name, "Conv", {x, w, bias}, {x->shape[0], w->shape[0], x->shape[2], x->shape[3]});
+    const Window wnd = window(c, x->shape, {w->shape[2], w->shape[3]});
+    ir::Node* n = emit(c, name, "Conv", {x, w, bias}, {x->shape[0], w->shape[0], wnd.out_h, wnd.out_w});
+    set_window(n, wnd);
+    n->attrs["group"] = group;
+  }
+
+  void pool(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    const std::string& op = c.proto.op_type();
+    reject_unknown_attrs(c, {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads",
+                             "storage_order", "strides"});
+    if (c.proto.output_size() > 1 && !c.proto.output(1).empty()) node_fail(c, "the Indices output is not supported");
+    const Value* x = c.in[0];
+    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    std::vector<int64_t> ks = attr_ints(c, "kernel_shape");
+    if (ks.size() != 2) node_fail(c, "kernel_shape must have 2 values (2-D only)");
+    const Window wnd = window(c, x->shape, ks);
+    ir::Node* n = emit(c, name, op, {c.in[0]}, {x->shape[0], x->shape[1], wnd.out_h, wnd.out_w});
+    set_window(n, wnd);
+    if (op == "AveragePool") n->attrs["count_include_pad"] = attr_int(c, "count_include_pad", 0);
+  }
+
+  void global_pool(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {});
+    const Value* x = c.in[0];
+    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    emit(c, name, "GlobalAveragePool", {c.in[0]}, {x->shape[0], x->shape[1], 1, 1});
+  }
+
+  void batchnorm(Ctx& c, const std::string& name) {
+    need_inputs(c, 5, 5);
+    reject_unknown_attrs(c, {"epsilon", "momentum", "training_mode", "spatial"});
+    if (attr_int(c, "training_mode", 0) != 0) node_fail(c, "unsupported attribute value training_mode=1");
+    if (c.proto.output_size() > 1) node_fail(c, "training outputs (running mean / variance) are not supported");
+    const Value* x = c.in[0];
+    if (x->shape.size() < 2) node_fail(c, str_cat("input '", x->name, "' must have a channel axis"));
+    for (int i = 1; i < 5; ++i) {
+      if (!c.in[i]->f32) node_fail(c, str_cat("input '", c.in[i]->name, "' must be a float constant"));
+      if (c.in[i]->shape != Shape{x->shape[1]})
+        node_fail(c, str_cat("input '", c.in[i]->name, "' has shape ", shp(c.in[i]->shape), ", expected [", x->shape[1], "]"));
+    }
+    ir::Node* n = emit(c, name, "BatchNormalization", {c.in[0], c.in[1], c.in[2], c.in[3], c.in[4]}, x->shape);
+    n->attrs["epsilon"] = static_cast<double>(attr_float(c, "epsilon", 1e-5));
+  }
+
+  void clip(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 3);
+    reject_unknown_attrs(c, {"min", "max"});
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    if (opset_ < 11) {
+      lo = attr_float(c, "min", lo);
+      hi = attr_float(c, "max", hi);
+    } else {
+      for (int i = 1; i < 3; ++i) {
+        if (static_cast<int>(c.in.size()) <= i || !c.in[i]) continue;
+        if (!c.in[i]->f32 || c.in[i]->numel() != 1) node_fail(c, str_cat("bound '", c.in[i]->name, "' must be a constant scalar"));
+        (i == 1 ? lo : hi) = (*c.in[i]->f32)[0];
+      }
+    }
+    ir::Node* n = emit(c, name, "Clip", {c.in[0]}, c.in[0]->shape);
+    n->attrs["min"] = lo;
+    n->attrs["max"] = hi;
   }
 
   void flatten(Ctx& c, const std::string& name) {

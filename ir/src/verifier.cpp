@@ -16,6 +16,20 @@ const Value& in(const Node& n, size_t i) {
   return *n.inputs[i];
 }
 
+// Output height and width of a windowed op (attrs kernel, strides, pads [t, l, b, r], dilations).
+std::pair<int64_t, int64_t> window_out(const Node& n, const Shape& x) {
+  const auto k = n.get_ints("kernel"), st = n.get_ints("strides"), p = n.get_ints("pads"), d = n.get_ints("dilations");
+  if (x.size() != 4 || k.size() != 2 || st.size() != 2 || p.size() != 4 || d.size() != 2)
+    fail(n.where(), ": needs an NCHW input and kernel / strides / pads / dilations attributes");
+  int64_t out[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t span = d[i] * (k[i] - 1) + 1, padded = x[2 + i] + p[i] + p[i + 2];
+    if (padded < span || st[i] < 1) fail(n.where(), ": window larger than the padded input");
+    out[i] = (padded - span) / st[i] + 1;
+  }
+  return {out[0], out[1]};
+}
+
 }  // namespace
 
 std::vector<Shape> infer_shapes(const Node& n) {
@@ -40,7 +54,27 @@ std::vector<Shape> infer_shapes(const Node& n) {
       fail(n.where(), ": bias shape ", shape_to_string(n.inputs[2]->shape), " is not [", w[0], "]");
     return {{x[0], w[0], x[2], x[3]}};
   }
-  if (op == "relu" || op == "copy" || op == "layout") return {in(n, 0).shape};
+  if (op == "relu" || op == "copy" || op == "layout" || op == "clip") return {in(n, 0).shape};
+  if (op == "im2col" || op == "depthwise" || op == "maxpool" || op == "avgpool") {
+    const Shape& x = in(n, 0).shape;
+    auto [h, w] = window_out(n, x);
+    if (op == "im2col") {
+      const auto k = n.get_ints("kernel");
+      return {{x[0], x[1] * k[0] * k[1], h, w}};
+    }
+    if (op == "depthwise") {
+      const Shape& wt = in(n, 1).shape;
+      const auto k = n.get_ints("kernel");
+      if (wt.size() != 2 || wt[0] != x[1] || wt[1] != k[0] * k[1])
+        fail(n.where(), ": weight ", shape_to_string(wt), " does not match ", x[1], " channels of ", k[0], "x", k[1]);
+    }
+    return {{x[0], x[1], h, w}};
+  }
+  if (op == "gap") {
+    const Shape& x = in(n, 0).shape;
+    if (x.size() != 4) fail(n.where(), ": needs an NCHW input");
+    return {{x[0], x[1], 1, 1}};
+  }
   if (op == "add") {
     if (in(n, 0).shape != in(n, 1).shape)
       fail(n.where(), ": operand shapes ", shape_to_string(in(n, 0).shape), " and ",

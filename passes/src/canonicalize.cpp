@@ -2,11 +2,17 @@
 //
 //   Gemm(A, B, C)            -> fc(A, W = alpha * op(B)^T as [N x K], bias = beta * C)
 //   MatMul(X, B) [+ Add b]   -> fc(X, W = B^T, bias = b)  (bias in either Add operand order)
-//   Conv 1x1(X, W, b)        -> conv1x1(X, W as [M x C], b)
+//   Conv 1x1 (stride 1, no pads) -> conv1x1(X, W as [M x C], b)
+//   Conv KxK                 -> conv1x1(im2col(X), W as [M x C*KH*KW], b)   (columns built by the runtime)
+//   Conv depthwise           -> depthwise(X, W as [C x KH*KW], b)
+//   BatchNormalization       -> folded into the producing conv1x1 / depthwise / fc (weights and bias
+//                               scaled) when it alone reads it, otherwise a 1x1 depthwise (scale, shift)
+//   Clip -> clip {min, max}; MaxPool / AveragePool / GlobalAveragePool -> maxpool / avgpool / gap
 //   Relu -> relu, Add of two same-shape activations -> add
 //   Identity, Flatten / Reshape that keep the shape -> removed; other Flatten / Reshape -> reshape
 // A weight's layout is always [out features x in features] (the SpMM's A) after this pass.
 #include <algorithm>
+#include <cmath>
 
 #include "rewrite.h"
 #include "sdnn/ir/error.h"
@@ -73,6 +79,15 @@ class Canonicalize : public Pass {
     if (n->op == "Gemm") return gemm(g, n);
     if (n->op == "MatMul") return matmul(g, n);
     if (n->op == "Conv") return conv(g, n);
+    if (n->op == "BatchNormalization") return batchnorm(g, n);
+    if (n->op == "Clip") {
+      n->op = "clip";
+      return;
+    }
+    if (n->op == "MaxPool" || n->op == "AveragePool" || n->op == "GlobalAveragePool") {
+      n->op = n->op == "MaxPool" ? "maxpool" : n->op == "AveragePool" ? "avgpool" : "gap";
+      return;
+    }
     if (n->op == "Relu") {
       n->op = "relu";
       return;
@@ -132,12 +147,76 @@ class Canonicalize : public Pass {
 
   void conv(Graph& g, Node* n) {
     Value *x = n->inputs[0], *w = n->inputs[1], *b = n->inputs.size() > 2 ? n->inputs[2] : nullptr;
-    int64_t m = w->shape[0], c = w->shape[1];
-    Value* wv = g.add_constant(w->name, {m, c}, *w->f32);
-    n->op = "conv1x1";
+    const int64_t m = w->shape[0], taps = w->shape[1] * w->shape[2] * w->shape[3];
+    const bool depthwise = n->get_int("group", 1) != 1;
+    const bool pointwise = w->shape[2] == 1 && w->shape[3] == 1 && n->get_ints("strides") == std::vector<int64_t>{1, 1} &&
+                           n->get_ints("pads") == std::vector<int64_t>{0, 0, 0, 0};
+    Value* wv = g.add_constant(w->name, {m, taps}, *w->f32);
+    auto window = n->attrs;
+    window.erase("group");
     n->attrs.clear();
+    if (depthwise) {
+      n->op = "depthwise";
+      n->attrs = window;
+    } else if (pointwise) {
+      n->op = "conv1x1";
+    } else {
+      // The columns of the SpMM: [B, C*KH*KW, Ho, Wo], produced blocked by the runtime.
+      const ir::Shape& y = n->outputs[0]->shape;
+      Value* cols = g.add_value(x->name + ".im2col", ir::DType::F32, {x->shape[0], taps, y[2], y[3]});
+      Node* im = g.add_node("im2col", n->name + ".im2col", {x}, {cols}, n);
+      im->attrs = window;
+      x = cols;
+      n->op = "conv1x1";
+    }
     n->inputs = {x, wv};
     if (b) n->inputs.push_back(b);
+  }
+
+  // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t per channel (axis 1).
+  void batchnorm(Graph& g, Node* n) {
+    Value* x = n->inputs[0];
+    const auto &gamma = *n->inputs[1]->f32, &beta = *n->inputs[2]->f32, &mean = *n->inputs[3]->f32,
+               &var = *n->inputs[4]->f32;
+    const double eps = n->get_float("epsilon", 1e-5);
+    const int64_t ch = x->shape[1];
+    std::vector<float> s(ch), t(ch);
+    for (int64_t c = 0; c < ch; ++c) {
+      s[c] = static_cast<float>(gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps));
+      t[c] = static_cast<float>(beta[c] - static_cast<double>(mean[c]) * s[c]);
+    }
+    Node* p = x->producer;
+    const bool foldable = p && (p->op == "conv1x1" || p->op == "depthwise" || (p->op == "fc" && x->shape.size() == 2)) &&
+                          g.users(x).size() == 1 && !g.is_graph_output(x);
+    Value* y = n->outputs[0];
+    if (foldable) {
+      const Value* w = p->inputs[1];
+      const int64_t cols = w->shape[1];
+      std::vector<float> wf = *w->f32;
+      for (int64_t c = 0; c < ch; ++c)
+        for (int64_t j = 0; j < cols; ++j) wf[c * cols + j] *= s[c];
+      std::vector<float> bf(ch, 0.0f);
+      if (p->inputs.size() > 2 && p->inputs[2]) bf = *p->inputs[2]->f32;
+      for (int64_t c = 0; c < ch; ++c) bf[c] = bf[c] * s[c] + t[c];
+      p->inputs.resize(3);
+      p->inputs[1] = g.add_constant(w->name, w->shape, std::move(wf));
+      p->inputs[2] = g.add_constant(n->name + ".bias", {ch}, std::move(bf));
+      g.remove_node(n);
+      move_output(p, y);
+      return;
+    }
+    if (x->shape.size() != 4)
+      fail(n->where(), ": BatchNormalization on a rank-", x->shape.size(),
+           " tensor that is not the only output of a Conv / Gemm / MatMul is not supported");
+    // Standalone: a 1x1 depthwise convolution with weights s and bias t.
+    n->op = "depthwise";
+    n->attrs.clear();
+    n->attrs["kernel"] = std::vector<int64_t>{1, 1};
+    n->attrs["strides"] = std::vector<int64_t>{1, 1};
+    n->attrs["pads"] = std::vector<int64_t>{0, 0, 0, 0};
+    n->attrs["dilations"] = std::vector<int64_t>{1, 1};
+    n->inputs = {x, g.add_constant(n->name + ".scale", {ch, 1}, std::move(s)),
+                 g.add_constant(n->name + ".shift", {ch}, std::move(t))};
   }
 
   void fold_bias_add(Graph& g, Node* add) {

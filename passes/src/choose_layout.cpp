@@ -2,12 +2,13 @@
 //
 // Sparse and dense kernels read and write blocked activations (ir::Layout): fc uses
 // FeatureBlocked ([..., F] as [N/VL][F][VL]), conv1x1 ChannelBlocked (NCHW as, per image,
-// [HW/VL][C][VL]). relu / add keep their input's layout, so a chain of fc / relu / add stays
-// blocked end to end; reshape, copy and graph inputs / outputs are row-major. Where a consumer
-// needs another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one
-// per value and layout, shared by all consumers); a graph output that ends blocked gets one at
-// the end, which takes over the output's name. The vector width is recorded in the graph's
-// meta ("vector_floats") for plan-buffers and the backend.
+// [HW/VL][C][VL]); im2col reads NCHW and writes its columns ChannelBlocked. relu / clip / add
+// keep their input's layout, so a chain of fc / relu / add stays blocked end to end; reshape,
+// copy, depthwise, pools and graph inputs / outputs are row-major (NCHW). Where a consumer needs
+// another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
+// value and layout, shared by all consumers); a graph output that ends blocked gets one at the
+// end, which takes over the output's name. The vector width is recorded in the graph's meta
+// ("vector_floats") for plan-buffers and the backend.
 #include <map>
 
 #include "sdnn/ir/error.h"
@@ -36,9 +37,13 @@ class ChooseLayout : public Pass {
         out = require(g, n, 0, Layout::FeatureBlocked);
       } else if (n->op == "conv1x1") {
         out = require(g, n, 0, Layout::ChannelBlocked);
-      } else if (n->op == "reshape" || n->op == "copy") {
+      } else if (n->op == "reshape" || n->op == "copy" || n->op == "depthwise" || n->op == "maxpool" ||
+                 n->op == "avgpool" || n->op == "gap") {
         out = require(g, n, 0, Layout::RowMajor);
-      } else if (n->op == "relu") {
+      } else if (n->op == "im2col") {
+        require(g, n, 0, Layout::RowMajor);
+        out = Layout::ChannelBlocked;  // the runtime writes the columns blocked
+      } else if (n->op == "relu" || n->op == "clip") {
         out = n->inputs[0]->layout;
       } else if (n->op == "add") {
         out = require(g, n, 1, n->inputs[0]->layout);

@@ -1,13 +1,26 @@
-// fuse_epilogue.cpp — folds an activation into the epilogue of the fc / conv1x1 producing its
-// input, so the kernel applies it to its accumulators before the one store.
+// fuse_epilogue.cpp — folds an activation into the epilogue of the fc / conv1x1 / depthwise
+// producing its input, so the kernel applies it to its accumulators before the one store.
 //
 //   %y = fc(%x, %w, %b) ; %z = relu(%y)   ->   %z = fc(%x, %w, %b) {epilogue = relu}
-// Only when the producer's output has no other reader and is not a graph output.
+// relu, clip(0, 6) (ReLU6) and clip(0, +inf) fold; only when the producer's output has no other
+// reader and is not a graph output.
+#include <cmath>
+
 #include "rewrite.h"
 #include "sdnn/passes/pass.h"
 
 namespace sdnn::passes {
 namespace {
+
+// The epilogue name of an activation node, or "" when it is not one kernels apply.
+std::string activation(const ir::Node& n) {
+  if (n.op == "relu") return "relu";
+  if (n.op != "clip" || n.get_float("min", -1.0) != 0.0) return "";
+  const double hi = n.get_float("max", 0.0);
+  if (hi == 6.0) return "relu6";
+  if (std::isinf(hi) && hi > 0) return "relu";
+  return "";
+}
 
 class FuseEpilogue : public Pass {
  public:
@@ -18,15 +31,16 @@ class FuseEpilogue : public Pass {
     std::vector<ir::Node*> work;
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (ir::Node* n : work) {
-      if (n->op != "relu") continue;
+      const std::string act = activation(*n);
+      if (act.empty()) continue;
       ir::Value* x = n->inputs[0];
       ir::Node* p = x->producer;
-      if (!p || (p->op != "fc" && p->op != "conv1x1") || p->has("epilogue")) continue;
+      if (!p || (p->op != "fc" && p->op != "conv1x1" && p->op != "depthwise") || p->has("epilogue")) continue;
       if (g.users(x).size() != 1 || g.is_graph_output(x)) continue;
       ir::Value* out = n->outputs[0];
       g.remove_node(n);
       move_output(p, out);
-      p->attrs["epilogue"] = std::string("relu");
+      p->attrs["epilogue"] = act;
       changed = true;
     }
     if (changed) g.remove_dead();

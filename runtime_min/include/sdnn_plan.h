@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 2u
+#define SDNN_PLAN_VERSION 3u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -85,7 +85,35 @@ typedef enum {
   SDNN_STEP_UNPACK_ROWS = 6,     /* src0 blocked -> dst row-major [batch][N][F] */
   SDNN_STEP_PACK_CHANNELS = 7,   /* src0 [batch][F][N] (NCHW: F = C, N = H*W) -> dst blocked */
   SDNN_STEP_UNPACK_CHANNELS = 8, /* src0 blocked -> dst [batch][F][N] */
+  /* The steps below take their shapes from `conv` (sdnn_window_params); NCHW means row-major
+   * [batch][C][H][W]. */
+  SDNN_STEP_IM2COL = 9,          /* src0 NCHW -> dst blocked columns for a KxK conv done as SpMM:
+                                  * [batch][ceil(Ho*Wo/VL)][C*KH*KW][VL], row (c, ky, kx) holds
+                                  * x[c][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] (0 outside the
+                                  * image and in pad columns), column oy*Wo + ox */
+  SDNN_STEP_DEPTHWISE = 10,      /* src0 NCHW -> dst NCHW [batch][C][Ho][Wo]: per channel KxK conv
+                                  * with conv->weights [C][KH][KW], conv->bias [C] or NULL, then
+                                  * conv->act */
+  SDNN_STEP_MAXPOOL = 11,        /* src0 NCHW -> dst NCHW; padding never wins */
+  SDNN_STEP_AVGPOOL = 12,        /* src0 NCHW -> dst NCHW; divides by the taps inside the image,
+                                  * or by KH*KW when conv->count_include_pad */
+  SDNN_STEP_GLOBAL_AVGPOOL = 13, /* src0 NCHW -> dst [batch][C]: mean over H*W */
+  SDNN_STEP_CLIP = 14,           /* dst = min(max(src0, lo), hi); dims[0] = floats, lo/hi in alpha/beta */
 } sdnn_step_op;
+
+/* Activations a step applies after its arithmetic. */
+enum { SDNN_ACT_NONE = 0, SDNN_ACT_RELU = 1, SDNN_ACT_RELU6 = 2 };
+
+/* Shapes of the windowed steps (im2col, depthwise, pools). */
+typedef struct {
+  int64_t batch, channels, in_h, in_w, out_h, out_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+  int64_t vl;                /* IM2COL: column block width */
+  const float* weights;      /* DEPTHWISE: [C][KH][KW] */
+  const float* bias;         /* DEPTHWISE: [C] or NULL */
+  uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
+  uint32_t count_include_pad;/* AVGPOOL */
+} sdnn_window_params;
 
 typedef struct {
   uint32_t op; /* sdnn_step_op */
@@ -93,6 +121,8 @@ typedef struct {
   sdnn_buf_ref src0, src1, dst;
   int64_t dims[4];
   const sdnn_kernel_step* kernel; /* SDNN_STEP_KERNEL only */
+  const sdnn_window_params* conv; /* IM2COL, DEPTHWISE, MAXPOOL, AVGPOOL, GLOBAL_AVGPOOL */
+  float alpha, beta;              /* CLIP: lo, hi */
 } sdnn_step;
 
 typedef struct {

@@ -8,8 +8,11 @@
  * Kernel steps follow sdnn_plan.h: for each task of a thread (partition.h) and each batch item,
  * the thread calls the kernel once per k block, in increasing k-block order, on its tile and column
  * range (a range starting at column n0 begins n0 * col_scale floats into the blocked operand).
- * Packs and unpacks split over (batch item, column block), elementwise steps over 16-float
- * (cache line) chunks.
+ * Packs and unpacks split over (batch item, column block), elementwise steps (copy, ReLU, add,
+ * clip) over 16-float (cache line) chunks, windowed steps over their equal-cost units (window.h:
+ * im2col (batch item, column block, channel), depthwise and pools (batch item, channel, output
+ * row), global average pool (batch item, channel)); each thread takes one contiguous range of
+ * units, the ranges differing by at most one unit.
  *
  * The pool is sized to the largest number of threads any step uses, at most num_threads: threads
  * that would never get work are not started. */
@@ -19,6 +22,7 @@
 
 #include "ops.h"
 #include "runtime.h"
+#include "window.h"
 
 enum {
   MAX_THREADS = 1024,
@@ -26,7 +30,13 @@ enum {
   ELEMENTWISE_CHUNK = 16,               /* floats: one cache line */
   ELEMENTWISE_MIN_PER_THREAD = 1 << 13, /* floats; below this a step runs on one thread */
   LAYOUT_MIN_PER_THREAD = 1 << 12,      /* floats, for packs and unpacks */
+  WINDOW_MIN_PER_THREAD = 1 << 13,      /* sdnn_window_work units (taps, floats moved) */
 };
+
+static int is_window_op(uint32_t op) {
+  return op == SDNN_STEP_IM2COL || op == SDNN_STEP_DEPTHWISE || op == SDNN_STEP_MAXPOOL ||
+         op == SDNN_STEP_AVGPOOL || op == SDNN_STEP_GLOBAL_AVGPOOL;
+}
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -54,6 +64,14 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
       schedule->num_threads = threads_for(floats, LAYOUT_MIN_PER_THREAD, blocks, max_threads);
       break;
     }
+    case SDNN_STEP_IM2COL:
+    case SDNN_STEP_DEPTHWISE:
+    case SDNN_STEP_MAXPOOL:
+    case SDNN_STEP_AVGPOOL:
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      schedule->num_threads = threads_for(sdnn_window_work(step), WINDOW_MIN_PER_THREAD,
+                                          sdnn_window_units(step), max_threads);
+      break;
     default: {
       const int64_t floats = step->dims[0];
       schedule->num_threads = threads_for(floats, ELEMENTWISE_MIN_PER_THREAD,
@@ -133,7 +151,14 @@ static void run_share(const sdnn_bound_step* bound, int thread) {
     run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
     return;
   }
-  if (step->op != SDNN_STEP_COPY && step->op != SDNN_STEP_RELU && step->op != SDNN_STEP_ADD) {
+  if (is_window_op(step->op)) {
+    const int64_t units = sdnn_window_units(step);
+    sdnn_window_run(step, bound->src0, bound->dst, units * thread / threads,
+                    units * (thread + 1) / threads);
+    return;
+  }
+  if (step->op != SDNN_STEP_COPY && step->op != SDNN_STEP_RELU && step->op != SDNN_STEP_ADD &&
+      step->op != SDNN_STEP_CLIP) {
     run_layout_share(bound, thread, threads);
     return;
   }
@@ -151,6 +176,9 @@ static void run_share(const sdnn_bound_step* bound, int thread) {
       break;
     case SDNN_STEP_ADD:
       sdnn_add_range(bound->dst, bound->src0, bound->src1, begin, end);
+      break;
+    case SDNN_STEP_CLIP:
+      sdnn_clip_range(bound->dst, bound->src0, step->alpha, step->beta, begin, end);
       break;
   }
 }

@@ -1,5 +1,5 @@
 /* ops.c — pack / unpack between the ABI's row-major tensors and the blocked activation layout,
- * copy, ReLU and add, for the plan executor.
+ * copy, ReLU, add and clip, for the plan executor.
  *
  * Baseline x86-64 only (SSE2): this code runs before anyone knows which ISA the model needs, and on
  * any machine the .so is loaded on. Packing rows is a transpose of each VL x F slab to F x VL
@@ -138,4 +138,27 @@ void sdnn_add_range(float* dst, const float* a, const float* b, int64_t begin, i
     for (int64_t i = begin; i < end; ++i) dst[i] += dst[i];
   else
     add_disjoint(dst, a, b, begin, end);
+}
+
+/* x < lo ? lo : x, then > hi ? hi : x: maxps / minps operand orders that keep a NaN x. */
+static void clip_in_place(float* x, float lo, float hi, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = x[i] < lo ? lo : x[i];
+    x[i] = v > hi ? hi : v;
+  }
+}
+
+static void clip_disjoint(float* restrict dst, const float* restrict src, float lo, float hi,
+                          int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = src[i] < lo ? lo : src[i];
+    dst[i] = v > hi ? hi : v;
+  }
+}
+
+void sdnn_clip_range(float* dst, const float* src, float lo, float hi, int64_t begin, int64_t end) {
+  if (dst == src)
+    clip_in_place(dst, lo, hi, begin, end);
+  else
+    clip_disjoint(dst, src, lo, hi, begin, end);
 }

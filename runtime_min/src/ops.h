@@ -26,5 +26,7 @@ void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, in
 void sdnn_copy_range(float* dst, const float* src, int64_t begin, int64_t end);
 void sdnn_relu_range(float* dst, const float* src, int64_t begin, int64_t end);
 void sdnn_add_range(float* dst, const float* a, const float* b, int64_t begin, int64_t end);
+/* dst = min(max(src, lo), hi); NaN stays NaN; lo > hi gives hi. */
+void sdnn_clip_range(float* dst, const float* src, float lo, float hi, int64_t begin, int64_t end);
 
 #endif /* SDNN_RUNTIME_OPS_H */

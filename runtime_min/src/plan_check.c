@@ -6,9 +6,18 @@
  * where the step's dims give one), no step writes an input, elementwise steps write either exactly
  * in place or to disjoint memory, packs and unpacks never in place (VL >= 1), and kernel tables
  * (function, monotonic block offsets, n_align >= 1, non-negative strides). Kernel operand extents
- * depend on the layer shape baked into the code and are the compiler's responsibility. */
+ * depend on the layer shape baked into the code and are the compiler's responsibility.
+ *
+ * Windowed steps (im2col, depthwise, pools): params present; batch, channels, in_h, in_w (and,
+ * except for the global average pool, out_h, out_w, kernel sizes, strides and dilations) in
+ * [1, 2^31), pads in [0, 2^31); im2col VL 8 or 16; depthwise weights present and act NONE, RELU
+ * or RELU6 (other steps: act NONE, a fused activation they would silently drop is a bug);
+ * count_include_pad 0 or 1; source and destination extents inside their buffers and disjoint.
+ * Whether out_h / out_w match the input, kernel and pads is the compiler's business: the runtime
+ * never reads outside the input whatever they are. Clip: bounds not NaN, in place or disjoint. */
 #include <stddef.h>
 
+#include "plan_check.h"
 #include "runtime.h"
 
 static int checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
@@ -73,6 +82,61 @@ static int kernel_is_valid(const sdnn_kernel_step* k) {
   return k->values || k->block_offsets[blocks] == k->block_offsets[0];
 }
 
+/* Window sizes, strides, pads and dilations stay below 2^31, so no index arithmetic of the
+ * runtime (products of two of them plus a third) overflows int64. */
+static int in_limit(int64_t v, int64_t min) { return v >= min && v < (INT64_C(1) << 31); }
+
+/* A windowed step's parameters and operand extents. */
+static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  const sdnn_window_params* p = s->conv;
+  if (!p) return 0;
+  if (!in_limit(p->batch, 1) || !in_limit(p->channels, 1) || !in_limit(p->in_h, 1) ||
+      !in_limit(p->in_w, 1))
+    return 0;
+  const uint64_t batch = (uint64_t)p->batch, c = (uint64_t)p->channels;
+  uint64_t src_floats, dst_floats;
+  if (!checked_mul(batch, c, &src_floats) ||
+      !checked_mul(src_floats, (uint64_t)p->in_h, &src_floats) ||
+      !checked_mul(src_floats, (uint64_t)p->in_w, &src_floats))
+    return 0;
+  if (p->act != SDNN_ACT_NONE && (s->op != SDNN_STEP_DEPTHWISE || p->act > SDNN_ACT_RELU6))
+    return 0;
+
+  if (s->op == SDNN_STEP_GLOBAL_AVGPOOL) {
+    dst_floats = batch * c; /* no overflow: <= src_floats */
+  } else {
+    if (!in_limit(p->out_h, 1) || !in_limit(p->out_w, 1) || !in_limit(p->kernel_h, 1) ||
+        !in_limit(p->kernel_w, 1) || !in_limit(p->stride_h, 1) || !in_limit(p->stride_w, 1) ||
+        !in_limit(p->dilation_h, 1) || !in_limit(p->dilation_w, 1) || !in_limit(p->pad_top, 0) ||
+        !in_limit(p->pad_left, 0))
+      return 0;
+    uint64_t columns; /* per batch item and channel */
+    if (!checked_mul((uint64_t)p->out_h, (uint64_t)p->out_w, &columns)) return 0;
+    switch (s->op) {
+      case SDNN_STEP_IM2COL: {
+        if (p->vl != 8 && p->vl != 16) return 0;
+        const uint64_t vl = (uint64_t)p->vl, padded = (columns / vl + (columns % vl != 0)) * vl;
+        if (!checked_mul(batch, padded, &dst_floats) || !checked_mul(dst_floats, c, &dst_floats) ||
+            !checked_mul(dst_floats, (uint64_t)p->kernel_h, &dst_floats) ||
+            !checked_mul(dst_floats, (uint64_t)p->kernel_w, &dst_floats))
+          return 0;
+        break;
+      }
+      case SDNN_STEP_DEPTHWISE:
+      case SDNN_STEP_MAXPOOL:
+      case SDNN_STEP_AVGPOOL:
+        if (s->op == SDNN_STEP_DEPTHWISE && !p->weights) return 0;
+        if (s->op == SDNN_STEP_AVGPOOL && p->count_include_pad > 1) return 0;
+        if (!checked_mul(batch * c, columns, &dst_floats)) return 0;
+        break;
+      default:
+        return 0;
+    }
+  }
+  return ref_is_valid(plan, s->src0, src_floats, 0) && ref_is_valid(plan, s->dst, dst_floats, 1) &&
+         disjoint(s->src0, src_floats, s->dst, dst_floats);
+}
+
 static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   switch (s->op) {
     case SDNN_STEP_KERNEL:
@@ -97,6 +161,15 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
              ref_is_valid(plan, s->dst, dst_floats, 1) &&
              disjoint(s->src0, src_floats, s->dst, dst_floats);
     }
+    case SDNN_STEP_IM2COL:
+    case SDNN_STEP_DEPTHWISE:
+    case SDNN_STEP_MAXPOOL:
+    case SDNN_STEP_AVGPOOL:
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      return window_is_valid(plan, s);
+    case SDNN_STEP_CLIP:
+      if (s->alpha != s->alpha || s->beta != s->beta) return 0; /* NaN bounds */
+      /* fall through */
     case SDNN_STEP_COPY:
     case SDNN_STEP_RELU: {
       if (s->dims[0] < 0) return 0;

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "partition.h"
+#include "plan_check.h"
 #include "pool.h"
 #include "sdnn_plan.h"
 
@@ -38,8 +39,5 @@ struct sdnn_context {
   atomic_int running;           /* detects two sdnn_run calls on one context at once */
   sdnn_bound_step current;      /* the step the pool is running */
 };
-
-/* Checks the plan's internal consistency (buffer references, extents, kernel tables). */
-int sdnn_plan_is_valid(const sdnn_plan* plan);
 
 #endif /* SDNN_RUNTIME_RUNTIME_H */

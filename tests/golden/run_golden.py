@@ -6,7 +6,8 @@ Runtime's output (CPU EP) for a random input, then for each target ISA (avx512 â
 reason when the CPU lacks avx512f â€” and avx2) compile with `sdnnc --target ISA`, run the .so with
 `sdnn-run --threads 1` and with 2 threads by `sdnn-abi-run` (a plain C program using the ABI
 through dlopen, raw float32 files), and require
-  * each output to match ONNX Runtime: np.allclose(out, ref, rtol=1e-4, atol=1e-5);
+  * each output to match ONNX Runtime: np.allclose(out, ref, rtol, atol) with the case's
+    tolerances (1e-4 / 1e-5; whole CNNs 1e-3 / 1e-4 as their issue asks);
   * the 2-thread output to equal the 1-thread one within 1e-6 (max abs diff reported).
 Prints one PASS/FAIL/SKIP line per case and ISA and exits non-zero on any failure.
 
@@ -33,6 +34,7 @@ import onnx
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.join(REPO, "models"))
+import cnn_models as CNN  # noqa: E402
 import sdnn_models as M  # noqa: E402
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -46,6 +48,7 @@ class Case:
     name: str
     build: Callable[[], onnx.ModelProto]
     bind: dict[str, int] = field(default_factory=dict)  # symbolic dim -> size (--input-shape)
+    tol: tuple[float, float] = (RTOL, ATOL)  # against ONNX Runtime
 
 
 SPARSITIES = (0.7, 0.9, 0.95, 0.99)
@@ -104,7 +107,22 @@ def _shape_chain_mlp(opset: int) -> onnx.ModelProto:
     return m
 
 
+CNN_TOL = (1e-3, 1e-4)  # issue 3: whole CNNs against ONNX Runtime
+
 GROUPS: dict[str, list[Case]] = {
+    "cnn": [
+        Case("mobilenet_v1_w025_r32", lambda: CNN.mobilenet_v1(width=0.25, resolution=32, num_classes=10),
+             tol=CNN_TOL),
+        Case("mobilenet_v1_unfolded_relu6_reshape_b2_opset11",
+             lambda: CNN.mobilenet_v1(width=0.25, resolution=32, num_classes=10, batch=2, bn="unfolded",
+                                      activation="relu6", head="reshape", opset=11), tol=CNN_TOL),
+        Case("mobilenet_v2_w025_r32", lambda: CNN.mobilenet_v2(width=0.25, resolution=32, num_classes=10),
+             tol=CNN_TOL),
+        Case("resnet18_w8_r32", lambda: CNN.resnet18(width=8, resolution=32, num_classes=10), tol=CNN_TOL),
+        Case("resnet50_w8_r32_l1111_unfolded_b2",
+             lambda: CNN.resnet50(width=8, resolution=32, num_classes=10, layers=(1, 1, 1, 1), bn="unfolded",
+                                  batch=2), tol=CNN_TOL),
+    ],
     "mlp_gemm": _mlp_grid("gemm", 0),
     "mlp_matmul": _mlp_grid("matmul_bias_first", 2),
     "mlp_variants": [
@@ -237,7 +255,8 @@ def max_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_target(args, case_dir: str, target: str, compile_args: list[str],
-                 inputs: dict[str, str], refs: dict[str, np.ndarray]) -> tuple[bool, str]:
+                 inputs: dict[str, str], refs: dict[str, np.ndarray],
+                 tol: tuple[float, float]) -> tuple[bool, str]:
     """Compiles for `target`, runs with 1 and 2 threads, compares. Returns (ok, detail)."""
     model_path = os.path.join(case_dir, "model.onnx")
     so_path = os.path.join(case_dir, f"model_{target}.so")
@@ -279,8 +298,9 @@ def check_target(args, case_dir: str, target: str, compile_args: list[str],
                                 f"expected float32{list(ref.shape)}")
                 continue
             errs.append(max_abs(got, ref))
-            if not np.allclose(got, ref, rtol=RTOL, atol=ATOL):
-                bad = ~np.isclose(got, ref, rtol=RTOL, atol=ATOL)
+            rtol, atol = tol
+            if not np.allclose(got, ref, rtol=rtol, atol=atol):
+                bad = ~np.isclose(got, ref, rtol=rtol, atol=atol)
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
                 problems.append(f"{name} (t{threads}) differs from ONNX Runtime at "
                                 f"{np.count_nonzero(bad)}/{ref.size} elements, first {idx}: "
@@ -329,7 +349,7 @@ def run_case(args, group: str, case: Case, skips: dict[str, str]) -> tuple[int, 
             continue
         start = time.monotonic()
         try:
-            ok, detail = check_target(args, case_dir, target, compile_args, inputs, refs)
+            ok, detail = check_target(args, case_dir, target, compile_args, inputs, refs, case.tol)
         except ToolError as e:
             ok, detail = False, str(e)
         secs = time.monotonic() - start

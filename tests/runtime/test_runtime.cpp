@@ -18,60 +18,14 @@
 #include <thread>
 #include <vector>
 
+#include "model_library.hpp"
 #include "reference.hpp"
 #include "sdnn.h"
 
 namespace {
 
-// The ABI entry points of one loaded model .so.
-class ModelLibrary {
- public:
-  explicit ModelLibrary(const char* path, int flags = RTLD_NOW | RTLD_LOCAL)
-      : handle_(dlopen(path, flags)) {
-    if (!handle_) FAIL("dlopen " << path << ": " << dlerror());
-    load = symbol<decltype(&sdnn_model_load)>("sdnn_model_load");
-    free_model = symbol<decltype(&sdnn_model_free)>("sdnn_model_free");
-    num_inputs = symbol<decltype(&sdnn_model_num_inputs)>("sdnn_model_num_inputs");
-    num_outputs = symbol<decltype(&sdnn_model_num_outputs)>("sdnn_model_num_outputs");
-    input = symbol<decltype(&sdnn_model_input)>("sdnn_model_input");
-    output = symbol<decltype(&sdnn_model_output)>("sdnn_model_output");
-    create_context = symbol<decltype(&sdnn_context_create)>("sdnn_context_create");
-    free_context = symbol<decltype(&sdnn_context_free)>("sdnn_context_free");
-    run = symbol<decltype(&sdnn_run)>("sdnn_run");
-    status_string = symbol<decltype(&sdnn_status_string)>("sdnn_status_string");
-  }
-  ~ModelLibrary() { dlclose(handle_); }
-  ModelLibrary(const ModelLibrary&) = delete;
-  ModelLibrary& operator=(const ModelLibrary&) = delete;
-
-  decltype(&sdnn_model_load) load;
-  decltype(&sdnn_model_free) free_model;
-  decltype(&sdnn_model_num_inputs) num_inputs;
-  decltype(&sdnn_model_num_outputs) num_outputs;
-  decltype(&sdnn_model_input) input;
-  decltype(&sdnn_model_output) output;
-  decltype(&sdnn_context_create) create_context;
-  decltype(&sdnn_context_free) free_context;
-  decltype(&sdnn_run) run;
-  decltype(&sdnn_status_string) status_string;
-
-  sdnn_model* load_model() {
-    sdnn_model* model = nullptr;
-    REQUIRE(load(&model) == SDNN_OK);
-    REQUIRE(model != nullptr);
-    return model;
-  }
-
- private:
-  template <typename Fn>
-  Fn symbol(const char* name) {
-    void* address = dlsym(handle_, name);
-    if (!address) FAIL("dlsym " << name << ": " << dlerror());
-    return reinterpret_cast<Fn>(address);
-  }
-  void* handle_;
-};
-
+using sdnn_test::load_status;
+using sdnn_test::ModelLibrary;
 using sdnn_test::conv_reference;
 using sdnn_test::first_mismatch;
 using sdnn_test::make_input;
@@ -124,17 +78,6 @@ double process_cpu_seconds() {
   timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-sdnn_status load_status(const char* path) {
-  ModelLibrary lib(path);
-  sdnn_model* model = nullptr;
-  const sdnn_status status = lib.load(&model);
-  if (status == SDNN_OK)
-    lib.free_model(model);
-  else
-    CHECK(model == nullptr);
-  return status;
 }
 
 }  // namespace

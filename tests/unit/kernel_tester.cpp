@@ -23,8 +23,10 @@ bool isa_available(Isa isa) {
 }
 
 backend::KernelPlan KernelTester::plan() const {
-  backend::KernelPlan p = backend::default_plan(family_, isa_, m_, k_, n_, bias_,
-                                                relu_ ? backend::Activation::Relu : backend::Activation::None);
+  const backend::Activation act = relu6_ ? backend::Activation::Relu6
+                                  : relu_  ? backend::Activation::Relu
+                                           : backend::Activation::None;
+  backend::KernelPlan p = backend::default_plan(family_, isa_, m_, k_, n_, bias_, act);
   if (mb_) p.mb = mb_;
   if (nb_) p.nb = nb_;
   if (k_block_) p.k_block = k_block_;
@@ -104,7 +106,8 @@ void KernelTester::Test() const {
     for (int64_t j = 0; j < n_; ++j) {
       double ref = bias_ ? bias[r] : 0.0;
       for (int64_t kk = 0; kk < k_; ++kk) ref += static_cast<double>(w[r * k_ + kk]) * b[at(k_, kk, j)];
-      if (relu_) ref = std::max(ref, 0.0);
+      if (relu_ || relu6_) ref = std::max(ref, 0.0);
+      if (relu6_) ref = std::min(ref, 6.0);
       const float got = c[at(m_, r, j)];
       if (std::fabs(got - ref) > 1e-4 + 1e-4 * std::fabs(ref)) {
         FAIL("C[" << r << "][" << j << "] = " << got << ", expected " << ref);

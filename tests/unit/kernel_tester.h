@@ -42,6 +42,7 @@ class KernelTester {
   KernelTester& dense_rows(bool b) { dense_rows_ = b; return *this; }
   KernelTester& bias(bool b) { bias_ = b; return *this; }
   KernelTester& relu(bool b) { relu_ = b; return *this; }
+  KernelTester& relu6(bool b) { relu6_ = b; return *this; }
   // Run as `parts` tile ranges x `col_parts` column ranges (as a multi-thread context would).
   KernelTester& split(int parts, int col_parts) { parts_ = parts; col_parts_ = col_parts; return *this; }
   KernelTester& seed(uint32_t s) { seed_ = s; return *this; }
@@ -59,7 +60,7 @@ class KernelTester {
   int n_group_ = 0;      // 0: the default plan's
   bool shuffle_rows_ = false;
   double sparsity_ = 0.9;
-  bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false;
+  bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false, relu6_ = false;
   int parts_ = 1, col_parts_ = 1;
   uint32_t seed_ = 1;
 };

@@ -77,11 +77,11 @@ TEST_CASE("frontend: unsupported attribute values", "[frontend]") {
   CHECK_THAT(import_error(b.bytes()), Contains("node 'g' (Gemm): unsupported attribute value transA=1"));
 
   OnnxBuilder c;
-  c.input("x", {1, 4, 5, 5}).weight("w", {2, 4, 1, 1}, sdnn::test::pattern(8, 2));
+  c.input("x", {1, 4, 5, 5}).weight("w", {2, 2, 1, 1}, sdnn::test::pattern(4, 2));
   auto& conv = c.node("Conv", "c1", {"x", "w"}, {"y"});
-  OnnxBuilder::attr_ints(conv, "strides", {2, 2});
+  OnnxBuilder::attr_int(conv, "group", 2);
   c.output("y");
-  CHECK_THAT(import_error(c.bytes()), Contains("node 'c1' (Conv): unsupported attribute value: strides"));
+  CHECK_THAT(import_error(c.bytes()), Contains("node 'c1' (Conv): unsupported attribute value group=2"));
 }
 
 TEST_CASE("frontend: non-f32 tensors", "[frontend]") {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "onnx_builder.h"
 #include "sdnn/frontend/onnx_importer.h"
@@ -197,4 +198,59 @@ TEST_CASE("permute-rows: recorded on sparse layers only, kept only when it saves
   CHECK(fc1.has("tile_loads"));
   CHECK_FALSE(fc2.has("tile_loads"));  // dense
   CHECK_FALSE(fc2.has("row_order"));
+}
+
+namespace {
+
+// x [1,3,8,8] -> Conv 3x3 pad 1 (no bias) -> BatchNormalization -> Clip(0, 6) -> depthwise 3x3
+// stride 2 -> BatchNormalization (standalone: the depthwise output is also a graph output)
+OnnxBuilder conv_bn() {
+  OnnxBuilder b;
+  b.input("x", {1, 3, 8, 8})
+      .weight("w", {4, 3, 3, 3}, sdnn::test::pattern(108, 3))
+      .weight("g", {4}, {1, 2, 3, 4})
+      .weight("be", {4}, {0.5f, 0, 0, -1})
+      .weight("mu", {4}, {1, 0, 0, 0})
+      .weight("var", {4}, {3, 1, 1, 1})
+      .weight("dw", {4, 1, 3, 3}, sdnn::test::pattern(36, 2))
+      .weight("lo", {}, {0})
+      .weight("hi", {}, {6});
+  auto& c = b.node("Conv", "conv", {"x", "w"}, {"c"});
+  OnnxBuilder::attr_ints(c, "pads", {1, 1, 1, 1});
+  b.node("BatchNormalization", "bn1", {"c", "g", "be", "mu", "var"}, {"n"});
+  b.node("Clip", "relu6", {"n", "lo", "hi"}, {"r"});
+  auto& d = b.node("Conv", "dw", {"r", "dw"}, {"d"});
+  OnnxBuilder::attr_int(d, "group", 4);
+  OnnxBuilder::attr_ints(d, "pads", {1, 1, 1, 1});
+  OnnxBuilder::attr_ints(d, "strides", {2, 2});
+  b.node("BatchNormalization", "bn2", {"d", "g", "be", "mu", "var"}, {"y"});
+  b.output("d").output("y");
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("canonicalize: KxK Conv becomes im2col + conv1x1, BatchNormalization folds into it", "[passes]") {
+  auto g = run_until(conv_bn(), "fuse-epilogue");
+  REQUIRE(count_op(*g, "im2col") == 1);
+  CHECK(count_op(*g, "BatchNormalization") == 0);
+  const sdnn::ir::Node* conv = nullptr;
+  for (const auto& n : g->nodes())
+    if (n->op == "conv1x1") conv = n.get();
+  REQUIRE(conv != nullptr);
+  CHECK(conv->inputs[0]->shape == sdnn::ir::Shape{1, 27, 8, 8});
+  CHECK(conv->get_str("epilogue", "") == "relu6");
+  // Channel 0: s = 1 / sqrt(3 + 1e-5), t = 0.5 - 1 * s; weights scaled by s, bias = t.
+  const double s0 = 1.0 / std::sqrt(3.0 + 1e-5);
+  CHECK((*conv->inputs[2]->f32)[0] == Approx(0.5 - s0).epsilon(1e-6));
+  CHECK((*conv->inputs[1]->f32)[0] == Approx(0.5 * 1 * s0).epsilon(1e-6));  // pattern(108, 3)[0] = 0.5
+}
+
+TEST_CASE("canonicalize: depthwise Conv, and a BatchNormalization that cannot fold becomes a 1x1 depthwise", "[passes]") {
+  auto g = run_until(conv_bn(), "canonicalize");
+  CHECK(count_op(*g, "depthwise") == 2);
+  const auto& last = *g->nodes().back();
+  CHECK(last.op == "depthwise");
+  CHECK(last.get_ints("kernel") == std::vector<int64_t>{1, 1});
+  CHECK(last.outputs[0]->shape == sdnn::ir::Shape{1, 4, 4, 4});
 }

@@ -143,3 +143,14 @@ TEST_CASE("spmm and dense: rows tiled in a permuted order still land in their ow
   auto a = sdnn::backend::SparseMatrix::from_dense(w.data(), 5, 5);
   CHECK_THROWS_WITH(sdnn::backend::emit_kernel(p, a, "k"), Catch::Matchers::Contains("not a permutation"));
 }
+
+TEST_CASE("spmm and dense: ReLU6 epilogue clamps to [0, 6]", "[spmm][dense]") {
+  for (Isa isa : kIsas) {
+    SECTION(std::string(sdnn::backend::to_string(isa))) {
+      // Dense rows make sums large enough that both bounds are hit.
+      KernelTester().isa(isa).m(40).k(64).n(37).sparsity(0.3).bias(true).relu6(true).Test();
+      KernelTester().isa(isa).m(40).k(64).n(37).sparsity(0.5).k_block(16).relu6(true).Test();
+      KernelTester().family(Family::Dense).isa(isa).m(30).k(64).n(20).sparsity(0.0).bias(true).relu6(true).Test();
+    }
+  }
+}

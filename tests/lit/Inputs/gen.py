@@ -57,13 +57,15 @@ def unsupported_op():
 
 
 def bad_attr():
-    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv_s2", strides=[2, 2])]
-    return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [w("w", (4, 4, 1, 1))])
+    # A grouped convolution that is not depthwise.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv_g2", group=2)]
+    return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [w("w", (4, 2, 1, 1))])
 
 
-def conv3x3():
-    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv3", pads=[1, 1, 1, 1])]
-    return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [w("w", (4, 4, 3, 3))])
+def ceil_pool():
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                              ceil_mode=1)]
+    return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [])
 
 
 def double_input():
@@ -119,7 +121,7 @@ def old_opset():
 
 MODELS = {
     "mlp": mlp, "mlp_batch1": lambda: mlp(batch=1), "conv": conv, "unsupported_op": unsupported_op,
-    "bad_attr": bad_attr, "conv3x3": conv3x3, "double_input": double_input,
+    "bad_attr": bad_attr, "ceil_pool": ceil_pool, "double_input": double_input,
     "shape_mismatch": shape_mismatch, "symbolic": symbolic, "old_opset": old_opset,
     "shape_chain": shape_chain, "shape_chain_opset11": lambda: shape_chain(11),
     "gather_activation": lambda: model(

@@ -16,7 +16,7 @@ namespace sdnn::backend {
 
 enum class Isa { Avx2, Avx512 };
 enum class Family { Spmm, Dense };
-enum class Activation { None, Relu };
+enum class Activation { None, Relu, Relu6 };
 
 const char* to_string(Isa isa);
 const char* to_string(Family f);

@@ -33,11 +33,23 @@ struct LoweredKernel {
   TuneRecord tune;
 };
 
+// sdnn_window_params of an im2col / depthwise / pool step, with the depthwise weights.
+struct WindowStep {
+  int64_t batch = 0, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
+  int64_t dilation_h = 1, dilation_w = 1, vl = 0;
+  uint32_t act = 0, count_include_pad = 0;
+  std::vector<float> weights, bias;  // DEPTHWISE: [C][KH][KW], [C] (bias may be empty)
+};
+
 struct LoweredStep {
   uint32_t op = 0;  // sdnn_step_op
   ir::Storage src0, src1, dst;
   int64_t dims[4] = {0, 0, 0, 0};
   int kernel = -1;  // index into LoweredModel::kernels for SDNN_STEP_KERNEL
+  bool has_window = false;
+  WindowStep window;
+  float alpha = 0, beta = 0;  // CLIP bounds
 };
 
 struct LoweredModel {

@@ -1,0 +1,611 @@
+/* window.c — the windowed plan steps on NCHW activations: im2col into the blocked column layout,
+ * depthwise convolution, max / average pooling, global average pooling (window.h).
+ *
+ * Baseline x86-64 (SSE2), written so gcc -O3 vectorizes the inner loops (and built with
+ * -fno-tree-loop-distribute-patterns: short row copies must not become memcpy / memset calls).
+ * No inner loop tests bounds per element: for a tap (ky, kx) the output columns whose input
+ * column is inside the image form one interval, computed up front (tap_range), or the input is
+ * first copied zero-padded so that every tap is inside.
+ *
+ *   DEPTHWISE  Padded path (whenever the rows fit a 16 KiB stack buffer, except 3x3 stride 2 with
+ *              ow >= 7): the input rows of a chunk of output rows are copied zero-padded, then
+ *              3x3 and 5x5 (dilation 1, stride_w 1 or 2) run one pass per output row with the
+ *              weights in registers, whole 4-float vectors only (round_up(ow, 4) outputs, the
+ *              extra ones spilling into the next row, which is written afterwards; the range's
+ *              last row goes through a scratch); other kernels add one tap at a time (axpy).
+ *              Direct path (wider rows, and 3x3 stride 2 where it measured faster): 3x3 rows whose
+ *              three input rows are inside run the same one-pass kernel on their interior columns
+ *              and a per-point loop on the few border ones; other rows add each tap over its
+ *              column interval. Every output sums bias + taps in (ky, kx) order, in float, then the
+ *              activation (min / max that keep NaN).
+ *   MAXPOOL    -inf, then max over each tap's column interval (a NaN input never wins, as in ONNX
+ *              Runtime); AVGPOOL the sum, then one division per output by the taps inside the
+ *              image (the row's count times the column's; interior columns have all KW) or by
+ *              KH*KW with count_include_pad.
+ *   IM2COL     per column block, the VL columns are cut into runs within one output row; run by
+ *              run (so the copy length, and its branches, stay fixed), each (channel, ky, kx) row
+ *              gets the run's input taps by straight-line SSE moves (stride 1), even-lane
+ *              shuffles (stride 2) or a strided loop, with zeros for taps outside the image; the
+ *              pad columns of the last block are zeroed.
+ *   GLOBAL_AVGPOOL  16 float partial sums per block of 1024, blocks added in double. */
+#include "window.h"
+
+#include <math.h>
+#include <xmmintrin.h>
+
+typedef struct {
+  int64_t batch, c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
+} geometry;
+
+enum {
+  MAX_VL = 16,
+  DW_BUFFER_FLOATS = 4096, /* 16 KiB of stack for zero-padded depthwise input rows */
+};
+
+static geometry geometry_of(const sdnn_window_params* p) {
+  const geometry g = {p->batch,   p->channels, p->in_h,       p->in_w,      p->out_h,
+                      p->out_w,   p->kernel_h, p->kernel_w,   p->stride_h,  p->stride_w,
+                      p->pad_top, p->pad_left, p->dilation_h, p->dilation_w};
+  return g;
+}
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* a / s for a >= 0 and s >= 1, without a division for the common strides. */
+static inline int64_t div_pos(int64_t a, int64_t s) { return s == 1 ? a : s == 2 ? a >> 1 : a / s; }
+
+/* [*lo, *hi): the i in [0, n) with 0 <= off + i * stride < size (an interval, maybe empty). */
+static inline void tap_range(int64_t off, int64_t stride, int64_t size, int64_t n, int64_t* lo,
+                             int64_t* hi) {
+  int64_t l = 0, h = 0;
+  if (off < size) { /* then size - 1 - off >= 0 */
+    l = off >= 0 ? 0 : div_pos(-off + stride - 1, stride);
+    h = min64(div_pos(size - 1 - off, stride) + 1, n);
+    if (l > h) l = h;
+  }
+  *lo = l;
+  *hi = h;
+}
+
+/* Keeps NaN as NaN (comparisons with NaN are false), like min(max(x, lo), hi) in ONNX. */
+static inline float clampf(float x, float lo, float hi) {
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+
+static void act_bounds(uint32_t act, float* lo, float* hi) {
+  *lo = act == SDNN_ACT_NONE ? -INFINITY : 0.0f;
+  *hi = act == SDNN_ACT_RELU6 ? 6.0f : INFINITY;
+}
+
+static void clamp_row(float* x, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) x[i] = clampf(x[i], lo, hi);
+}
+
+/* ---- depthwise ------------------------------------------------------------------------------ */
+
+/* y[i] += a * x[i * stride], i < n. */
+static void axpy(float* restrict y, const float* restrict x, float a, int64_t n, int64_t stride) {
+  if (stride == 1)
+    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+  else if (stride == 2)
+    for (int64_t i = 0; i < n; ++i) y[i] += a * x[2 * i];
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * stride];
+}
+
+/* One output of one channel, any geometry, before the activation. */
+static float dw_point(const geometry* g, const float* plane, const float* wts, float bias,
+                      int64_t oy, int64_t ox) {
+  float s = bias;
+  for (int64_t ky = 0; ky < g->kh; ++ky) {
+    const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+    if (iy < 0 || iy >= g->h) continue;
+    for (int64_t kx = 0; kx < g->kw; ++kx) {
+      const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+      if (ix >= 0 && ix < g->w) s += wts[ky * g->kw + kx] * plane[iy * g->w + ix];
+    }
+  }
+  return s;
+}
+
+/* Output row oy of one channel, any geometry: bias, then one axpy per tap over its interval. */
+static void dw_row_generic(float* restrict out, const geometry* g, const float* restrict plane,
+                           const float* wts, float bias, float lo, float hi, int64_t oy) {
+  for (int64_t ox = 0; ox < g->ow; ++ox) out[ox] = bias;
+  for (int64_t ky = 0; ky < g->kh; ++ky) {
+    const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+    if (iy < 0 || iy >= g->h) continue;
+    const float* row = plane + iy * g->w;
+    for (int64_t kx = 0; kx < g->kw; ++kx) {
+      const int64_t off = kx * g->dw - g->pl;
+      int64_t a, b;
+      tap_range(off, g->sw, g->w, g->ow, &a, &b);
+      if (a < b) axpy(out + a, row + off + a * g->sw, wts[ky * g->kw + kx], b - a, g->sw);
+    }
+  }
+  clamp_row(out, g->ow, lo, hi);
+}
+
+/* Rows of a K x K, dilation 1, stride S depthwise kernel in one pass: output row r (at
+ * o + r * ldo) from input rows at base + r * step (row stride ld),
+ * o[i] = act(bias + sum k[ky][kx] * base[ky * ld + S * i + kx]), the K*K weights loaded once.
+ * Inlined with constant K and S, so gcc unrolls the taps and vectorizes over i. */
+static inline __attribute__((always_inline)) void dw_kxk(float* restrict o, int64_t ldo,
+                                                         const float* restrict base, int64_t ld,
+                                                         int64_t step, const float* restrict k,
+                                                         float bias, float lo, float hi,
+                                                         int64_t rows, int64_t n, const int K,
+                                                         const int S) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* restrict out = o + r * ldo;
+    const float* restrict in = base + r * step;
+    for (int64_t i = 0; i < n; ++i) {
+      float s = bias;
+      for (int ky = 0; ky < K; ++ky)
+        for (int kx = 0; kx < K; ++kx) s += k[ky * K + kx] * in[ky * ld + S * i + kx];
+      out[i] = clampf(s, lo, hi);
+    }
+  }
+}
+
+typedef void (*dw_rows_fn)(float* restrict o, int64_t ldo, const float* restrict base, int64_t ld,
+                           int64_t step, const float* restrict k, float bias, float lo, float hi,
+                           int64_t rows, int64_t n);
+
+#define DW_KXK(K, S)                                                                            \
+  static void dw##K##x##K##_s##S(float* restrict o, int64_t ldo, const float* restrict base,    \
+                                 int64_t ld, int64_t step, const float* restrict k, float bias, \
+                                 float lo, float hi, int64_t rows, int64_t n) {                 \
+    dw_kxk(o, ldo, base, ld, step, k, bias, lo, hi, rows, n, K, S);                             \
+  }
+DW_KXK(3, 1)
+DW_KXK(3, 2)
+DW_KXK(5, 1)
+DW_KXK(5, 2)
+#undef DW_KXK
+
+/* The one-pass row kernel for the geometry, or NULL. */
+static dw_rows_fn dw_one_pass(const geometry* g) {
+  if (g->dh != 1 || g->dw != 1 || g->kh != g->kw || g->sw > 2) return NULL;
+  if (g->kh == 3) return g->sw == 1 ? dw3x3_s1 : dw3x3_s2;
+  if (g->kh == 5) return g->sw == 1 ? dw5x5_s1 : dw5x5_s2;
+  return NULL;
+}
+
+/* Output row oy, in place (direct path), of a 3x3 / dilation 1 / stride_w 1 or 2 channel whose
+ * three input rows are all in the image; [xa, xb) are the columns whose three input columns are
+ * too: one pass there (`one_pass`), the per-point path on the border columns. */
+static void dw3x3_row(float* restrict out, const geometry* g, const float* restrict plane,
+                      dw_rows_fn one_pass, const float* wts, float bias, float lo, float hi,
+                      int64_t oy, int64_t xa, int64_t xb) {
+  for (int64_t ox = 0; ox < xa; ++ox)
+    out[ox] = clampf(dw_point(g, plane, wts, bias, oy, ox), lo, hi);
+  if (xa < xb)
+    one_pass(out + xa, 0, plane + (oy * g->sh - g->pt) * g->w + xa * g->sw - g->pl, g->w, 0, wts,
+             bias, lo, hi, 1, xb - xa);
+  for (int64_t ox = xb; ox < g->ow; ++ox)
+    out[ox] = clampf(dw_point(g, plane, wts, bias, oy, ox), lo, hi);
+}
+
+/* Rows [iy_first, iy_first + rows) of a plane, zero-padded, into buf (row stride wp): padded
+ * column q holds input column q - pad_left, or 0 outside the image. */
+static void pad_rows(float* restrict buf, const geometry* g, const float* restrict plane,
+                     int64_t iy_first, int64_t rows, int64_t wp) {
+  const int64_t qa = min64(g->pl, wp), qb = min64(wp, g->w + g->pl); /* inside: [qa, qb) */
+  for (int64_t j = 0; j < rows; ++j) {
+    float* d = buf + j * wp;
+    const int64_t iy = iy_first + j;
+    if (iy < 0 || iy >= g->h) {
+      for (int64_t q = 0; q < wp; ++q) d[q] = 0.0f;
+      continue;
+    }
+    const float* row = plane + iy * g->w;
+    for (int64_t q = 0; q < qa; ++q) d[q] = 0.0f;
+    for (int64_t q = qa; q < qb; ++q) d[q] = row[q - g->pl];
+    for (int64_t q = qb; q < wp; ++q) d[q] = 0.0f;
+  }
+}
+
+/* Output rows [oy0, oy1) (at out, row stride ow) from padded rows (output row oy's window at
+ * buf + (oy - oy0) * sh * wp, its row ky another ky * dh * wp on; the buffer holds the columns of
+ * round_up(ow, 4) outputs). A one-pass kernel computes whole vectors: round_up(ow, 4) outputs per
+ * row, the extra ones spilling into the next output row, which is written afterwards; the last row
+ * of the range (`last`: the caller's range ends there), and every row when ow < 4, get their
+ * remainder through a scratch instead, so no write leaves the range and no scalar remainder loop
+ * runs. */
+static void dw_rows_padded(float* restrict out, const geometry* g, const float* restrict buf,
+                           int64_t wp, int64_t rows, int last, dw_rows_fn one_pass,
+                           const float* wts, float bias, float lo, float hi) {
+  if (one_pass) {
+    const int64_t ow4 = (g->ow + 3) & ~(int64_t)3, step = g->sh * wp;
+    /* Spilling is confined to the next row when ow >= 4. */
+    const int64_t spill_rows = g->ow == ow4 ? rows : g->ow < 4 ? 0 : last ? rows - 1 : rows;
+    one_pass(out, g->ow, buf, wp, step, wts, bias, lo, hi, spill_rows, ow4);
+    const int64_t body = g->ow & ~(int64_t)3;
+    for (int64_t r = spill_rows; r < rows; ++r) {
+      float* o = out + r * g->ow;
+      const float* b = buf + r * step;
+      float tail[4];
+      one_pass(o, 0, b, wp, 0, wts, bias, lo, hi, 1, body);
+      one_pass(tail, 0, b + body * g->sw, wp, 0, wts, bias, lo, hi, 1, 4);
+      for (int64_t i = body; i < g->ow; ++i) o[i] = tail[i - body];
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + r * g->ow;
+    const float* b = buf + r * g->sh * wp;
+    for (int64_t ox = 0; ox < g->ow; ++ox) o[ox] = bias;
+    for (int64_t ky = 0; ky < g->kh; ++ky)
+      for (int64_t kx = 0; kx < g->kw; ++kx)
+        axpy(o, b + ky * g->dh * wp + kx * g->dw, wts[ky * g->kw + kx], g->ow, g->sw);
+    clamp_row(o, g->ow, lo, hi);
+  }
+}
+
+/* Output rows [r0, r1) of channel `channel` of one batch item.
+ *
+ * Padded path: the input rows of a chunk of output rows are copied zero-padded into a stack buffer
+ * and every output is an interior one (one pass for 3x3 / 5x5, stride 1 / 2; per-tap axpy
+ * otherwise). Direct path, for rows too wide for the buffer and for 3x3 stride 2 on wide images
+ * (measured faster there: the input is read once, without the copy): border columns and rows
+ * by tap intervals, the interior of 3x3 rows in one pass. */
+static void depthwise_rows(const geometry* g, const sdnn_window_params* p, const float* in,
+                           float* out, int64_t channel, int64_t r0, int64_t r1) {
+  const float* wts = p->weights + channel * g->kh * g->kw;
+  const float bias = p->bias ? p->bias[channel] : 0.0f;
+  float lo, hi;
+  act_bounds(p->act, &lo, &hi);
+
+  const dw_rows_fn one_pass = dw_one_pass(g);
+  const int64_t span_h = (g->kh - 1) * g->dh + 1; /* input rows of one output row */
+  const int64_t ow4 = (g->ow + 3) & ~(int64_t)3;
+  const int64_t wp = (ow4 - 1) * g->sw + (g->kw - 1) * g->dw + 1; /* padded columns read */
+  const int wide_3x3_s2 = one_pass == dw3x3_s2 && g->ow >= 7;
+  if (wp <= DW_BUFFER_FLOATS / span_h && !wide_3x3_s2) {
+    float buf[DW_BUFFER_FLOATS];
+    const int64_t chunk = (DW_BUFFER_FLOATS / wp - span_h) / g->sh + 1; /* output rows per fill */
+    for (int64_t oy0 = r0; oy0 < r1; oy0 += chunk) {
+      const int64_t oy1 = min64(r1, oy0 + chunk);
+      pad_rows(buf, g, in, oy0 * g->sh - g->pt, (oy1 - oy0 - 1) * g->sh + span_h, wp);
+      dw_rows_padded(out + oy0 * g->ow, g, buf, wp, oy1 - oy0, oy1 == r1, one_pass, wts, bias, lo,
+                     hi);
+    }
+    return;
+  }
+
+  const int fast = one_pass == dw3x3_s1 || one_pass == dw3x3_s2;
+  int64_t xa = 0, xb = 0;
+  if (fast) tap_range(-g->pl, g->sw, g->w - 2, g->ow, &xa, &xb);
+  for (int64_t oy = r0; oy < r1; ++oy) {
+    const int64_t iy0 = oy * g->sh - g->pt;
+    if (fast && iy0 >= 0 && iy0 + 2 < g->h)
+      dw3x3_row(out + oy * g->ow, g, in, one_pass, wts, bias, lo, hi, oy, xa, xb);
+    else
+      dw_row_generic(out + oy * g->ow, g, in, wts, bias, lo, hi, oy);
+  }
+}
+
+/* ---- pools ---------------------------------------------------------------------------------- */
+
+/* y[i] = max(y[i], x[i * stride]); a NaN x never replaces y. */
+static void vmax(float* restrict y, const float* restrict x, int64_t n, int64_t stride) {
+  if (stride == 1)
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > y[i] ? x[i] : y[i];
+  else if (stride == 2)
+    for (int64_t i = 0; i < n; ++i) y[i] = x[2 * i] > y[i] ? x[2 * i] : y[i];
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i * stride] > y[i] ? x[i * stride] : y[i];
+}
+
+static void vadd(float* restrict y, const float* restrict x, int64_t n, int64_t stride) {
+  if (stride == 1)
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+  else if (stride == 2)
+    for (int64_t i = 0; i < n; ++i) y[i] += x[2 * i];
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i * stride];
+}
+
+/* Output row oy of one plane: the max (or sum) over the taps inside the image. Returns how many
+ * kernel rows are inside the image. */
+static int64_t pool_row(float* restrict out, const geometry* g, const float* restrict plane,
+                        int64_t oy, int is_max) {
+  const float init = is_max ? -INFINITY : 0.0f;
+  for (int64_t ox = 0; ox < g->ow; ++ox) out[ox] = init;
+  int64_t rows = 0;
+  for (int64_t ky = 0; ky < g->kh; ++ky) {
+    const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+    if (iy < 0 || iy >= g->h) continue;
+    ++rows;
+    const float* row = plane + iy * g->w;
+    for (int64_t kx = 0; kx < g->kw; ++kx) {
+      const int64_t off = kx * g->dw - g->pl;
+      int64_t a, b;
+      tap_range(off, g->sw, g->w, g->ow, &a, &b);
+      if (a >= b) continue;
+      if (is_max)
+        vmax(out + a, row + off + a * g->sw, b - a, g->sw);
+      else
+        vadd(out + a, row + off + a * g->sw, b - a, g->sw);
+    }
+  }
+  return rows;
+}
+
+static void divide_row(float* x, int64_t n, float d) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / d;
+}
+
+/* Divides outputs [from, to) of a row by their taps inside the image: `rows` kernel rows times
+ * each column's kernel columns (an output with none keeps its sum, 0). */
+static void avg_border(float* out, const geometry* g, int64_t rows, int64_t from, int64_t to) {
+  for (int64_t ox = from; ox < to; ++ox) {
+    int64_t a, b;
+    tap_range(ox * g->sw - g->pl, g->dw, g->w, g->kw, &a, &b);
+    if (a < b) out[ox] = out[ox] / (float)(rows * (b - a));
+  }
+}
+
+static void pool_rows(const geometry* g, const sdnn_window_params* p, int is_max, const float* in,
+                      float* out, int64_t r0, int64_t r1) {
+  /* Columns whose KW taps are all inside the image. */
+  int64_t xa = 0, xb = 0;
+  if (!is_max && !p->count_include_pad)
+    tap_range(-g->pl, g->sw, g->w - (g->kw - 1) * g->dw, g->ow, &xa, &xb);
+  for (int64_t oy = r0; oy < r1; ++oy) {
+    float* o = out + oy * g->ow;
+    const int64_t rows = pool_row(o, g, in, oy, is_max);
+    if (is_max) continue;
+    if (p->count_include_pad) {
+      divide_row(o, g->ow, (float)(g->kh * g->kw));
+      continue;
+    }
+    if (rows == 0) continue; /* no tap inside the image: the sums are 0 */
+    avg_border(o, g, rows, 0, xa);
+    if (xa < xb) divide_row(o + xa, xb - xa, (float)(rows * g->kw));
+    avg_border(o, g, rows, xb, g->ow);
+  }
+}
+
+/* ---- global average pool -------------------------------------------------------------------- */
+
+/* Mean of n floats: 16 float partial sums (vectorized) over blocks of 1024, each block's total
+ * added in double, so the rounding error stays that of a 64-term float sum whatever n is. */
+static float plane_mean(const float* x, int64_t n) {
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += 1024) {
+    const int64_t end = min64(n, start + 1024);
+    float acc[16] = {0};
+    int64_t i = start;
+    for (; i + 16 <= end; i += 16)
+      for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < 16; ++j) s += acc[j];
+    for (; i < end; ++i) s += x[i];
+    total += s;
+  }
+  return (float)(total / (double)n);
+}
+
+/* ---- im2col --------------------------------------------------------------------------------- */
+
+/* The im2col copies are at most VL <= 16 floats: straight-line SSE moves by powers of two (a loop
+ * would be turned into a memcpy / memset call, which costs more than the move itself). */
+static inline void zero_floats(float* d, int64_t n) {
+  const __m128 z = _mm_setzero_ps();
+  if (n & 16) {
+    _mm_storeu_ps(d, z);
+    _mm_storeu_ps(d + 4, z);
+    _mm_storeu_ps(d + 8, z);
+    _mm_storeu_ps(d + 12, z);
+    d += 16;
+  }
+  if (n & 8) {
+    _mm_storeu_ps(d, z);
+    _mm_storeu_ps(d + 4, z);
+    d += 8;
+  }
+  if (n & 4) {
+    _mm_storeu_ps(d, z);
+    d += 4;
+  }
+  if (n & 2) {
+    _mm_storel_pi((__m64*)d, z);
+    d += 2;
+  }
+  if (n & 1) _mm_store_ss(d, z);
+}
+
+/* d[i] = s[i], i < n <= 31. */
+static inline void copy_contiguous(float* restrict d, const float* restrict s, int64_t n) {
+  if (n & 16) {
+    _mm_storeu_ps(d, _mm_loadu_ps(s));
+    _mm_storeu_ps(d + 4, _mm_loadu_ps(s + 4));
+    _mm_storeu_ps(d + 8, _mm_loadu_ps(s + 8));
+    _mm_storeu_ps(d + 12, _mm_loadu_ps(s + 12));
+    d += 16;
+    s += 16;
+  }
+  if (n & 8) {
+    _mm_storeu_ps(d, _mm_loadu_ps(s));
+    _mm_storeu_ps(d + 4, _mm_loadu_ps(s + 4));
+    d += 8;
+    s += 8;
+  }
+  if (n & 4) {
+    _mm_storeu_ps(d, _mm_loadu_ps(s));
+    d += 4;
+    s += 4;
+  }
+  if (n & 2) {
+    _mm_storel_pi((__m64*)d, _mm_loadl_pi(_mm_setzero_ps(), (const __m64*)s));
+    d += 2;
+    s += 2;
+  }
+  if (n & 1) _mm_store_ss(d, _mm_load_ss(s));
+}
+
+/* d[i] = s[i * stride], i < n <= 31; s[0, readable) may be read. */
+static inline void copy_taps(float* restrict d, const float* restrict s, int64_t n, int64_t stride,
+                             int64_t readable) {
+  if (stride == 1) {
+    copy_contiguous(d, s, n);
+    return;
+  }
+  int64_t i = 0;
+  if (stride == 2) /* even lanes of two loads; the odd lane after the last tap must be readable */
+    for (; i + 4 <= n && 2 * i + 8 <= readable; i += 4) {
+      const __m128 lo = _mm_loadu_ps(s + 2 * i), hi = _mm_loadu_ps(s + 2 * i + 4);
+      _mm_storeu_ps(d + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+  for (; i < n; ++i) d[i] = s[i * stride];
+}
+
+/* Columns [col, col + len) of a column block, all in one output row; for tap (ky, kx) they read
+ * input row iy0 + ky * dh, columns ix0 + kx * dw + i * sw. */
+typedef struct {
+  int64_t col, len;
+  int64_t iy0, ix0;
+  int64_t ky_lo, ky_hi; /* taps whose input row is inside the image */
+  int64_t kx_lo, kx_hi; /* taps whose len input columns are all inside the image */
+} column_run;
+
+/* A run's row for a tap whose row is inside but some columns are not: zeros, copy, zeros. */
+static void im2col_run_partial(float* d, const geometry* g, const float* row, const column_run* run,
+                               int64_t kx) {
+  const int64_t off = run->ix0 + kx * g->dw;
+  int64_t a, b;
+  tap_range(off, g->sw, g->w, run->len, &a, &b);
+  zero_floats(d, a);
+  if (a < b) {
+    const int64_t ix = off + a * g->sw;
+    copy_taps(d + a, row + ix, b - a, g->sw, g->w - ix);
+  }
+  zero_floats(d + b, run->len - b);
+}
+
+/* Channels [c0, c1) of column block `block` of one batch item; `out` is the block's base. */
+static void im2col_block(const geometry* g, int64_t vl, const float* in, float* out, int64_t block,
+                         int64_t c0, int64_t c1) {
+  column_run runs[MAX_VL];
+  const int64_t n0 = block * vl, n_end = min64(n0 + vl, g->oh * g->ow);
+  int64_t num_runs = 0;
+  for (int64_t n = n0; n < n_end;) {
+    const int64_t oy = n / g->ow, ox = n - oy * g->ow;
+    column_run* run = &runs[num_runs++];
+    run->col = n - n0;
+    run->len = min64(g->ow - ox, n_end - n);
+    run->iy0 = oy * g->sh - g->pt;
+    run->ix0 = ox * g->sw - g->pl;
+    tap_range(run->iy0, g->dh, g->h, g->kh, &run->ky_lo, &run->ky_hi);
+    tap_range(run->ix0, g->dw, g->w - (run->len - 1) * g->sw, g->kw, &run->kx_lo, &run->kx_hi);
+    n += run->len;
+  }
+  /* Run by run, so the copy length (and its branches) stays the same over all rows. */
+  const int64_t rows = (c1 - c0) * g->kh * g->kw;
+  float* const first = out + c0 * g->kh * g->kw * vl;
+  for (int64_t r = 0; r < num_runs; ++r) {
+    const column_run* run = &runs[r];
+    float* d = first + run->col;
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* plane = in + c * g->h * g->w;
+      for (int64_t ky = 0; ky < g->kh; ++ky) {
+        if (ky < run->ky_lo || ky >= run->ky_hi) {
+          for (int64_t kx = 0; kx < g->kw; ++kx, d += vl) zero_floats(d, run->len);
+          continue;
+        }
+        const float* row = plane + (run->iy0 + ky * g->dh) * g->w;
+        for (int64_t kx = 0; kx < g->kw; ++kx, d += vl) {
+          if (kx >= run->kx_lo && kx < run->kx_hi) {
+            const int64_t ix = run->ix0 + kx * g->dw;
+            copy_taps(d, row + ix, run->len, g->sw, g->w - ix);
+          } else {
+            im2col_run_partial(d, g, row, run, kx);
+          }
+        }
+      }
+    }
+  }
+  const int64_t valid = n_end - n0; /* pad columns of the last block */
+  if (valid < vl)
+    for (int64_t row = 0; row < rows; ++row) zero_floats(first + row * vl + valid, vl - valid);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------- */
+
+static int64_t column_blocks(const sdnn_window_params* p) {
+  return (p->out_h * p->out_w + p->vl - 1) / p->vl;
+}
+
+int64_t sdnn_window_units(const sdnn_step* step) {
+  const sdnn_window_params* p = step->conv;
+  switch (step->op) {
+    case SDNN_STEP_IM2COL:
+      return p->batch * column_blocks(p) * p->channels;
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      return p->batch * p->channels;
+    default:
+      return p->batch * p->channels * p->out_h;
+  }
+}
+
+int64_t sdnn_window_work(const sdnn_step* step) {
+  const sdnn_window_params* p = step->conv;
+  double work;
+  switch (step->op) {
+    case SDNN_STEP_IM2COL: /* floats written, counted twice (read + write), as packs */
+      work = 2.0 * (double)sdnn_window_units(step) * (double)p->kernel_h * (double)p->kernel_w *
+             (double)p->vl;
+      break;
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      work = (double)p->batch * (double)p->channels * (double)p->in_h * (double)p->in_w;
+      break;
+    default: /* taps */
+      work = (double)sdnn_window_units(step) * (double)p->out_w * (double)p->kernel_h *
+             (double)p->kernel_w;
+      break;
+  }
+  return work < 4e18 ? (int64_t)work : (int64_t)4e18;
+}
+
+void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,
+                     int64_t unit_end) {
+  const sdnn_window_params* p = step->conv;
+  const geometry g = geometry_of(p);
+  const int64_t in_plane = g.h * g.w;
+  int64_t u = unit_begin;
+  switch (step->op) {
+    case SDNN_STEP_IM2COL: {
+      const int64_t blocks = column_blocks(p), block_floats = g.c * g.kh * g.kw * p->vl;
+      while (u < unit_end) {
+        const int64_t item_block = u / g.c, c0 = u - item_block * g.c;
+        const int64_t c1 = min64(g.c, c0 + (unit_end - u));
+        const int64_t item = item_block / blocks, block = item_block - item * blocks;
+        im2col_block(&g, p->vl, src + item * g.c * in_plane, dst + item_block * block_floats, block,
+                     c0, c1);
+        u += c1 - c0;
+      }
+      break;
+    }
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      for (; u < unit_end; ++u) dst[u] = plane_mean(src + u * in_plane, in_plane);
+      break;
+    default: {
+      const int64_t out_plane = g.oh * g.ow;
+      while (u < unit_end) {
+        const int64_t plane = u / g.oh, r0 = u - plane * g.oh;
+        const int64_t r1 = min64(g.oh, r0 + (unit_end - u));
+        const float* in = src + plane * in_plane;
+        float* out = dst + plane * out_plane;
+        if (step->op == SDNN_STEP_DEPTHWISE)
+          depthwise_rows(&g, p, in, out, plane % g.c, r0, r1);
+        else
+          pool_rows(&g, p, step->op == SDNN_STEP_MAXPOOL, in, out, r0, r1);
+        u += r1 - r0;
+      }
+      break;
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/* window.h — the windowed plan steps on NCHW activations (sdnn_plan.h, sdnn_window_params):
+ * IM2COL, DEPTHWISE, MAXPOOL, AVGPOOL and GLOBAL_AVGPOOL.
+ *
+ * The executor splits a windowed step into equal-cost units and gives each thread a contiguous
+ * range of them:
+ *   IM2COL          (batch item, column block, channel), in that order: one unit writes the
+ *                   KH*KW rows of one channel in one VL-column block, KH*KW*VL floats, and a
+ *                   thread's range is one contiguous slab of the blocked output;
+ *   DEPTHWISE, MAXPOOL, AVGPOOL
+ *                   (batch item, channel, output row): one unit is one output row, Wo*KH*KW taps;
+ *   GLOBAL_AVGPOOL  (batch item, channel): one unit is one H*W plane.
+ * Units never share output memory, so threads need no synchronization within a step.
+ *
+ * The parameters must have passed the plan check (all sizes, strides, dilations and kernel sizes
+ * in [1, 2^31), pads in [0, 2^31), operands disjoint). Input reads never leave the input tensor,
+ * whatever out_h / out_w say; a window entirely in the padding gives -inf (MAXPOOL), 0 (AVGPOOL)
+ * or act(bias) (DEPTHWISE). DEPTHWISE uses 16 KiB of the calling thread's stack. */
+#ifndef SDNN_RUNTIME_WINDOW_H
+#define SDNN_RUNTIME_WINDOW_H
+
+#include <stdint.h>
+
+#include "sdnn_plan.h"
+
+/* Units of the step's work split (>= 1 for a valid step). */
+int64_t sdnn_window_units(const sdnn_step* step);
+
+/* Cost of the whole step in "elementwise float operations" (taps, or floats moved), to decide how
+ * many threads are worth waking. */
+int64_t sdnn_window_work(const sdnn_step* step);
+
+/* Runs units [unit_begin, unit_end) of a windowed step: src is the step's src0, dst its dst. */
+void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,
+                     int64_t unit_end);
+
+#endif /* SDNN_RUNTIME_WINDOW_H */

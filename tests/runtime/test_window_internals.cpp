@@ -1,0 +1,281 @@
+// test_window_internals.cpp — the windowed ops (window.c) and clip (ops.c) called directly, and
+// the plan check of their parameters (plan_check.c), linked statically.
+//
+//   - every case of window_cases.h, its units cut into 1, 2, 3, 5 and 16 contiguous ranges run
+//     in reverse order (as threads would, in any order), against the double-precision reference;
+//     so small shapes see the splits the executor only gives big ones;
+//   - the unit counts are the documented ones (window.h);
+//   - sdnn_plan_is_valid accepts each op's valid step and rejects each bad parameter.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "window_reference.hpp"
+
+extern "C" {
+#include "ops.h"
+#include "plan_check.h"
+#include "window.h"
+}
+
+using sdnn_test::window_input;
+using sdnn_test::window_mismatch;
+using sdnn_test::window_reference;
+
+namespace {
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+int64_t expected_units(const tw_case& k) {
+  const tw_geometry& g = k.g;
+  switch (k.op) {
+    case SDNN_STEP_IM2COL:
+      return g.batch * (TM_PADDED(tw_out_h(&k) * tw_out_w(&k), k.vl) / k.vl) * g.c;
+    case SDNN_STEP_GLOBAL_AVGPOOL:
+      return g.batch * g.c;
+    default:
+      return g.batch * g.c * tw_out_h(&k);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("window ops match the reference for any split of their units", "[window]") {
+  for (int index = 0; index < TW_NUM_CASES; ++index) {
+    const tw_case& k = tw_cases[index];
+    INFO("case " << k.name);
+    const std::vector<float> x = window_input(index, 3);
+    const sdnn_test::WindowExpected want = window_reference(index, x);
+    const std::vector<float> w = sdnn_test::window_weights(index);
+    const std::vector<float> b = sdnn_test::window_biases(index);
+    const sdnn_window_params p = tw_params(&k, w.data(), b.data());
+    sdnn_step step{};
+    step.op = k.op;
+    step.conv = &p;
+    step.alpha = k.lo;
+    step.beta = k.hi;
+    const int64_t units =
+        k.op == SDNN_STEP_CLIP ? static_cast<int64_t>(x.size()) : sdnn_window_units(&step);
+    if (k.op != SDNN_STEP_CLIP) CHECK(units == expected_units(k));
+
+    for (int64_t parts : {1, 2, 3, 5, 16}) {
+      INFO("parts " << parts);
+      std::vector<float> y(want.value.size(), -777.0f);
+      if (k.in_place) y = x;
+      for (int64_t part = parts - 1; part >= 0; --part) {
+        const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
+        if (k.op == SDNN_STEP_CLIP)
+          sdnn_clip_range(y.data(), k.in_place ? y.data() : x.data(), k.lo, k.hi, u0, u1);
+        else
+          sdnn_window_run(&step, x.data(), y.data(), u0, u1);
+      }
+      CHECK(window_mismatch(y, want) == "");
+    }
+  }
+}
+
+TEST_CASE("window work estimates scale with the step", "[window]") {
+  // The executor wakes threads by work: big cases must count as big, tiny ones as tiny.
+  for (int index = 0; index < TW_NUM_CASES; ++index) {
+    const tw_case& k = tw_cases[index];
+    if (k.op == SDNN_STEP_CLIP) continue;
+    const sdnn_window_params p = tw_params(&k, nullptr, nullptr);
+    sdnn_step step{};
+    step.op = k.op;
+    step.conv = &p;
+    INFO("case " << k.name);
+    const std::string name = k.name;
+    const int64_t work = sdnn_window_work(&step);
+    CHECK(work >= tw_out_floats(&k));
+    if (name.find("big") != std::string::npos) CHECK(work >= 3 * (1 << 13));
+    if (name.find("1x1") != std::string::npos) CHECK(work < (1 << 13));
+  }
+}
+
+namespace {
+
+// A one-step plan: input 0 -> output 0 (or arena), sized for the case, valid as built.
+struct OneStepPlan {
+  int64_t in_dims[1], out_dims[1];
+  sdnn_tensor_info in, out;
+  std::vector<float> weights, biases;
+  sdnn_window_params params;
+  sdnn_step step;
+  sdnn_plan plan;
+
+  explicit OneStepPlan(int index) {
+    const tw_case& k = tw_cases[index];
+    in_dims[0] = tw_in_floats(&k);
+    out_dims[0] = tw_out_floats(&k);
+    in = {"x", 1, in_dims};
+    out = {"y", 1, out_dims};
+    weights = sdnn_test::window_weights(index);
+    biases = sdnn_test::window_biases(index);
+    params = tw_params(&k, weights.empty() ? nullptr : weights.data(),
+                       biases.empty() ? nullptr : biases.data());
+    step = sdnn_step{};
+    step.op = k.op;
+    step.src0 = {SDNN_BUF_INPUT, 0, 0};
+    step.dst = {SDNN_BUF_OUTPUT, 0, 0};
+    if (k.op == SDNN_STEP_CLIP) {
+      step.dims[0] = out_dims[0];
+      step.alpha = k.lo;
+      step.beta = k.hi;
+    } else {
+      step.conv = &params;
+    }
+    plan = sdnn_plan{};
+    plan.magic = SDNN_PLAN_MAGIC;
+    plan.version = SDNN_PLAN_VERSION;
+    plan.num_inputs = 1;
+    plan.num_outputs = 1;
+    plan.num_steps = 1;
+    plan.arena_bytes = static_cast<uint64_t>(in_dims[0] + out_dims[0]) * 4 + 64;
+    plan.inputs = &in;
+    plan.outputs = &out;
+    plan.steps = &step;
+  }
+  OneStepPlan(const OneStepPlan&) = delete;
+  OneStepPlan& operator=(const OneStepPlan&) = delete;
+
+  bool valid() const { return sdnn_plan_is_valid(&plan) != 0; }
+};
+
+int case_named(const std::string& name) {
+  for (int i = 0; i < TW_NUM_CASES; ++i)
+    if (name == tw_cases[i].name) return i;
+  FAIL("no case " << name);
+  return -1;
+}
+
+using Mutation = std::function<void(OneStepPlan&)>;
+
+// Every mutation must make the plan of case `name` invalid; the unmutated plan is valid.
+void check_rejected(const std::string& name,
+                    const std::vector<std::pair<std::string, Mutation>>& mutations) {
+  const int index = case_named(name);
+  {
+    OneStepPlan plan(index);
+    INFO("case " << name << " unmodified");
+    CHECK(plan.valid());
+  }
+  for (const auto& [what, mutate] : mutations) {
+    OneStepPlan plan(index);
+    mutate(plan);
+    INFO("case " << name << ": " << what);
+    CHECK_FALSE(plan.valid());
+  }
+}
+
+#define MUTATION(expr)                   \
+  {                                      \
+#expr, [](OneStepPlan & t) { expr; } \
+  }
+
+// Parameter errors every window step with a kernel checks.
+std::vector<std::pair<std::string, Mutation>> window_mutations() {
+  return {
+      MUTATION(t.step.conv = nullptr),
+      MUTATION(t.params.batch = 0),
+      MUTATION(t.params.channels = -1),
+      MUTATION(t.params.in_h = 0),
+      MUTATION(t.params.in_w = -3),
+      MUTATION(t.params.out_h = 0),
+      MUTATION(t.params.out_w = -1),
+      MUTATION(t.params.kernel_h = 0),
+      MUTATION(t.params.kernel_w = -2),
+      MUTATION(t.params.stride_h = 0),
+      MUTATION(t.params.stride_w = -1),
+      MUTATION(t.params.dilation_h = 0),
+      MUTATION(t.params.dilation_w = -1),
+      MUTATION(t.params.pad_top = -1),
+      MUTATION(t.params.pad_left = -2),
+      MUTATION(t.params.stride_w = INT64_C(1) << 31),
+      MUTATION(t.params.pad_top = INT64_C(1) << 40),
+      MUTATION(t.params.kernel_h = INT64_MAX),
+      MUTATION(t.params.act = 7),
+      MUTATION((t.params.batch = t.params.channels = t.params.in_h = t.params.in_w =
+                    1 << 30)),  // overflow
+      MUTATION((t.params.out_h = t.params.out_w = t.params.kernel_h = t.params.kernel_w = 1 << 30)),
+      MUTATION(t.in_dims[0] -= 1),         // source extent beyond the input
+      MUTATION(t.out_dims[0] -= 1),        // destination extent beyond the output
+      MUTATION(t.step.dst = t.step.src0),  // writes the input
+      MUTATION(
+          (t.step.src0 = {SDNN_BUF_ARENA, 0, 0}, t.step.dst = {SDNN_BUF_ARENA, 0, 64})),  // overlap
+      MUTATION(t.step.dst.offset = 2),  // not float aligned
+      MUTATION(t.step.src0.index = 1),  // no input 1
+  };
+}
+
+}  // namespace
+
+TEST_CASE("plan check rejects bad window parameters", "[window][plan]") {
+  auto mutations = window_mutations();
+  mutations.push_back(MUTATION(t.params.vl = 4));
+  mutations.push_back(MUTATION(t.params.vl = 0));
+  mutations.push_back(MUTATION(t.params.vl = 32));
+  mutations.push_back(MUTATION(t.params.act = SDNN_ACT_RELU));  // im2col applies no activation
+  check_rejected("im2col_odd_s2_asym_vl8", mutations);
+  check_rejected("im2col_big_vl16", mutations);
+
+  mutations = window_mutations();
+  mutations.push_back(MUTATION(t.params.weights = nullptr));
+  mutations.push_back(MUTATION(t.params.act = SDNN_ACT_RELU6 + 1));
+  check_rejected("dw3x3_s1_p1_relu", mutations);
+
+  mutations = window_mutations();
+  mutations.push_back(MUTATION(t.params.act = SDNN_ACT_RELU));
+  check_rejected("max3x3_s2_p1", mutations);
+  mutations.push_back(MUTATION(t.params.count_include_pad = 2));
+  check_rejected("avg3x3_s1_p1_incl", mutations);
+
+  check_rejected("gap_7x7", {MUTATION(t.step.conv = nullptr), MUTATION(t.params.batch = 0),
+                             MUTATION(t.params.channels = 0), MUTATION(t.params.in_h = -1),
+                             MUTATION(t.params.in_w = 0), MUTATION(t.params.act = SDNN_ACT_RELU),
+                             MUTATION(t.out_dims[0] -= 1), MUTATION(t.in_dims[0] -= 1),
+                             MUTATION(t.step.dst = t.step.src0)});
+
+  check_rejected(
+      "clip_small",
+      {MUTATION(t.step.alpha = kNaN), MUTATION(t.step.beta = kNaN), MUTATION(t.step.dims[0] = -1),
+       MUTATION(t.step.dims[0] += 1),
+       MUTATION((t.step.src0 = {SDNN_BUF_ARENA, 0, 0}, t.step.dst = {SDNN_BUF_ARENA, 0, 4}))});
+}
+
+TEST_CASE("plan check accepts the valid variants of window parameters", "[window][plan]") {
+  const auto accepted = [](const std::string& name, const Mutation& mutate) {
+    OneStepPlan plan(case_named(name));
+    mutate(plan);
+    return plan.valid();
+  };
+  // Depthwise: no bias, each activation.
+  CHECK(accepted("dw3x3_s1_p1_relu", [](OneStepPlan& t) { t.params.bias = nullptr; }));
+  for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6})
+    CHECK(accepted("dw3x3_s1_p1_relu", [act](OneStepPlan& t) { t.params.act = act; }));
+  // Output sizes are the compiler's business: a smaller output than the formula gives is fine.
+  CHECK(accepted("max3x3_s2_p1", [](OneStepPlan& t) { t.params.out_h -= 1; }));
+  // Global average pool ignores the window fields.
+  CHECK(accepted("gap_7x7", [](OneStepPlan& t) {
+    t.params.kernel_h = 0;
+    t.params.stride_w = -1;
+    t.params.out_h = 0;
+  }));
+  // Windowed steps between arena buffers, disjoint.
+  CHECK(accepted("dw5x5_s2_p2", [](OneStepPlan& t) {
+    t.step.src0 = {SDNN_BUF_ARENA, 0, 0};
+    t.step.dst = {SDNN_BUF_ARENA, 0, static_cast<uint64_t>(t.in_dims[0]) * 4};
+  }));
+  // Clip: in place, bounds crossed or infinite.
+  CHECK(accepted("clip_small", [](OneStepPlan& t) {
+    t.step.src0 = {SDNN_BUF_OUTPUT, 0, 0};
+    t.step.alpha = -std::numeric_limits<float>::infinity();
+    t.step.beta = 6.0f;
+  }));
+  CHECK(accepted("clip_small", [](OneStepPlan& t) {
+    t.step.alpha = 1.0f;
+    t.step.beta = -1.0f;
+  }));
+}
