@@ -115,6 +115,30 @@ def shape_chain(opset=17):
     return model(nodes, [fin("x", ["batch", 4, 8])], [fin("y", None)], inits, opset)
 
 
+def cnn():
+    # Conv 3x3 s2 (bias) -> BatchNormalization -> Clip(0, 6) -> depthwise 3x3 -> Relu -> MaxPool
+    # -> GlobalAveragePool -> Flatten -> Gemm
+    c = lambda v: numpy_helper.from_array(np.array(v, np.float32))
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="stem", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "g", "be", "mu", "var"], ["n1"], name="bn"),
+        helper.make_node("Clip", ["n1", "lo", "hi"], ["r1"], name="relu6"),
+        helper.make_node("Conv", ["r1", "dw"], ["d"], name="dw", group=8, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["d"], ["r2"], name="relu"),
+        helper.make_node("MaxPool", ["r2"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["p"], ["gp"], name="gap"),
+        helper.make_node("Flatten", ["gp"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf"], ["y"], name="fc", transB=1),
+    ]
+    inits = [w("w1", (8, 3, 3, 3)), numpy_helper.from_array(np.zeros(8, np.float32), "b1"),
+             numpy_helper.from_array(np.ones(8, np.float32), "g"), numpy_helper.from_array(np.zeros(8, np.float32), "be"),
+             numpy_helper.from_array(np.zeros(8, np.float32), "mu"), numpy_helper.from_array(np.ones(8, np.float32), "var"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi"),
+             w("dw", (8, 1, 3, 3), keep_every=1), w("wf", (4, 8))]
+    return model(nodes, [fin("x", [1, 3, 16, 16])], [fin("y", None)], inits)
+
+
 def old_opset():
     return mlp(opset=9)
 
@@ -123,7 +147,7 @@ MODELS = {
     "mlp": mlp, "mlp_batch1": lambda: mlp(batch=1), "conv": conv, "unsupported_op": unsupported_op,
     "bad_attr": bad_attr, "ceil_pool": ceil_pool, "double_input": double_input,
     "shape_mismatch": shape_mismatch, "symbolic": symbolic, "old_opset": old_opset,
-    "shape_chain": shape_chain, "shape_chain_opset11": lambda: shape_chain(11),
+    "shape_chain": shape_chain, "cnn": cnn, "shape_chain_opset11": lambda: shape_chain(11),
     "gather_activation": lambda: model(
         [helper.make_node("Gather", ["x", "idx"], ["y"], name="embed", axis=0)],
         [fin("x", [5, 3])], [fin("y", None)], [numpy_helper.from_array(np.array([1, 0], np.int64), "idx")]),
