@@ -15,10 +15,15 @@
  * units, the ranges differing by at most one unit.
  *
  * The pool is sized to the largest number of threads any step uses, at most num_threads: threads
- * that would never get work are not started. */
+ * that would never get work are not started.
+ *
+ * SDNN_PROFILE=1 in the environment when a context is created times every step of its runs and
+ * prints the mean per step to stderr when the context is freed (a development aid). */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ops.h"
 #include "runtime.h"
@@ -196,7 +201,35 @@ static void* resolve(const sdnn_context* c, sdnn_buf_ref ref, const float* const
   return base + ref.offset;
 }
 
+static double now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static const char* step_name(uint32_t op) {
+  static const char* const names[] = {"?", "kernel", "pack_rows", "copy", "relu", "add", "unpack_rows",
+                                      "pack_channels", "unpack_channels", "im2col", "depthwise", "maxpool",
+                                      "avgpool", "global_avgpool", "clip"};
+  return op < sizeof names / sizeof names[0] ? names[op] : "?";
+}
+
+/* SDNN_PROFILE=1: at context free, the mean time of every step over the context's runs. */
+static void print_profile(const sdnn_context* c) {
+  double total = 0;
+  for (uint32_t i = 0; i < c->plan->num_steps; ++i) total += c->step_ns[i];
+  fprintf(stderr, "sdnn profile: %llu runs, %.1f us per run, %d threads\n", (unsigned long long)c->runs,
+          total / 1e3 / (double)c->runs, c->num_threads);
+  for (uint32_t i = 0; i < c->plan->num_steps; ++i) {
+    const sdnn_step* s = &c->plan->steps[i];
+    fprintf(stderr, "  %3u %-15s %9.1f us %5.1f%%  %s\n", i, step_name(s->op), c->step_ns[i] / 1e3 / (double)c->runs,
+            100.0 * c->step_ns[i] / total, s->op == SDNN_STEP_KERNEL && s->kernel->name ? s->kernel->name : "");
+  }
+}
+
 static void free_context(sdnn_context* c) {
+  if (c->step_ns && c->runs) print_profile(c);
+  free(c->step_ns);
   sdnn_pool_destroy(c->pool);
   if (c->schedule)
     for (uint32_t i = 0; i < c->plan->num_steps; ++i) sdnn_kernel_split_free(&c->schedule[i].split);
@@ -235,6 +268,12 @@ SDNN_API sdnn_status sdnn_context_create(const sdnn_model* m, int num_threads,
     }
     if (c->schedule[i].num_threads > pool_threads) pool_threads = c->schedule[i].num_threads;
   }
+  const char* profile = getenv("SDNN_PROFILE");
+  if (profile && *profile && *profile != '0' &&
+      !(c->step_ns = calloc(plan->num_steps ? plan->num_steps : 1, sizeof *c->step_ns))) {
+    free_context(c);
+    return SDNN_ERR_OUT_OF_MEMORY;
+  }
   if (pool_threads > 1 && !(c->pool = sdnn_pool_create(pool_threads))) {
     free_context(c);
     return SDNN_ERR_OUT_OF_MEMORY;
@@ -265,11 +304,14 @@ SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float
     bound->src0 = resolve(c, step->src0, inputs, outputs);
     bound->src1 = step->op == SDNN_STEP_ADD ? resolve(c, step->src1, inputs, outputs) : NULL;
     bound->dst = resolve(c, step->dst, inputs, outputs);
+    const double t0 = c->step_ns ? now_ns() : 0;
     if (bound->schedule->num_threads > 1)
       sdnn_pool_run(c->pool, pool_job, c);
     else
       run_share(bound, 0);
+    if (c->step_ns) c->step_ns[i] += now_ns() - t0;
   }
+  c->runs += c->step_ns != NULL;
 
   atomic_store_explicit(&c->running, 0, memory_order_release);
   return SDNN_OK;

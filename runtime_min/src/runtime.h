@@ -38,6 +38,8 @@ struct sdnn_context {
   sdnn_pool* pool;              /* NULL when num_threads == 1 */
   atomic_int running;           /* detects two sdnn_run calls on one context at once */
   sdnn_bound_step current;      /* the step the pool is running */
+  double* step_ns;              /* SDNN_PROFILE: nanoseconds per step summed over runs, else NULL */
+  uint64_t runs;                /* SDNN_PROFILE: sdnn_run calls */
 };
 
 #endif /* SDNN_RUNTIME_RUNTIME_H */
