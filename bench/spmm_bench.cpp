@@ -1,8 +1,10 @@
-// spmm_bench.cpp — sdnn_bench_spmm: one-thread SpMM, sdnnc's generated kernels against peers.
+// spmm_bench.cpp — sdnn_bench_spmm: SpMM, sdnnc's generated kernels against peers, 1 or more threads.
 //
 //   sdnn_bench_spmm [--m 512] [--k 512] [--n 128] [--sparsity 0.9] [--isa native|avx512|avx2]
 //                   [--peers sdnn,sdnn-dense,libxsmm,dnnl,openblas[,sdnn-rm]] [--min-time 0.3 | --reps R]
-//                   [--csv FILE] [--threshold-sweep] ...        (--help lists every option)
+//                   [--threads 1] [--csv FILE] [--threshold-sweep] ...   (--help lists every option)
+//   sdnn_bench_spmm --grid spmm [--threads 1|2] [--m ...] [--k ...] [--n ...] [--sparsity ...]
+//                   [--budget S] --csv FILE                  (the paper's SpMM grid, issue 4)
 //
 // C[M x N] = A[M x K] * B[K x N], A sparse (unit-Gaussian values, pruned by magnitude to the
 // requested sparsity), B and C dense. Each peer gets B and C in the layout it is built for:
@@ -18,52 +20,82 @@
 //   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
 //   libxsmm     libxsmm 1.17 libxsmm_spmdm_*: A handed over dense and converted to its CSR
 //               slices once, outside the timed region; the timed call runs every compute block
-//               from this one thread (tid 0 of 1). Layout 'N','N','N' = all row-major.
-//   dnnl        oneDNN dnnl_sgemm (dense, row-major), one OpenMP thread
-//   openblas    OpenBLAS cblas_sgemm (dense, row-major), one thread
+//               (tid 0 of 1 with one thread). Layout 'N','N','N' = all row-major.
+//   dnnl        oneDNN dnnl_sgemm (dense, row-major), OMP_NUM_THREADS = --threads
+//   openblas    OpenBLAS cblas_sgemm (dense, row-major), OPENBLAS_NUM_THREADS = --threads
+//
+// Threads (--threads T, default 1): OpenBLAS and oneDNN's OpenMP take T from the environment the
+// re-exec sets (below), so one process runs one thread count; run the grid once per T. The sdnn
+// peers split each call as runtime_min splits a kernel step over T threads: the runtime's own
+// sdnn_kernel_split_init (runtime_min/src/partition.c, linked statically) gives each thread its
+// tasks (row-tile ranges balanced by nonzeros, or column ranges at multiples of the plan's
+// column_align() when there are few tiles), and each thread calls the kernel once per k block, in
+// order, on each of its tasks. libxsmm runs its compute blocks with tid 0..T-1 (contiguous chunks
+// of blocks, as `omp for` schedule(static) in libxsmm's own samples). Both run on a persistent
+// team (class Team): the calling thread is thread 0, as in runtime_min, plus T-1 std::threads
+// that spin briefly between calls and then sleep, so thread start-up is never timed. No thread is
+// bound to a CPU (see ensure_benchmark_env). --split columns replaces the runtime's split of the
+// sdnn peers by plain column ranges (an experiment for the runtime's partition, not the default).
 //
 // Protocol (DESIGN.md "Performance protocol"):
 //   - The environment is fixed before any library loads: OPENBLAS_L2_SIZE unset,
 //     OPENBLAS_CORETYPE as --openblas-coretype asks (default SkylakeX on an AVX-512 CPU: see
-//     requested_openblas_coretype), OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = 1. When it differs,
-//     main() sets it and re-executes /proc/self/exe (OpenBLAS and libgomp read it at load time).
+//     requested_openblas_coretype), OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = --threads, and
+//     with T > 1 OPENBLAS_THREAD_TIMEOUT=24 (see kOpenblasThreadTimeout). When it differs, main()
+//     sets it and re-executes /proc/self/exe (OpenBLAS and libgomp read it at load time).
 //   - Weights are one copy per peer (as deployed); B and C rotate through as many copies as
 //     make the rotation exceed --rotate-mib (default 4 MiB, 4x the 1 MiB L2), at least 2, in
 //     each layout. Consecutive calls, whichever peer makes them, use the next copy.
 //   - Every peer is first checked on copy 0 against a double-precision reference: C is prefilled
 //     with a sentinel, and max |C - ref| / sum_k |A_ik B_kj| must be <= --rtol. A peer that
 //     fails (or throws) is reported FAILED and not timed.
-//   - Warm-up (--warmup-time per peer) gives a per-call estimate; each peer's sample is then
-//     `inner` back-to-back calls (inner chosen so that every peer's sample lasts about
-//     S = max(--sample-us, slowest call)), and rounds of one sample per peer alternate the peers
-//     round-robin (the starting peer rotates every round) until every peer has about --min-time
-//     of samples (at least --min-rounds rounds), or exactly --reps rounds.
+//   - Warm-up (--warmup-time, at least --warmup-calls calls per peer) gives a per-call estimate;
+//     each peer's sample is then `inner` back-to-back calls (inner chosen so that every peer's
+//     sample lasts about S = max(--sample-us, slowest call)), and rounds of one sample per peer
+//     alternate the peers round-robin (the starting peer rotates every round) until every peer
+//     has about min(--min-time, --budget / peers) of samples (at least --min-rounds rounds), or
+//     exactly --reps rounds.
+//   - With T > 1 every sample (and every warm-up) is preceded by a settle: our team is told to
+//     sleep, then the process sleeps in --settle-probe-us steps until a step passes with the
+//     process using under 25 % of a core, i.e. until the previous peer's helper threads (libgomp's
+//     and OpenBLAS's spin-wait after each call) have stopped spinning and cannot steal the core
+//     the next peer needs; then one untimed call wakes the peer's own threads, and the sample
+//     follows. The time each peer's threads kept spinning is reported.
 //   - Reported: median per-call time over the samples (and p25/p75), GFLOP/s counted on nonzeros
 //     (2*nnz*N), percent of the reference peak (--peak, 287) and of this core's FMA peak
-//     (measured at the start), the
+//     (measured at the start; one core, whatever --threads is), the
 //     dense-equivalent rate (2*M*K*N), each peer's rate relative to sdnn and sdnn's speedup over
 //     it, and the generated code's bytes per nonzero.
+#include <dirent.h>
+#include <dlfcn.h>
+#include <immintrin.h>
+#include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <xbyak/xbyak.h>
@@ -81,6 +113,12 @@
 #include "sdnn/backend/tuner.h"
 #include "sdnn/passes/permute_rows.h"
 #include "sdnn_plan.h"
+
+// runtime_min's work split, linked statically from the runtime archive (as its unit tests do):
+// the benchmark's multi-thread sdnn peers use exactly the tasks a model.so would run.
+extern "C" {
+#include "partition.h"
+}
 
 namespace {
 
@@ -126,14 +164,44 @@ std::string requested_openblas_coretype(int argc, char** argv) {
   return "";
 }
 
+// The thread count from --threads N (also =N), read from argv here for the same reason: OpenBLAS
+// and libgomp size their thread pools from the environment when they load. A value that is not a
+// positive integer gives 1 here; CLI11 rejects it after the re-exec.
+int requested_threads(int argc, char** argv) {
+  const std::string flag = "--threads";
+  std::string value = "1";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == flag && i + 1 < argc) value = argv[++i];
+    else if (arg.rfind(flag + "=", 0) == 0) value = arg.substr(flag.size() + 1);
+  }
+  char* end = nullptr;
+  const long t = std::strtol(value.c_str(), &end, 10);
+  return end != value.c_str() && *end == '\0' && t >= 1 && t <= 256 ? static_cast<int>(t) : 1;
+}
+
+// With more than one thread, OpenBLAS's idle server threads spin (sched_yield) for 2^28 TSC ticks
+// after each call by default (about 75 ms measured here) before they sleep; the settle before each
+// sample would have to wait that out every time. OPENBLAS_THREAD_TIMEOUT=24 (2^24 ticks, about
+// 7 ms) keeps them awake between back-to-back calls; 20 (~0.5 ms) made OpenBLAS's 2-thread calls
+// on 256x256x512 slower and more erratic (775-942 us against 561-563 us). libgomp's default spin
+// (1-3 ms, measured the same way) is left alone.
+constexpr const char* kOpenblasThreadTimeout = "24";
+
 // Returns when the environment is right; otherwise re-executes the binary with it corrected:
-// OPENBLAS_L2_SIZE unset, OPENBLAS_CORETYPE as requested, one OpenBLAS / OpenMP thread.
+// OPENBLAS_L2_SIZE unset, OPENBLAS_CORETYPE as requested, --threads OpenBLAS / OpenMP threads,
+// and with more than one thread OPENBLAS_THREAD_TIMEOUT as above. No thread is bound to a CPU:
+// with OMP_PROC_BIND set, libgomp binds the main thread to one core when it loads, OpenBLAS then
+// counts one usable CPU and runs single-threaded (tried here).
 void ensure_benchmark_env(int argc, char** argv) {
   const std::string coretype = requested_openblas_coretype(argc, argv);
+  const std::string threads = std::to_string(requested_threads(argc, argv));
   const bool ready = !std::getenv("OPENBLAS_L2_SIZE") &&
                      (coretype.empty() ? !std::getenv("OPENBLAS_CORETYPE")
                                        : env_equals("OPENBLAS_CORETYPE", coretype.c_str())) &&
-                     env_equals("OPENBLAS_NUM_THREADS", "1") && env_equals("OMP_NUM_THREADS", "1");
+                     env_equals("OPENBLAS_NUM_THREADS", threads.c_str()) &&
+                     env_equals("OMP_NUM_THREADS", threads.c_str()) &&
+                     (threads == "1" || env_equals("OPENBLAS_THREAD_TIMEOUT", kOpenblasThreadTimeout));
   if (ready) return;
   if (std::getenv(kReexecMarker)) {
     std::fprintf(stderr, "sdnn_bench_spmm: error: environment still wrong after re-exec\n");
@@ -141,12 +209,14 @@ void ensure_benchmark_env(int argc, char** argv) {
   }
   // Remember what was changed, for the report header.
   std::string was = env_text("OPENBLAS_CORETYPE") + " " + env_text("OPENBLAS_L2_SIZE") + " " +
-                    env_text("OPENBLAS_NUM_THREADS") + " " + env_text("OMP_NUM_THREADS");
+                    env_text("OPENBLAS_NUM_THREADS") + " " + env_text("OMP_NUM_THREADS") + " " +
+                    env_text("OPENBLAS_THREAD_TIMEOUT");
   if (coretype.empty()) unsetenv("OPENBLAS_CORETYPE");
   else setenv("OPENBLAS_CORETYPE", coretype.c_str(), 1);
   unsetenv("OPENBLAS_L2_SIZE");
-  setenv("OPENBLAS_NUM_THREADS", "1", 1);
-  setenv("OMP_NUM_THREADS", "1", 1);
+  setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
+  setenv("OMP_NUM_THREADS", threads.c_str(), 1);
+  if (threads != "1") setenv("OPENBLAS_THREAD_TIMEOUT", kOpenblasThreadTimeout, 1);
   setenv(kReexecMarker, was.c_str(), 1);
   execv("/proc/self/exe", argv);
   std::fprintf(stderr, "sdnn_bench_spmm: error: re-exec failed: %s\n", std::strerror(errno));
@@ -176,6 +246,17 @@ struct Options {
   std::string csv;
   std::string openblas_coretype = "auto";  // applied before the re-exec: requested_openblas_coretype()
   bool threshold_sweep = false;
+  // Threads per call (applied to OpenBLAS / OpenMP before the re-exec: requested_threads()).
+  int threads = 1;
+  std::string grid;          // "spmm": the issue-4 grid (axes and defaults: apply_grid_defaults)
+  double budget = 0.0;       // seconds of samples per problem over all peers; 0 = no cap
+  int warmup_calls = 4;      // at least this many warm-up calls per peer
+  double settle_probe_us = 500.0;  // T > 1: quiet-check interval before each sample
+  double settle_max_ms = 250.0;    // T > 1: give up waiting for quiet after this long
+  double spin_us = 200.0;          // T > 1: our team's workers spin this long, then sleep
+  std::string split = "runtime";   // T > 1, sdnn peers: runtime (runtime_min's split) | columns
+  double max_problem_s = 0.0;      // stop the rounds of a problem after this long (0: never)
+  bool list_problems = false;      // print the problems and exit
 };
 
 // The core's FP32 FMA throughput for the ISA, measured now: 12 independent accumulator chains
@@ -375,6 +456,139 @@ std::unique_ptr<Workload> make_workload(const Problem& pb, const Options& opt, I
 }
 
 // ---------------------------------------------------------------------------------------------
+// Team: the threads of a multi-thread peer call. The calling thread is member 0 (as runtime_min's
+// pool: "thread 0 is the caller"), members 1..T-1 are persistent std::threads. run(job, arg)
+// publishes a job by bumping a generation counter, runs job(arg, 0) itself and spins until every
+// worker has finished its share. Workers spin (pause) on the counter for --spin-us after their
+// last job, then sleep on a condition variable; park() makes them sleep at once (before a settle,
+// so that our spinning never counts against another peer). Lost wake-ups cannot happen: a worker
+// announces itself in `sleepers_` before re-checking the counter under the mutex, and run()
+// bumps the counter before reading `sleepers_` (both sequentially consistent).
+
+using Clock = std::chrono::steady_clock;
+
+class Team {
+ public:
+  using Job = void (*)(void* arg, int member);
+
+  Team(int size, double spin_us) : spin_s_(spin_us * 1e-6) {
+    for (int i = 1; i < size; ++i) workers_.push_back(std::make_unique<Worker>());
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->thread = std::thread([this, i] { loop(static_cast<int>(i) + 1, *workers_[i]); });
+      pthread_setname_np(workers_[i]->thread.native_handle(), ("bench-team-" + std::to_string(i + 1)).c_str());
+    }
+  }
+  ~Team() {
+    stop_.store(true);
+    gen_.fetch_add(1);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+    for (auto& w : workers_) w->thread.join();
+  }
+  Team(const Team&) = delete;
+  Team& operator=(const Team&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void run(Job job, void* arg) {
+    job_ = job;
+    arg_ = arg;
+    park_.store(false, std::memory_order_relaxed);
+    const uint32_t g = gen_.fetch_add(1) + 1;
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+    job(arg, 0);
+    for (auto& w : workers_)
+      while (w->done.load(std::memory_order_acquire) != g) _mm_pause();
+  }
+
+  // Workers go to sleep now instead of spinning for --spin-us.
+  void park() { park_.store(true); }
+
+ private:
+  struct alignas(64) Worker {
+    std::thread thread;
+    std::atomic<uint32_t> done{0};
+  };
+
+  void loop(int member, Worker& self) {
+    uint32_t seen = 0;
+    for (;;) {
+      uint32_t g;
+      auto spin_start = Clock::now();
+      int spins = 0;
+      while ((g = gen_.load(std::memory_order_acquire)) == seen) {
+        _mm_pause();
+        if (++spins % 64 != 0) continue;
+        if (!park_.load(std::memory_order_relaxed) &&
+            std::chrono::duration<double>(Clock::now() - spin_start).count() < spin_s_)
+          continue;
+        sleepers_.fetch_add(1);
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [&] { return gen_.load() != seen; });
+        }
+        sleepers_.fetch_sub(1);
+        spin_start = Clock::now();
+        spins = 0;
+      }
+      seen = g;
+      if (stop_.load()) return;
+      job_(arg_, member);
+      self.done.store(g, std::memory_order_release);
+    }
+  }
+
+  const double spin_s_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  Job job_ = nullptr;  // written before the generation bump that publishes it
+  void* arg_ = nullptr;
+  alignas(64) std::atomic<uint32_t> gen_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> park_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// CPU time of the whole process (all threads), seconds.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// T > 1: waits until no helper thread of any library spins any more: sleeps in probe steps until
+// one step passes with the process using under 25 % of one core (the caller sleeps, so only other
+// threads count; a spinning thread shows as ~100 %; a quiet step measures 30-80 us of CPU per
+// 600 us here, the sleeping caller's own wake-up in this VM), at most max_ms. Returns the milliseconds waited; *quiet tells whether it got there.
+double settle(Team* team, double probe_us, double max_ms, bool* quiet) {
+  if (team) team->park();
+  const auto start = Clock::now();
+  const auto probe = std::chrono::nanoseconds(static_cast<int64_t>(probe_us * 1e3));
+  for (;;) {
+    const double c0 = process_cpu_seconds();
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(probe);
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double busy = process_cpu_seconds() - c0;
+    const double waited_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (busy < 0.25 * wall) {
+      *quiet = true;
+      return waited_ms;
+    }
+    if (waited_ms >= max_ms) {
+      *quiet = false;
+      return waited_ms;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Peers. run(b, c) computes C = A * B for one B/C copy in the peer's layout; everything else is
 // set up beforehand.
 
@@ -394,15 +608,19 @@ class Peer {
   std::string name_;
 };
 
-// A generated kernel, driven exactly as runtime_min drives one step with one thread: one call per
-// k block over all row tiles of that block and all (padded) columns, values at the block's
-// offset, B and C blocked. With `row_major` (the sdnn-rm peer) B is packed into a scratch buffer
-// first and C unpacked from one afterwards, inside the timed call.
+// A generated kernel, driven exactly as runtime_min drives one step: with one thread, one call per
+// k block over all row tiles of that block and all (padded) columns, values at the block's offset,
+// B and C blocked. With a team of T > 1 threads, runtime_min's sdnn_kernel_split_init splits the
+// step into tasks (row-tile ranges x column ranges) and each member runs its own tasks as
+// runtime_min's run_kernel_tasks does: per task, one call per k block in increasing order, on the
+// task's tiles and columns (a column range at n0 starts n0 * K floats into B and n0 * M into C).
+// With `row_major` (the sdnn-rm peer) B is packed into a scratch buffer first and C unpacked from
+// one afterwards, inside the timed call (on the calling thread).
 class SdnnPeer : public Peer {
  public:
   SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, bool permute, bool tune,
-           const Workload& w)
-      : Peer(name), row_major_(row_major) {
+           const Workload& w, Team* team, bool column_split)
+      : Peer(name), row_major_(row_major), team_(team) {
     const Problem& pb = w.pb;
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
     if (permute) {
@@ -413,7 +631,7 @@ class SdnnPeer : public Peer {
       plan_.row_order = std::move(c.order);
     }
     if (tune) {
-      // As sdnnc's default --tune=fast, without the cache.
+      // As sdnnc's default --tune=fast, without the cache (the tuner times one thread).
       sdnn::backend::TuneOptions topt;
       topt.level = sdnn::backend::TuneLevel::Fast;
       plan_ = sdnn::backend::tune_plan(plan_, w.csr, topt, nullptr);
@@ -433,9 +651,15 @@ class SdnnPeer : public Peer {
     n_ = pb.n;
     vl_ = sdnn::backend::vector_floats(isa);
     if (plan_.n != round_up(n_, vl_)) throw std::runtime_error("plan N is not N padded to the vector width");
+    if (static_cast<int64_t>(block_offsets_.size()) != tiles_ * k_blocks_ + 1)
+      throw std::runtime_error("kernel block offsets do not match the plan");
     if (row_major_) {
       b_scratch_ = alloc_floats(k_ * plan_.n);
       c_scratch_ = alloc_floats(m_ * plan_.n);
+    }
+    if (team_ && team_->size() > 1) {
+      if (column_split) split_columns();
+      else split_for_team();
     }
   }
   Layout layout() const override { return row_major_ ? Layout::RowMajor : Layout::Blocked; }
@@ -453,12 +677,115 @@ class SdnnPeer : public Peer {
     if (loads_before_ >= 0)
       os << ", rows permuted: B loads per column chunk " << loads_before_ << " -> " << loads_after_
          << (plan_.row_order.empty() ? " (model order kept)" : "");
+    if (!split_text_.empty()) os << ", " << split_text_;
     return os.str();
   }
   int64_t code_bytes() const override { return code_bytes_; }
 
  private:
+  struct Task {
+    int64_t n0, n1, t0, t1;
+  };
+  struct Call {
+    SdnnPeer* self;
+    const float* b;
+    float* c;
+  };
+
+  // The tasks runtime_min gives each of the team's threads for this kernel step (batch 1).
+  void split_for_team() {
+    sdnn_kernel_step step{};
+    step.fn = fn_;
+    step.values = values_.get();
+    step.bias = nullptr;
+    step.block_offsets = block_offsets_.data();
+    step.num_tiles = tiles_;
+    step.num_k_blocks = k_blocks_;
+    step.n = plan_.n;
+    step.n_align = plan_.column_align();
+    step.batch = 1;
+    step.b_batch_stride = k_ * plan_.n;
+    step.c_batch_stride = m_ * plan_.n;
+    step.b_col_scale = k_;
+    step.c_col_scale = m_;
+    step.name = "bench";
+    sdnn_kernel_split split;
+    if (sdnn_kernel_split_init(&split, &step, team_->size()) != 0) throw std::bad_alloc();
+    tasks_.assign(team_->size(), {});
+    std::ostringstream os;
+    os << "runtime split over " << split.num_threads << " of " << team_->size() << " threads:";
+    for (int t = 0; t < split.num_threads; ++t) {
+      os << (t ? " |" : "");
+      for (int64_t i = split.first[t]; i < split.first[t + 1]; ++i) {
+        const sdnn_kernel_task& task = split.tasks[i];
+        if (task.b0 != 0 || task.b1 != 1) {
+          sdnn_kernel_split_free(&split);
+          throw std::runtime_error("unexpected batch range in the runtime's split");
+        }
+        tasks_[t].push_back({task.n0, task.n1, task.t0, task.t1});
+        int64_t nz = 0;
+        for (int64_t kb = 0; kb < k_blocks_; ++kb)
+          nz += block_offsets_[kb * tiles_ + task.t1] - block_offsets_[kb * tiles_ + task.t0];
+        os << " tiles [" << task.t0 << "," << task.t1 << ") cols [" << task.n0 << "," << task.n1 << ") " << nz
+           << " nz";
+      }
+    }
+    split_threads_ = split.num_threads;
+    if (split_threads_ == 1) os << " (too little work to split: runs on the calling thread alone)";
+    sdnn_kernel_split_free(&split);
+    split_text_ = os.str();
+  }
+
+  // --split columns (an experiment, not what runtime_min does): every thread runs all row tiles on
+  // its own contiguous range of column chunks (cut at multiples of column_align()), so each reads
+  // only its part of B but all of the weights and code.
+  void split_columns() {
+    const int threads = team_->size();
+    const int64_t align = plan_.column_align();
+    const int64_t units = (plan_.n + align - 1) / align;
+    tasks_.assign(threads, {});
+    std::ostringstream os;
+    os << "column split (--split columns, not the runtime's) over";
+    split_threads_ = 0;  // the non-empty ranges go to members 0, 1, ... (fewer chunks than threads)
+    for (int t = 0; t < threads; ++t) {
+      const int64_t n0 = std::min(plan_.n, units * t / threads * align);
+      const int64_t n1 = std::min(plan_.n, units * (t + 1) / threads * align);
+      if (n1 <= n0) continue;
+      os << (split_threads_ ? " |" : "") << " cols [" << n0 << "," << n1 << ")";
+      tasks_[split_threads_++].push_back({n0, n1, 0, tiles_});
+    }
+    os << " (" << split_threads_ << " threads)";
+    split_text_ = os.str();
+  }
+
+  static void member_share(void* arg, int member) {
+    const Call* call = static_cast<const Call*>(arg);
+    call->self->run_tasks(member, call->b, call->c);
+  }
+
+  void run_tasks(int member, const float* b, float* c) const {
+    for (const Task& task : tasks_[member]) {
+      sdnn_kernel_args args{};
+      args.b = b + task.n0 * k_;
+      args.c = c + task.n0 * m_;
+      args.bias = nullptr;
+      args.n = task.n1 - task.n0;
+      for (int64_t kb = 0; kb < k_blocks_; ++kb) {
+        args.block_begin = kb * tiles_ + task.t0;
+        args.block_end = kb * tiles_ + task.t1;
+        args.values = values_.get() + block_offsets_[args.block_begin];
+        fn_(&args);
+      }
+    }
+  }
+
   void kernel(const float* b, float* c) {
+    if (split_threads_ > 1) {
+      Call call{this, b, c};
+      team_->run(&SdnnPeer::member_share, &call);
+      return;
+    }
+    if (split_threads_ == 1) return run_tasks(0, b, c);  // as the runtime: no wake-up, no barrier
     sdnn_kernel_args args{};
     args.b = b;
     args.c = c;
@@ -473,11 +800,15 @@ class SdnnPeer : public Peer {
   }
 
   bool row_major_;
+  Team* team_;
   sdnn::backend::KernelPlan plan_;
   std::unique_ptr<sdnn::backend::JitKernel> jit_;
   sdnn_kernel_fn fn_ = nullptr;
   AlignedFloats values_, b_scratch_, c_scratch_;
   std::vector<int64_t> block_offsets_;
+  std::vector<std::vector<Task>> tasks_;  // per team member; empty: one thread, no team
+  std::string split_text_;
+  int split_threads_ = 0;  // threads the runtime's split uses; 0: no team (one thread)
   int64_t loads_before_ = -1, loads_after_ = -1;  // sdnn-perm: tile_loads in model / chosen order
   int64_t code_bytes_ = 0, num_values_ = 0, tiles_ = 0, k_blocks_ = 0, m_ = 0, k_ = 0, n_ = 0, vl_ = 0;
 };
@@ -488,12 +819,16 @@ int checked_int(int64_t v, const char* what) {
 }
 
 // libxsmm_spmdm: A converted to CSR slices here (not timed); run() is the compute phase only.
-// alpha is ignored by libxsmm 1.17 (documented in its header); beta = 0 overwrites C.
+// alpha is ignored by libxsmm 1.17 (documented in its header); beta = 0 overwrites C. With a team
+// of T threads the handle has max_threads T (one scratch area per thread) and member t runs the
+// compute blocks [t*ceil(B/T), (t+1)*ceil(B/T)) with tid t of T, as `#pragma omp for` (static
+// schedule) does in libxsmm's spmdm sample.
 class LibxsmmPeer : public Peer {
  public:
-  explicit LibxsmmPeer(const Workload& w) : Peer("libxsmm") {
+  LibxsmmPeer(const Workload& w, Team* team) : Peer("libxsmm"), team_(team) {
     const int m = checked_int(w.pb.m, "M"), n = checked_int(w.pb.n, "N"), k = checked_int(w.pb.k, "K");
-    libxsmm_spmdm_init(m, n, k, /*max_threads=*/1, &handle_, &slices_);
+    threads_ = team_ ? team_->size() : 1;
+    libxsmm_spmdm_init(m, n, k, threads_, &handle_, &slices_);
     const int slice_blocks = libxsmm_spmdm_get_num_createSparseSlice_blocks(&handle_);
     for (int i = 0; i < slice_blocks; ++i)
       libxsmm_spmdm_createSparseSlice_fp32_thread(&handle_, 'N', w.a.get(), slices_, i, /*tid=*/0, /*nthreads=*/1);
@@ -501,17 +836,45 @@ class LibxsmmPeer : public Peer {
   }
   ~LibxsmmPeer() override { libxsmm_spmdm_destroy(&handle_); }
   void run(const float* b, float* c) override {
-    for (int i = 0; i < compute_blocks_; ++i)
-      libxsmm_spmdm_compute_fp32_thread(&handle_, 'N', 'N', &alpha_, slices_, b, 'N', &beta_, c, i, 0, 1);
+    if (threads_ == 1) return blocks(0, b, c);
+    Call call{this, b, c};
+    team_->run(&LibxsmmPeer::member_share, &call);
   }
   std::string details() const override {
     std::ostringstream os;
     os << "spmdm blocks bm=" << handle_.bm << " bn=" << handle_.bn << " bk=" << handle_.bk << " (" << handle_.mb
-       << "x" << handle_.nb << "x" << handle_.kb << "), " << compute_blocks_ << " compute blocks, one thread";
+       << "x" << handle_.nb << "x" << handle_.kb << "), " << compute_blocks_ << " compute blocks, ";
+    if (threads_ == 1) {
+      os << "one thread";
+    } else {
+      const int chunk = (compute_blocks_ + threads_ - 1) / threads_;
+      os << threads_ << " threads (blocks per thread:";
+      for (int t = 0; t < threads_; ++t)
+        os << ' ' << std::max(0, std::min(compute_blocks_, (t + 1) * chunk) - std::min(compute_blocks_, t * chunk));
+      os << ')';
+    }
     return os.str();
   }
 
  private:
+  struct Call {
+    LibxsmmPeer* self;
+    const float* b;
+    float* c;
+  };
+  static void member_share(void* arg, int member) {
+    const Call* call = static_cast<const Call*>(arg);
+    call->self->blocks(member, call->b, call->c);
+  }
+  void blocks(int tid, const float* b, float* c) {
+    const int chunk = (compute_blocks_ + threads_ - 1) / threads_;
+    const int end = std::min(compute_blocks_, (tid + 1) * chunk);
+    for (int i = tid * chunk; i < end; ++i)
+      libxsmm_spmdm_compute_fp32_thread(&handle_, 'N', 'N', &alpha_, slices_, b, 'N', &beta_, c, i, tid, threads_);
+  }
+
+  Team* team_;
+  int threads_ = 1;
   libxsmm_spmdm_handle handle_{};
   libxsmm_CSR_sparseslice* slices_ = nullptr;
   int compute_blocks_ = 0;
@@ -525,7 +888,7 @@ class DnnlPeer : public Peer {
     const dnnl_status_t st = dnnl_sgemm('N', 'N', m_, n_, k_, 1.0f, a_, k_, b, n_, 0.0f, c, n_);
     if (st != dnnl_success) throw std::runtime_error("dnnl_sgemm returned status " + std::to_string(st));
   }
-  std::string details() const override { return "dnnl_sgemm row-major N,N (dense A)"; }
+  std::string details() const override { return "dnnl_sgemm row-major N,N (dense A), OpenMP threads from OMP_NUM_THREADS"; }
 
  private:
   const float* a_;
@@ -543,20 +906,26 @@ class OpenblasPeer : public Peer {
   void run(const float* b, float* c) override {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m_, n_, k_, 1.0f, a_, k_, b, n_, 0.0f, c, n_);
   }
-  std::string details() const override { return "cblas_sgemm row-major N,N (dense A)"; }
+  std::string details() const override {
+    return "cblas_sgemm row-major N,N (dense A), " + std::to_string(openblas_get_num_threads()) + " OpenBLAS thread(s)";
+  }
 
  private:
   const float* a_;
   int m_, k_, n_;
 };
 
-std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w) {
-  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w);
-  if (name == "sdnn-perm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w);
-  if (name == "sdnn-tuned") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w);
-  if (name == "sdnn-dense") return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w);
-  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w);
-  if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w);
+// `team` is null with one thread.
+std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team, bool cols) {
+  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
+  if (name == "sdnn-perm")
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, cols);
+  if (name == "sdnn-tuned")
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w, team, cols);
+  if (name == "sdnn-dense")
+    return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w, team, cols);
+  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w, team, cols);
+  if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w, team);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
   throw std::runtime_error("unknown peer " + name);
@@ -564,8 +933,6 @@ std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload
 
 // ---------------------------------------------------------------------------------------------
 // Measurement.
-
-using Clock = std::chrono::steady_clock;
 
 struct PeerResult {
   std::string name;
@@ -577,6 +944,9 @@ struct PeerResult {
   int inner = 0;
   std::vector<double> samples_us;  // per-call time of each sample
   double median_us = NAN, p25_us = NAN, p75_us = NAN, min_us = NAN;
+  // T > 1: the settles that followed this peer's samples (its helper threads' spin-down).
+  double settle_ms_sum = 0.0, settle_ms_max = 0.0;
+  int settles = 0, settle_timeouts = 0;
 };
 
 struct ProblemResult {
@@ -585,6 +955,9 @@ struct ProblemResult {
   int copies = 0;
   double rotation_bytes = 0, rotation_bytes_blocked = 0;
   int rounds = 0;
+  int threads = 1;
+  bool truncated = false;  // fewer rounds than planned: --max-problem-s reached
+  double setup_s = 0, timing_s = 0;  // wall time: workload + peers + checks, then warm-up + rounds
   std::vector<PeerResult> peers;
   const PeerResult* find(const std::string& name) const {
     for (const auto& p : peers)
@@ -630,10 +1003,13 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
+// `team` is null with one thread.
+ProblemResult measure(const Problem& pb, const Options& opt, Isa isa, Team* team) {
+  const auto setup_start = Clock::now();
   std::unique_ptr<Workload> w = make_workload(pb, opt, isa);
   ProblemResult res;
   res.pb = pb;
+  res.threads = opt.threads;
   res.nnz = w->nnz();
   res.copies = w->copies;
   res.rotation_bytes = w->copies * w->row_major.bytes_per_copy();
@@ -646,7 +1022,7 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
     r.name = name;
     std::unique_ptr<Peer> peer;
     try {
-      peer = make_peer(name, isa, *w);
+      peer = make_peer(name, isa, *w, team, opt.split == "columns");
       r.details = peer->details();
       r.code_bytes = peer->code_bytes();
       r.max_err = check_peer(*peer, *w);
@@ -664,40 +1040,84 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
     res.peers.push_back(std::move(r));
     peers.push_back(std::move(peer));
   }
+  const auto timing_start = Clock::now();
+  res.setup_s = std::chrono::duration<double>(timing_start - setup_start).count();
+
+  // T > 1: before peer i runs, wait until the previous peer's helper threads sleep (the wait is
+  // booked to that peer), then wake peer i's threads with one untimed call.
+  const bool multi = opt.threads > 1;
+  int cursor = 0;
+  size_t previous = SIZE_MAX;
+  auto prepare = [&](size_t i) {
+    if (!multi) return;
+    bool quiet = true;
+    const double ms = settle(team, opt.settle_probe_us, opt.settle_max_ms, &quiet);
+    if (previous != SIZE_MAX) {
+      PeerResult& p = res.peers[previous];
+      p.settle_ms_sum += ms;
+      p.settle_ms_max = std::max(p.settle_ms_max, ms);
+      ++p.settles;
+      p.settle_timeouts += quiet ? 0 : 1;
+    }
+    timed_calls(*peers[i], *w, 1, cursor);
+  };
 
   // Warm-up and per-call estimates.
-  int cursor = 0;
   std::vector<size_t> live;
   std::vector<double> est(peers.size(), 0.0);
   for (size_t i = 0; i < peers.size(); ++i) {
     if (!peers[i]) continue;
     live.push_back(i);
+    prepare(i);
     std::vector<double> t;
     double total = 0.0;
-    while (total < opt.warmup_time || t.size() < 4) {
+    while (total < opt.warmup_time || static_cast<int>(t.size()) < std::max(opt.warmup_calls, 1)) {
       t.push_back(timed_calls(*peers[i], *w, 1, cursor));
       total += t.back();
     }
     est[i] = quantile(std::vector<double>(t.begin() + t.size() / 2, t.end()), 0.5);
+    previous = i;
   }
   if (live.empty()) return res;
 
-  // Samples of about S seconds each for every peer; rounds alternate the peers.
+  // Samples of about S seconds each for every peer; rounds alternate the peers. Each peer gets
+  // about min(--min-time, --budget / peers) seconds of samples, in at least --min-rounds rounds.
   double slowest = 0.0;
   for (size_t i : live) slowest = std::max(slowest, est[i]);
   const double sample_s = std::max(opt.sample_us * 1e-6, slowest);
   for (size_t i : live)
     res.peers[i].inner = static_cast<int>(std::max<long long>(1, std::llround(sample_s / std::max(est[i], 1e-9))));
-  res.rounds = opt.reps > 0 ? opt.reps
-                            : std::max(opt.min_rounds, static_cast<int>(std::ceil(opt.min_time / sample_s)));
+  double per_peer_s = opt.min_time;
+  if (opt.budget > 0) per_peer_s = std::min(per_peer_s, opt.budget / static_cast<double>(live.size()));
+  res.rounds = opt.reps > 0 ? opt.reps : std::max(opt.min_rounds, static_cast<int>(std::ceil(per_peer_s / sample_s)));
   for (size_t i : live) res.peers[i].samples_us.reserve(res.rounds);
-  for (int round = 0; round < res.rounds; ++round) {
+  const int planned_rounds = res.rounds;
+  for (int round = 0; round < planned_rounds; ++round) {
     for (size_t j = 0; j < live.size(); ++j) {
       const size_t i = live[(j + round) % live.size()];
       PeerResult& r = res.peers[i];
+      prepare(i);
       const double s = timed_calls(*peers[i], *w, r.inner, cursor);
       r.samples_us.push_back(s * 1e6 / r.inner);
+      previous = i;
     }
+    // --max-problem-s: stop after a whole round once the time is used up (and --min-rounds done),
+    // e.g. when other work on the machine makes every call far slower than its warm-up estimate.
+    if (opt.max_problem_s > 0 && round + 1 >= opt.min_rounds && round + 1 < planned_rounds &&
+        std::chrono::duration<double>(Clock::now() - timing_start).count() > opt.max_problem_s) {
+      res.rounds = round + 1;
+      res.truncated = true;
+      break;
+    }
+  }
+  if (multi) {  // the last peer's spin-down, so every peer has one settle per sample
+    bool quiet = true;
+    const double ms = settle(team, opt.settle_probe_us, opt.settle_max_ms, &quiet);
+    PeerResult& p = res.peers[previous];
+    p.settle_ms_sum += ms;
+    p.settle_ms_max = std::max(p.settle_ms_max, ms);
+    ++p.settles;
+    p.settle_timeouts += quiet ? 0 : 1;
   }
   for (size_t i : live) {
     PeerResult& r = res.peers[i];
@@ -706,6 +1126,7 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa) {
     r.p75_us = quantile(r.samples_us, 0.75);
     r.min_us = quantile(r.samples_us, 0.0);
   }
+  res.timing_s = std::chrono::duration<double>(Clock::now() - timing_start).count();
   return res;
 }
 
@@ -742,16 +1163,31 @@ std::string fmt(double v, int precision) {
   return buf;
 }
 
-void print_problem(const ProblemResult& res, const Options& opt) {
+// T > 1: how long the peer's helper threads kept the process busy after its samples.
+std::string settle_text(const PeerResult& r) {
+  if (r.settles == 0) return {};
+  std::ostringstream os;
+  os << "spin-down after its samples: mean " << fmt(r.settle_ms_sum / r.settles, 2) << " ms, max "
+     << fmt(r.settle_ms_max, 2) << " ms over " << r.settles << " settles";
+  if (r.settle_timeouts) os << ", " << r.settle_timeouts << " not quiet after --settle-max-ms";
+  return os.str();
+}
+
+void print_problem(const ProblemResult& res, const Options& opt, size_t index, size_t count, double elapsed_s) {
   const Problem& pb = res.pb;
-  std::printf("\n== M=%lld K=%lld N=%lld sparsity=%.2f nnz=%lld (actual sparsity %.4f)\n", (long long)pb.m,
-              (long long)pb.k, (long long)pb.n, pb.sparsity, (long long)res.nnz,
-              1.0 - static_cast<double>(res.nnz) / static_cast<double>(pb.m * pb.k));
-  std::printf("   rotation: %d copies of B+C, %.2f MiB row-major, %.2f MiB blocked; %d rounds, round-robin\n",
+  std::printf("\n== [%zu/%zu] M=%lld K=%lld N=%lld sparsity=%.2f threads=%d nnz=%lld (actual sparsity %.4f)\n",
+              index + 1, count, (long long)pb.m, (long long)pb.k, (long long)pb.n, pb.sparsity, res.threads,
+              (long long)res.nnz, 1.0 - static_cast<double>(res.nnz) / static_cast<double>(pb.m * pb.k));
+  std::printf("   rotation: %d copies of B+C, %.2f MiB row-major, %.2f MiB blocked; %d rounds, round-robin%s\n",
               res.copies, res.rotation_bytes / (1024.0 * 1024.0), res.rotation_bytes_blocked / (1024.0 * 1024.0),
-              res.rounds);
+              res.rounds, res.threads > 1 ? ", settle + one untimed call before each sample" : "");
+  if (res.truncated)
+    std::printf("   WARNING: rounds cut short by --max-problem-s (calls far slower than their warm-up: other load?)\n");
+  std::printf("   wall: set-up %.2f s, timing %.2f s; run so far %.1f s\n", res.setup_s, res.timing_s, elapsed_s);
   for (const auto& r : res.peers) {
     if (!r.details.empty()) std::printf("   %-10s %s\n", r.name.c_str(), r.details.c_str());
+    const std::string st = settle_text(r);
+    if (!st.empty()) std::printf("   %-10s %s\n", "", st.c_str());
   }
   std::printf("%-10s %6s %6s %6s %5s %9s %10s %7s %8s %6s %6s %9s %8s %7s %9s %7s  %s\n", "peer", "M", "K", "N",
               "sp", "nnz", "median_us", "iqr%", "GF/s_nz", "%ref", "%core", "GF/s_dns", "vs_sdnn", "sdnn_x", "code_B/nz",
@@ -790,19 +1226,22 @@ void write_csv(std::ofstream& out, const ProblemResult& res, const Options& opt,
     };
     const double med = r.ok ? r.median_us : NAN, p25 = r.ok ? r.p25_us : NAN, p75 = r.ok ? r.p75_us : NAN,
                  mn = r.ok ? r.min_us : NAN;
+    std::string details = r.details;
+    const std::string st = settle_text(r);
+    if (!st.empty()) details += (details.empty() ? "" : "; ") + st;
     out << pb.m << ',' << pb.k << ',' << pb.n << ',' << pb.sparsity << ',' << res.nnz << ',' << isa << ','
-        << r.name << ',' << (r.ok ? "ok" : "FAILED") << ',' << csv_num(med, 3) << ',' << csv_num(p25, 3) << ','
+        << res.threads << ',' << r.name << ',' << (r.ok ? "ok" : "FAILED") << ',' << csv_num(med, 3) << ',' << csv_num(p25, 3) << ','
         << csv_num(p75, 3) << ',' << csv_num(mn, 3) << ',' << csv_num(d.gflops_nz, 2) << ','
         << csv_num(d.pct_peak, 2) << ',' << csv_num(d.pct_core, 2) << ',' << csv_num(d.gflops_dense, 2) << ',' << csv_num(d.vs_sdnn, 4) << ','
         << csv_num(d.sdnn_speedup, 4) << ',' << (r.code_bytes >= 0 ? std::to_string(r.code_bytes) : "") << ','
         << csv_num(d.code_per_nz, 3) << ',' << res.rounds << ',' << (r.ok ? std::to_string(r.inner) : "") << ','
-        << res.copies << ',' << r.max_err << ',' << text(r.details) << ',' << text(r.failure) << '\n';
+        << res.copies << ',' << r.max_err << ',' << text(details) << ',' << text(r.failure) << '\n';
   }
   out.flush();
 }
 
 const char* kCsvHeader =
-    "m,k,n,sparsity,nnz,isa,peer,status,median_us,p25_us,p75_us,min_us,gflops_nz,pct_peak,pct_core,gflops_dense,"
+    "m,k,n,sparsity,nnz,isa,threads,peer,status,median_us,p25_us,p75_us,min_us,gflops_nz,pct_peak,pct_core,gflops_dense,"
     "vs_sdnn,sdnn_speedup,code_bytes,code_bytes_per_nnz,rounds,inner,copies,max_rel_err,details,failure\n";
 
 // For one shape: sparse vs dense generated kernel per sparsity, and where sparse starts to win.
@@ -893,10 +1332,67 @@ std::vector<Problem> problems_from(const Options& opt) {
   return out;
 }
 
+// Every thread of this process with the CPUs it may run on: "name[cpus] ...", from /proc.
+std::string thread_placement() {
+  std::ostringstream os;
+  const std::string dir = "/proc/self/task";
+  std::vector<long> tids;
+  if (auto* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') tids.push_back(std::strtol(e->d_name, nullptr, 10));
+    closedir(d);
+  }
+  std::sort(tids.begin(), tids.end());
+  for (long tid : tids) {
+    std::ifstream status(dir + "/" + std::to_string(tid) + "/status");
+    std::string line, name, cpus;
+    while (std::getline(status, line)) {
+      if (line.rfind("Name:", 0) == 0) name = line.substr(line.find_first_not_of(" \t", 5));
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) cpus = line.substr(line.find_first_not_of(" \t", 18));
+    }
+    os << (os.tellp() > 0 ? " " : "") << name << "[" << cpus << "]";
+  }
+  return os.str();
+}
+
+// --grid spmm: the issue-4 SpMM grid. Every axis the command line names explicitly replaces the
+// grid's (so --m 256,512 runs a sub-grid); so does every protocol option given explicitly.
+// Protocol defaults chosen so that the 192 problems run in about 10 minutes with one thread and
+// 15 with two here (estimate: bench/RESULTS.md, "SpMM grid (issue 4)"): samples of >= 2 ms (with
+// two threads every sample costs a settle of ~1 ms, so fewer, longer samples), each peer 0.3 s of
+// samples per problem (--budget 1.5 s for all five peers), but never fewer than 10 alternating
+// rounds (the big problems: 10 rounds of one call per peer), warm-up of at least 2 calls, and at
+// most 30 s of rounds per problem once the 10 are done.
+void apply_grid_defaults(const CLI::App& app, Options& opt) {
+  if (opt.grid != "spmm") throw std::runtime_error("unknown --grid '" + opt.grid + "' (known: spmm)");
+  if (opt.threshold_sweep) throw std::runtime_error("--grid and --threshold-sweep exclude each other");
+  auto unset = [&](const char* name) { return app.count(name) == 0; };
+  if (unset("--m")) opt.m = {256, 512, 1024, 2048};
+  if (unset("--k")) opt.k = {256, 512, 1024, 2048};
+  if (unset("--n")) opt.n = {128, 512, 2048};
+  if (unset("--sparsity")) opt.sparsity = {0.7, 0.8, 0.9, 0.95};
+  if (unset("--peers")) opt.peers = {"sdnn-tuned", "sdnn", "libxsmm", "dnnl", "openblas"};
+  if (unset("--min-time")) opt.min_time = 0.3;
+  if (unset("--budget")) opt.budget = 1.5;
+  if (unset("--min-rounds")) opt.min_rounds = 10;
+  if (unset("--sample-us")) opt.sample_us = 2000.0;
+  if (unset("--warmup-time")) opt.warmup_time = 0.02;
+  if (unset("--warmup-calls")) opt.warmup_calls = 2;
+  if (unset("--max-problem-s")) opt.max_problem_s = 30.0;
+}
+
+// omp_get_max_threads() of the libgomp oneDNN loaded (looked up at run time: the benchmark does
+// not link OpenMP itself); -1 when not found.
+int openmp_max_threads() {
+  using Fn = int (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  return fn ? fn() : -1;
+}
+
 int run(int argc, char** argv) {
   Options opt;
-  CLI::App app{"sdnn_bench_spmm: one-thread C = A (sparse MxK) * B (KxN), sdnnc's generated kernels vs\n"
-               "libxsmm spmdm, oneDNN sgemm and OpenBLAS sgemm, alternating in one process (bench/RESULTS.md)."};
+  CLI::App app{"sdnn_bench_spmm: C = A (sparse MxK) * B (KxN), sdnnc's generated kernels vs libxsmm spmdm,\n"
+               "oneDNN sgemm and OpenBLAS sgemm, alternating in one process (bench/RESULTS.md)."};
   app.add_option("--m", opt.m, "rows of A (list: cross product with --k, --n, --sparsity)")->delimiter(',');
   app.add_option("--k", opt.k, "columns of A = rows of B (list)")->delimiter(',');
   app.add_option("--n", opt.n, "columns of B and C (list)")->delimiter(',');
@@ -927,11 +1423,49 @@ int run(int argc, char** argv) {
   app.add_option("--csv", opt.csv, "also write one CSV row per (problem, peer) to FILE");
   app.add_flag("--threshold-sweep", opt.threshold_sweep,
                "sdnn vs sdnn-dense at sparsity 0.0..0.9 for 512x512x128 and 1024x1024x256");
+  app.add_option("--grid", opt.grid,
+                 "spmm: the issue-4 grid, M,K {256,512,1024,2048} x sparsity {0.7,0.8,0.9,0.95} x N {128,512,2048},\n"
+                 "peers sdnn-tuned,sdnn,libxsmm,dnnl,openblas; --m/--k/--n/--sparsity/--peers given explicitly\n"
+                 "select a sub-grid. Grid protocol defaults: --min-time 0.3 --budget 1.5 --min-rounds 10\n"
+                 "--sample-us 2000 --warmup-time 0.02 --warmup-calls 2 --max-problem-s 30");
+  app.add_option("--threads", opt.threads,
+                 "threads per call: sdnn peers split as runtime_min does, libxsmm tids 0..T-1,\n"
+                 "OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = T (set before the libraries load)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--budget", opt.budget,
+                 "seconds of samples per problem over all peers (caps --min-time per peer; --min-rounds still\n"
+                 "holds); 0 = no cap")
+      ->capture_default_str();
+  app.add_option("--warmup-calls", opt.warmup_calls, "at least this many warm-up calls per peer and problem")
+      ->capture_default_str();
+  app.add_option("--settle-probe-us", opt.settle_probe_us,
+                 "threads > 1: interval of the quiet check before each sample")
+      ->capture_default_str();
+  app.add_option("--settle-max-ms", opt.settle_max_ms, "threads > 1: longest wait for quiet before a sample")
+      ->capture_default_str();
+  app.add_option("--split", opt.split,
+                 "threads > 1, sdnn peers: runtime (runtime_min's sdnn_kernel_split_init, the default) or columns\n"
+                 "(an experiment: every thread all row tiles on its own column range)")
+      ->check(CLI::IsMember({"runtime", "columns"}))
+      ->capture_default_str();
+  app.add_flag("--list-problems", opt.list_problems, "print the problems (M K N sparsity) and exit");
+  app.add_option("--max-problem-s", opt.max_problem_s,
+                 "stop a problem's rounds after this many seconds of timing, once --min-rounds are done\n"
+                 "(0 = never; the grid's default is 30)")
+      ->capture_default_str();
+  app.add_option("--spin-us", opt.spin_us, "threads > 1: the sdnn/libxsmm team's workers spin this long, then sleep")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (!opt.grid.empty()) apply_grid_defaults(app, opt);
+  if (opt.threads != requested_threads(argc, argv))
+    throw std::runtime_error("--threads: the value read before the re-exec differs (give it once, as an integer)");
+  if (opt.threads > 1 && opt.pin >= 0)
+    throw std::runtime_error("--pin pins every thread to one CPU: not with --threads > 1");
   if (opt.threshold_sweep && app.count("--peers") == 0) opt.peers = {"sdnn", "sdnn-dense"};
   if (opt.threshold_sweep && (app.count("--m") || app.count("--k") || app.count("--n") || app.count("--shape") ||
                               app.count("--sparsity")))
@@ -954,28 +1488,64 @@ int run(int argc, char** argv) {
   }
 
   const std::vector<Problem> problems = problems_from(opt);
+  if (opt.list_problems) {
+    for (const Problem& pb : problems)
+      std::printf("%lld %lld %lld %g\n", (long long)pb.m, (long long)pb.k, (long long)pb.n, pb.sparsity);
+    std::printf("%zu problems, peers %s, %d thread(s)\n", problems.size(),
+                [&] {
+                  std::string p;
+                  for (const auto& n : opt.peers) p += (p.empty() ? "" : ",") + n;
+                  return p;
+                }()
+                    .c_str(),
+                opt.threads);
+    return 0;
+  }
+  // The environment as the libraries read it at load time (libxsmm_init puts OMP_PROC_BIND=TRUE
+  // into the environment when it is unset; libgomp has read its settings before that).
+  const std::string env_line = env_text("OPENBLAS_NUM_THREADS") + " " + env_text("OMP_NUM_THREADS") + " " +
+                               env_text("OPENBLAS_CORETYPE") + " " + env_text("OPENBLAS_L2_SIZE") + " " +
+                               env_text("OPENBLAS_THREAD_TIMEOUT") + " " + env_text("OMP_PROC_BIND") + " " +
+                               env_text("OMP_PLACES");
   libxsmm_init();
 
   const char* changed = std::getenv(kReexecMarker);
   const dnnl_version_t* dv = dnnl_version();
   opt.core_peak = measure_fma_peak(isa == Isa::Avx512);
-  std::printf("sdnn_bench_spmm: one thread; generated kernels for %s; %%ref of %.1f GFLOP/s (--peak), %%core of "
-              "%.1f GFLOP/s (this core's FP32 FMA peak for the ISA, measured now)\n",
-              opt.isa.c_str(), opt.peak, opt.core_peak);
+  std::unique_ptr<Team> team;
+  if (opt.threads > 1) team = std::make_unique<Team>(opt.threads, opt.spin_us);
+  std::printf("sdnn_bench_spmm: %d thread(s)%s; generated kernels for %s; %%ref of %.1f GFLOP/s (--peak), %%core of "
+              "%.1f GFLOP/s (one core's FP32 FMA peak for the ISA, measured now)\n",
+              opt.threads, opt.grid.empty() ? "" : (", grid " + opt.grid).c_str(), opt.isa.c_str(), opt.peak,
+              opt.core_peak);
   std::printf("cpu: %s; %s\n", cpu_model().c_str(),
               opt.pin >= 0 ? ("pinned to CPU " + std::to_string(opt.pin)).c_str() : "not pinned");
-  std::printf("env: %s %s %s %s\n", env_text("OPENBLAS_NUM_THREADS").c_str(), env_text("OMP_NUM_THREADS").c_str(),
-              env_text("OPENBLAS_CORETYPE").c_str(), env_text("OPENBLAS_L2_SIZE").c_str());
+  std::printf("env: %s\n", env_line.c_str());
   if (changed) std::printf("     (re-executed with this environment; it was: %s)\n", changed);
   std::printf("openblas: core %s, %d thread(s), %s\n", openblas_get_corename(), openblas_get_num_threads(),
               openblas_get_config());
-  std::printf("onednn: %d.%d.%d (%s)\n", dv->major, dv->minor, dv->patch, dv->hash);
+  std::printf("onednn: %d.%d.%d (%s), OpenMP max threads %d\n", dv->major, dv->minor, dv->patch, dv->hash,
+              openmp_max_threads());
+  if (team)
+    std::printf("threads: sdnn peers split %s, libxsmm tids 0..%d; team = caller + %d std::thread(s), spin %.0f us "
+                "then sleep; settle before each sample (probe %.0f us, max %.0f ms)\n",
+                opt.split == "columns" ? "by column ranges (--split columns, NOT the runtime's split)"
+                                       : "by runtime_min's sdnn_kernel_split_init",
+                opt.threads - 1, opt.threads - 1, opt.spin_us, opt.settle_probe_us, opt.settle_max_ms);
+  if (team)
+    std::printf("threads at start (name[allowed CPUs]; OpenMP's start with the first dnnl call): %s\n",
+                thread_placement().c_str());
   std::printf("libxsmm: %s, target %s\n", LIBXSMM_VERSION, libxsmm_get_target_arch());
-  std::printf("protocol: rotation >= %.1f MiB, warm-up %.3f s, samples ~%.0f us, %s, rtol %.1e, seed %llu\n",
-              opt.rotate_mib, opt.warmup_time, opt.sample_us,
+  std::printf("protocol: rotation >= %.1f MiB, warm-up %.3f s (>= %d calls), samples ~%.0f us, %s, rtol %.1e, "
+              "seed %llu\n",
+              opt.rotate_mib, opt.warmup_time, opt.warmup_calls, opt.sample_us,
               opt.reps > 0 ? (std::to_string(opt.reps) + " rounds").c_str()
-                           : ("min-time " + fmt(opt.min_time, 3) + " s per peer").c_str(),
+                           : ("min-time " + fmt(opt.min_time, 3) + " s per peer" +
+                              (opt.budget > 0 ? ", budget " + fmt(opt.budget, 2) + " s per problem" : std::string()) +
+                              ", >= " + std::to_string(opt.min_rounds) + " rounds")
+                                 .c_str(),
               opt.rtol, (unsigned long long)opt.seed);
+  std::printf("problems: %zu\n", problems.size());
   std::printf("loadavg at start: %s\n", loadavg().c_str());
   std::fflush(stdout);
 
@@ -988,14 +1558,18 @@ int run(int argc, char** argv) {
 
   std::vector<ProblemResult> results;
   bool any_failed = false;
-  for (const Problem& pb : problems) {
-    results.push_back(measure(pb, opt, isa));
-    print_problem(results.back(), opt);
+  const auto run_start = Clock::now();
+  for (size_t i = 0; i < problems.size(); ++i) {
+    results.push_back(measure(problems[i], opt, isa, team.get()));
+    print_problem(results.back(), opt, i, problems.size(),
+                  std::chrono::duration<double>(Clock::now() - run_start).count());
     if (csv.is_open()) write_csv(csv, results.back(), opt, opt.isa.c_str());
     for (const auto& r : results.back().peers) any_failed |= !r.ok;
   }
   if (opt.threshold_sweep) print_sweep_summary(results);
-  std::printf("\nloadavg at end: %s\n", loadavg().c_str());
+  if (team) std::printf("\nthreads at end (name[allowed CPUs]): %s\n", thread_placement().c_str());
+  std::printf("\nloadavg at end: %s; total wall time %.1f s\n", loadavg().c_str(),
+              std::chrono::duration<double>(Clock::now() - run_start).count());
   libxsmm_finalize();
   return any_failed ? 1 : 0;
 }

@@ -24,7 +24,7 @@ APT_PACKAGES=(cmake g++ make protobuf-compiler libprotobuf-dev libonnx-dev libxb
 APT_BENCH_PACKAGES=(libxsmm-dev libdnnl-dev libopenblas-dev)
 # Pinned to versions published on PyPI with wheels for Python 3.11 (Debian 12's /usr/bin/python3).
 PIP_PACKAGES=(numpy==2.3.5 onnx==1.21.0 onnxruntime==1.23.2)
-PIP_BENCH_PACKAGES=(openvino==2025.4.1 torch==2.9.1)
+PIP_BENCH_PACKAGES=(openvino==2025.4.1 torch==2.9.1 matplotlib==3.11.2)
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
