@@ -39,7 +39,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <map>
 
 #include "sdnn/ir/error.h"
 #include "sdnn_plan.h"
