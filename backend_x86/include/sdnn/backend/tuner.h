@@ -3,9 +3,11 @@
 // Candidates vary the tile height, the K blocking and the row order (the one permute-rows chose,
 // or the model's); --tune=full adds two-vector tiles and column-chunk groups. A cost model (loads
 // per column chunk: one broadcast per nonzero plus one B load per column a tile uses, plus the C
-// reloads split-K costs) ranks them and only the best few are emitted and timed (JIT, in
-// process, warm caches, median of repeated calls). Results are cached on disk, keyed by the
-// sparsity pattern, the problem, the ISA and the CPU model, so recompiling a model is quick.
+// reloads split-K costs) ranks them and only the best few are emitted and timed: JIT, in
+// process, B and C rotating through copies larger than the L2 as in a running model, the
+// candidates alternating call by call, medians compared; the default plan is kept unless a
+// candidate is at least 3 % faster. Results are cached on disk, keyed by the sparsity pattern,
+// the problem, the ISA and the CPU model, so recompiling a model is quick.
 #pragma once
 
 #include <string>
