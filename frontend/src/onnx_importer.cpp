@@ -68,7 +68,7 @@ class Importer {
       fail(label_, ": the model imports no opset of the default ONNX domain");
     }
     if (opset < kMinOpset || opset > kMaxOpset)
-      fail(label_, ": opset ", opset, " is not supported (supported: ", kMinOpset, " to ", kMaxOpset, ")");
+      fail(label_, ": unsupported opset ", opset, " (supported: ", kMinOpset, " to ", kMaxOpset, ")");
     opset_ = opset;
     g_->meta()["opset"] = std::to_string(opset);
   }
@@ -170,7 +170,8 @@ class Importer {
 
   void add_input(const std::string& name, const Shape& shape) {
     for (int64_t d : shape)
-      if (d <= 0) fail(label_, ": graph input '", name, "' has a non-positive dim in [", ir::shape_to_string(shape), "]");
+      if (d <= 0)
+        fail(label_, ": unsupported empty tensor: graph input '", name, "' has a zero dim in [", ir::shape_to_string(shape), "]");
     Value* v = g_->add_value(name, ir::DType::F32, shape);
     g_->inputs().push_back(v);
     values_[name] = v;
@@ -516,7 +517,7 @@ class Importer {
     need_inputs(c, 2, 3);
     reject_unknown_attrs(c, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
     Value *x = c.in[0], *w = c.in[1], *bias = c.in.size() > 2 ? c.in[2] : nullptr;
-    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     if (!w->is_constant()) node_fail(c, str_cat("weight '", w->name, "' must be a constant"));
     if (w->shape.size() != 4) node_fail(c, str_cat("weight '", w->name, "' must be 4-D, got ", shp(w->shape)));
     const int64_t group = attr_int(c, "group", 1);
@@ -550,7 +551,7 @@ class Importer {
                              "storage_order", "strides"});
     if (c.proto.output_size() > 1 && !c.proto.output(1).empty()) node_fail(c, "the Indices output is not supported");
     const Value* x = c.in[0];
-    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     std::vector<int64_t> ks = attr_ints(c, "kernel_shape");
     if (ks.size() != 2) node_fail(c, "kernel_shape must have 2 values (2-D only)");
     const Window wnd = window(c, x->shape, ks);
@@ -563,7 +564,7 @@ class Importer {
     need_inputs(c, 1, 1);
     reject_unknown_attrs(c, {});
     const Value* x = c.in[0];
-    if (x->shape.size() != 4) node_fail(c, str_cat("input '", x->name, "' must be NCHW (4-D), got ", shp(x->shape)));
+    if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     emit(c, name, "GlobalAveragePool", {c.in[0]}, {x->shape[0], x->shape[1], 1, 1});
   }
 
