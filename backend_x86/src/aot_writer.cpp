@@ -131,14 +131,14 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
   for (const Blob& b : code_syms) {
     as << "\t.p2align 6\n\t.globl " << b.symbol << "\n\t.hidden " << b.symbol << "\n\t.type " << b.symbol
        << ", @function\n"
-       << b.symbol << ":\n\t.incbin \"" << code_file << "\", " << b.offset << ", " << b.size << "\n\t.size "
+       << b.symbol << ":\n\t.incbin " << c_string(code_file) << ", " << b.offset << ", " << b.size << "\n\t.size "
        << b.symbol << ", " << b.size << "\n";
   }
   as << "\t.section .rodata.sdnn_weights,\"a\",@progbits\n";
   for (const Blob& b : weight_syms) {
     as << "\t.p2align 6\n\t.globl " << b.symbol << "\n\t.hidden " << b.symbol << "\n\t.type " << b.symbol
        << ", @object\n"
-       << b.symbol << ":\n\t.incbin \"" << weights_file << "\", " << b.offset << ", " << b.size << "\n\t.size "
+       << b.symbol << ":\n\t.incbin " << c_string(weights_file) << ", " << b.offset << ", " << b.size << "\n\t.size "
        << b.symbol << ", " << b.size << "\n";
   }
   as << "\t.section .note.GNU-stack,\"\",@progbits\n";

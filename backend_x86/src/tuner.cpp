@@ -199,7 +199,8 @@ bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out
   out.n_group = ng;
   out.embedded_broadcast = emb != 0;
   if (!perm) out.row_order.clear();
-  return mb > 0 && nb > 0 && fits_registers(out);
+  return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) &&
+         (perm == 0 || perm == 1) && fits_registers(out);  // anything else: a corrupt file, a miss
 }
 
 void write_cache(const std::string& dir, const std::string& path, const KernelPlan& p, double us) {

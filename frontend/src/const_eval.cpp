@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -32,7 +33,7 @@ std::vector<int64_t> ints_of(const ConstTensor* t, const char* what) {
   if (!t) fail("missing input ", what);
   if (t->is_float) fail("input ", what, " must be an integer tensor");
   std::vector<int64_t> out;
-  for (double x : t->v) out.push_back(static_cast<int64_t>(x));
+  for (double x : t->v) out.push_back(to_int64(x));
   return out;
 }
 
@@ -156,7 +157,7 @@ ConstTensor gather(const ConstTensor& data, const ConstTensor& indices, int64_t 
   out.shape = out_shape;
   for (int64_t o = 0; o < outer; ++o)
     for (double xi : indices.v) {
-      int64_t i = static_cast<int64_t>(xi);
+      int64_t i = to_int64(xi);
       if (i < -dim || i >= dim) fail("index ", i, " is out of range for a dimension of ", dim);
       if (i < 0) i += dim;
       for (int64_t j = 0; j < inner; ++j) out.v.push_back(data.v[(o * dim + i) * inner + j]);
@@ -235,6 +236,14 @@ ConstTensor from_onnx_tensor(const onnx::TensorProto& t) {
   out.shape = Shape(t.dims().begin(), t.dims().end());
   const int64_t n = ir::num_elements(out.shape);
   const std::string& raw = t.raw_data();
+  const int64_t elem = t.data_type() == onnx::TensorProto::INT64 ? 8 : 4;
+  if (!raw.empty() && static_cast<int64_t>(raw.size()) != n * elem) fail("value tensor has ", raw.size(), " bytes of raw data, expected ", n * elem);
+  if (raw.empty()) {
+    const int64_t have = t.data_type() == onnx::TensorProto::FLOAT ? t.float_data_size()
+                         : t.data_type() == onnx::TensorProto::INT64 ? t.int64_data_size()
+                                                                     : t.int32_data_size();
+    if (have != n) fail("value tensor has ", have, " values, expected ", n);
+  }
   if (t.data_type() == onnx::TensorProto::FLOAT) {
     out.is_float = true;
     for (int64_t i = 0; i < n; ++i) {
@@ -273,6 +282,12 @@ const std::set<std::string> kFoldable = {"Add", "Cast", "Concat", "ConstantOfSha
                                          "Transpose", "Unsqueeze", "Where"};
 
 }  // namespace
+
+int64_t to_int64(double x) {
+  if (x >= 9223372036854775807.0) return INT64_MAX;
+  if (x <= -9223372036854775808.0) return INT64_MIN;
+  return static_cast<int64_t>(x);
+}
 
 ConstTensor ConstTensor::of(const ir::Value& value) {
   ConstTensor t;
@@ -359,7 +374,10 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
     std::vector<int64_t> s = ints_of(opt(1), "shape");
     int64_t known = 1, infer = -1;
     for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == 0 && attr_i(p, "allowzero", 0) == 0) s[i] = t.shape.at(i);
+      if (s[i] == 0 && attr_i(p, "allowzero", 0) == 0) {
+        if (i >= t.shape.size()) fail("shape has a 0 beyond the input's rank");
+        s[i] = t.shape[i];
+      }
       if (s[i] == -1) infer = static_cast<int64_t>(i);
       else known *= s[i];
     }
@@ -370,6 +388,7 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
     const ConstTensor& t = input(0);
     const int64_t r = static_cast<int64_t>(t.shape.size());
     int64_t axis = attr_i(p, "axis", 1);
+    if (axis < -r || axis > r) fail("axis ", axis, " is out of range for rank ", r);
     if (axis < 0) axis += r;
     int64_t outer = 1;
     for (int64_t i = 0; i < axis; ++i) outer *= t.shape[i];
@@ -394,7 +413,8 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
     if (d.v.at(0) == 0) fail("Range with delta 0");
     ConstTensor out;
     out.is_float = s.is_float;
-    const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l.v.at(0) - s.v.at(0)) / d.v.at(0))));
+    const int64_t n = std::max<int64_t>(0, to_int64(std::ceil((l.v.at(0) - s.v.at(0)) / d.v.at(0))));
+    if (n > (int64_t{1} << 31)) fail("Range of ", n, " elements is too large");
     for (int64_t i = 0; i < n; ++i) out.v.push_back(round_like(s.v[0] + static_cast<double>(i) * d.v[0], s.is_float));
     out.shape = {n};
     return {out};

@@ -25,6 +25,10 @@ struct ConstTensor {
   int64_t numel() const { return static_cast<int64_t>(v.size()); }
 };
 
+// A folded value as int64: saturated at the int64 range, so INT64_MAX (what exporters write for
+// an open slice end) survives the trip through double.
+int64_t to_int64(double x);
+
 // True when `op` is one the folder evaluates (given constant inputs).
 bool can_fold(const std::string& op);
 

@@ -50,6 +50,9 @@ class Importer {
     for (const auto& out : graph.output()) {
       Value* v = lookup(out.name(), "graph output");
       if (v->dtype != ir::DType::F32) fail(label_, ": graph output '", out.name(), "' is not float32");
+      if (v->is_constant())
+        fail(label_, ": unsupported: graph output '", out.name(),
+             "' is a constant (known at compile time); only computed outputs are supported");
       g_->outputs().push_back(v);
     }
     if (g_->outputs().empty()) fail(label_, ": the graph has no outputs");
@@ -324,6 +327,8 @@ class Importer {
       out = fold(c.proto, opset_, ptrs);
     } catch (const Error& e) {
       node_fail(c, e.what());
+    } catch (const std::exception& e) {
+      node_fail(c, str_cat("cannot evaluate the constant inputs: ", e.what()));
     }
     if (static_cast<int>(out.size()) > c.proto.output_size()) out.resize(c.proto.output_size());
     for (size_t i = 0; i < out.size(); ++i) {
@@ -332,7 +337,7 @@ class Importer {
         values_[name] = g_->add_constant(name, out[i].shape, std::vector<float>(out[i].v.begin(), out[i].v.end()));
       } else {
         std::vector<int64_t> v;
-        for (double x : out[i].v) v.push_back(static_cast<int64_t>(x));
+        for (double x : out[i].v) v.push_back(to_int64(x));
         values_[name] = g_->add_constant_i64(name, out[i].shape, v);
       }
     }

@@ -87,3 +87,18 @@ TEST_CASE("const_eval: Range, Cast, Unsqueeze by opset, Transpose", "[frontend]"
   CHECK(t.shape == sdnn::ir::Shape{3, 2});
   CHECK(t.v == std::vector<double>{0, 3, 1, 4, 2, 5});
 }
+
+TEST_CASE("const_eval: INT64_MAX slice ends (as exporters write x[:, a:]) keep their meaning", "[frontend]") {
+  ConstTensor data = ints({6}, {0, 1, 2, 3, 4, 5});
+  ConstTensor starts = ints({1}, {2}), ends = ints({1}, {9223372036854775807.0}), axes = ints({1}, {0});
+  CHECK(one(node("Slice"), {&data, &starts, &ends, &axes}).v == std::vector<double>{2, 3, 4, 5});
+  CHECK(sdnn::frontend::to_int64(9223372036854775807.0) == INT64_MAX);
+  CHECK(sdnn::frontend::to_int64(-1e30) == INT64_MIN);
+}
+
+TEST_CASE("const_eval: malformed constant operands are errors, not crashes", "[frontend]") {
+  ConstTensor data = ints({2, 3}, {0, 1, 2, 3, 4, 5});
+  ConstTensor shape = ints({3}, {0, 0, 0});
+  CHECK_THROWS_WITH(fold(node("Reshape"), 17, {&data, &shape}), Catch::Matchers::Contains("beyond the input's rank"));
+  CHECK_THROWS_WITH(fold(node("Flatten", {{"axis", 5}}), 17, {&data}), Catch::Matchers::Contains("out of range"));
+}

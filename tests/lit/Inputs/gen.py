@@ -147,7 +147,11 @@ MODELS = {
     "mlp": mlp, "mlp_batch1": lambda: mlp(batch=1), "conv": conv, "unsupported_op": unsupported_op,
     "bad_attr": bad_attr, "ceil_pool": ceil_pool, "double_input": double_input,
     "shape_mismatch": shape_mismatch, "symbolic": symbolic, "old_opset": old_opset,
-    "shape_chain": shape_chain, "cnn": cnn, "shape_chain_opset11": lambda: shape_chain(11),
+    "shape_chain": shape_chain, "cnn": cnn,
+    "const_output": lambda: model(
+        [helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Shape", ["x"], ["s"], name="shape"),
+         helper.make_node("Cast", ["s"], ["c"], name="cast", to=TensorProto.FLOAT)],
+        [fin("x", [2, 3])], [fin("y", None), fin("c", None)], []), "shape_chain_opset11": lambda: shape_chain(11),
     "gather_activation": lambda: model(
         [helper.make_node("Gather", ["x", "idx"], ["y"], name="embed", axis=0)],
         [fin("x", [5, 3])], [fin("y", None)], [numpy_helper.from_array(np.array([1, 0], np.int64), "idx")]),
