@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -80,6 +81,47 @@ void pad_to(std::vector<uint8_t>& buf, size_t align) {
   buf.resize((buf.size() + align - 1) / align * align, 0);
 }
 
+// A float literal that reads back to exactly `x` ("(1.0f/0.0f)" style for infinities).
+std::string c_float(float x) {
+  if (std::isnan(x)) return "(0.0f/0.0f)";
+  if (std::isinf(x)) return x > 0 ? "(1.0f/0.0f)" : "(-1.0f/0.0f)";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9ef", static_cast<double>(x));
+  return buf;
+}
+
+std::string c_ints(const std::vector<int64_t>& v) {
+  std::string s = "{";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.empty() ? "0}" : "}");
+}
+
+// The constant arrays a step points to, by role name (weights, bias, a, b, gamma, beta, mask).
+std::vector<std::pair<std::string, const std::vector<float>*>> step_constants(const LoweredStep& s) {
+  std::vector<std::pair<std::string, const std::vector<float>*>> out;
+  if (!s.window.weights.empty()) out.push_back({"weights", &s.window.weights});
+  if (!s.window.bias.empty()) out.push_back({"bias", &s.window.bias});
+  switch (s.op) {
+    case SDNN_STEP_ELEMENTWISE:
+      if (s.elementwise.has_src0_const) out.push_back({"a", &s.elementwise.src0_const});
+      if (s.elementwise.has_src1_const) out.push_back({"b", &s.elementwise.src1_const});
+      break;
+    case SDNN_STEP_MATMUL:
+      if (!s.matmul.b_const.empty()) out.push_back({"b", &s.matmul.b_const});
+      break;
+    case SDNN_STEP_LAYERNORM:
+      out.push_back({"gamma", &s.norm.gamma});
+      if (!s.norm.beta.empty()) out.push_back({"beta", &s.norm.beta});
+      break;
+    case SDNN_STEP_ATTENTION:
+      if (!s.attention.mask_const.empty()) out.push_back({"mask", &s.attention.mask_const});
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
 struct Blob {
   std::string symbol;
   size_t offset, size;
@@ -120,9 +162,7 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
     if (!k.bias.empty()) add_weights(str_cat("sdnn_w", i, "_bias"), k.bias);
   }
   for (size_t i = 0; i < m.steps.size(); ++i) {
-    const WindowStep& w = m.steps[i].window;
-    if (!w.weights.empty()) add_weights(str_cat("sdnn_s", i, "_weights"), w.weights);
-    if (!w.bias.empty()) add_weights(str_cat("sdnn_s", i, "_bias"), w.bias);
+    for (const auto& [name, data] : step_constants(m.steps[i])) add_weights(str_cat("sdnn_s", i, "_", name), *data);
   }
 
   std::ostringstream as;
@@ -179,33 +219,79 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
   io("output", m.outputs);
   for (size_t i = 0; i < m.steps.size(); ++i) {
     const LoweredStep& s = m.steps[i];
-    if (!s.has_window) continue;
-    const WindowStep& w = s.window;
-    if (!w.weights.empty()) c << "HIDDEN extern const float sdnn_s" << i << "_weights[];\n";
-    if (!w.bias.empty()) c << "HIDDEN extern const float sdnn_s" << i << "_bias[];\n";
-    c << "static const sdnn_window_params win" << i << " = {" << w.batch << ", " << w.channels << ", " << w.in_h
-      << ", " << w.in_w << ", " << w.out_h << ", " << w.out_w << ", " << w.kernel_h << ", " << w.kernel_w << ", "
-      << w.stride_h << ", " << w.stride_w << ", " << w.pad_top << ", " << w.pad_left << ", " << w.dilation_h << ", "
-      << w.dilation_w << ", " << w.vl << ", "
-      << (w.weights.empty() ? std::string("0") : str_cat("sdnn_s", i, "_weights")) << ", "
-      << (w.bias.empty() ? std::string("0") : str_cat("sdnn_s", i, "_bias")) << ", " << w.act << "u, "
-      << w.count_include_pad << "u};\n";
+    auto constants = step_constants(s);
+    for (const auto& [name, data] : constants) c << "HIDDEN extern const float sdnn_s" << i << "_" << name << "[];\n";
+    // The symbol of constant `name` of this step, or 0.
+    auto sym = [&](const char* name) {
+      for (const auto& [n, data] : constants)
+        if (n == name) return str_cat("sdnn_s", i, "_", name);
+      return std::string("0");
+    };
+    if (s.has_window) {
+      const WindowStep& w = s.window;
+      c << "static const sdnn_window_params win" << i << " = {" << w.batch << ", " << w.channels << ", " << w.in_h
+        << ", " << w.in_w << ", " << w.out_h << ", " << w.out_w << ", " << w.kernel_h << ", " << w.kernel_w << ", "
+        << w.stride_h << ", " << w.stride_w << ", " << w.pad_top << ", " << w.pad_left << ", " << w.dilation_h << ", "
+        << w.dilation_w << ", " << w.vl << ", " << sym("weights") << ", " << sym("bias") << ", " << w.act << "u, "
+        << w.count_include_pad << "u};\n";
+    }
+    switch (s.op) {
+      case SDNN_STEP_ELEMENTWISE: {
+        const ElementwiseStep& e = s.elementwise;
+        c << "static const sdnn_elementwise_params par" << i << " = {.fn = " << e.fn << "u, .rank = " << e.dims.size()
+          << "u, .alpha = " << c_float(e.alpha) << ", .beta = " << c_float(e.beta) << ", .dims = " << c_ints(e.dims)
+          << ", .dst_strides = " << c_ints(e.dst_strides) << ", .src0_strides = " << c_ints(e.src0_strides)
+          << ", .src1_strides = " << c_ints(e.src1_strides) << ", .src0_const = " << sym("a")
+          << ", .src1_const = " << sym("b") << "};\n";
+        break;
+      }
+      case SDNN_STEP_MATMUL: {
+        const MatmulStep& mm = s.matmul;
+        c << "static const sdnn_matmul_params par" << i << " = {.m = " << mm.m << ", .n = " << mm.n << ", .k = " << mm.k
+          << ", .lda = " << mm.lda << ", .ldb = " << mm.ldb << ", .ldc = " << mm.ldc
+          << ", .batch_rank = " << mm.batch_dims.size() << "u, .batch_dims = " << c_ints(mm.batch_dims)
+          << ", .a_batch_strides = " << c_ints(mm.a_batch_strides) << ", .b_batch_strides = "
+          << c_ints(mm.b_batch_strides) << ", .c_batch_strides = " << c_ints(mm.c_batch_strides)
+          << ", .b_const = " << sym("b") << "};\n";
+        break;
+      }
+      case SDNN_STEP_LAYERNORM: {
+        const NormStep& ns = s.norm;
+        c << "static const sdnn_norm_params par" << i << " = {.tokens = " << ns.tokens << ", .features = " << ns.features
+          << ", .vl = " << ns.vl << ", .blocked = " << ns.blocked << "u, .epsilon = " << c_float(ns.epsilon)
+          << ", .gamma = " << sym("gamma") << ", .beta = " << sym("beta") << "};\n";
+        break;
+      }
+      case SDNN_STEP_ATTENTION: {
+        const AttentionStep& at = s.attention;
+        c << "static const sdnn_attention_params par" << i << " = {.batch = " << at.batch << ", .seq = " << at.seq
+          << ", .heads = " << at.heads << ", .head_dim = " << at.head_dim << ", .vl = " << at.vl
+          << ", .mask_batch = " << at.mask_batch << ", .has_mask = " << at.has_mask << "u, .scale = "
+          << c_float(at.scale) << ", .mask_const = " << sym("mask") << "};\n";
+        break;
+      }
+      default:
+        break;
+    }
   }
   c << "static const sdnn_step steps[] = {\n";
   for (size_t i = 0; i < m.steps.size(); ++i) {
     const LoweredStep& s = m.steps[i];
-    char ab[64];
-    std::snprintf(ab, sizeof ab, "%.9ef, %.9ef", static_cast<double>(s.alpha), static_cast<double>(s.beta));
-    c << "  {" << s.op << "u, 0u, " << storage_ref(s.src0) << ", " << storage_ref(s.src1) << ", "
-      << storage_ref(s.dst) << ", {" << s.dims[0] << ", " << s.dims[1] << ", " << s.dims[2] << ", " << s.dims[3]
-      << "}, " << (s.kernel >= 0 ? str_cat("&k", s.kernel) : std::string("0")) << ", "
-      << (s.has_window ? str_cat("&win", i) : std::string("0")) << ", " << ab << "},\n";
+    const bool has_params = s.op >= SDNN_STEP_ELEMENTWISE && s.op != SDNN_STEP_REDUCE_MEAN && s.op != SDNN_STEP_SOFTMAX;
+    c << "  {.op = " << s.op << "u, .src0 = " << storage_ref(s.src0) << ", .src1 = " << storage_ref(s.src1)
+      << ", .dst = " << storage_ref(s.dst) << ", .dims = {" << s.dims[0] << ", " << s.dims[1] << ", " << s.dims[2]
+      << ", " << s.dims[3] << "}, .kernel = " << (s.kernel >= 0 ? str_cat("&k", s.kernel) : std::string("0"))
+      << ", .conv = " << (s.has_window ? str_cat("&win", i) : std::string("0")) << ", .alpha = " << c_float(s.alpha)
+      << ", .beta = " << c_float(s.beta) << ", .src2 = " << storage_ref(s.src2) << ", .src3 = " << storage_ref(s.src3)
+      << ", .params = " << (has_params ? str_cat("&par", i) : std::string("0")) << "},\n";
   }
-  if (m.steps.empty()) c << "  {0u, 0u, {0u, 0u, 0u}, {0u, 0u, 0u}, {0u, 0u, 0u}, {0, 0, 0, 0}, 0},\n";
+  if (m.steps.empty()) c << "  {.op = 0u},\n";
   c << "};\n\n";
-  c << "const sdnn_plan sdnn_plan_data = {SDNN_PLAN_MAGIC, SDNN_PLAN_VERSION, " << m.required_cpu << "u, "
-    << m.inputs.size() << "u, " << m.outputs.size() << "u, " << m.steps.size() << "u, " << m.arena_bytes
-    << "u, inputs, outputs, steps, " << c_string(m.producer) << "};\n";
+  c << "const sdnn_plan sdnn_plan_data = {.magic = SDNN_PLAN_MAGIC, .version = SDNN_PLAN_VERSION, .required_cpu = "
+    << m.required_cpu << "u, .num_inputs = " << m.inputs.size() << "u, .num_outputs = " << m.outputs.size()
+    << "u, .num_steps = " << m.steps.size() << "u, .arena_bytes = " << m.arena_bytes
+    << "u, .scratch_bytes = " << m.scratch_bytes << "u, .inputs = inputs, .outputs = outputs, .steps = steps, "
+    << ".producer = " << c_string(m.producer) << "};\n";
   src.plan_c = c.str();
   return src;
 }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <thread>
 
 #include "sdnn/ir/error.h"
@@ -119,6 +120,178 @@ WindowStep window_of(const Node& n) {
   return w;
 }
 
+// ---- tensor steps ------------------------------------------------------------------------------
+
+int64_t product(const ir::Shape& s, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end && i < s.size(); ++i) p *= s[i];
+  return p;
+}
+
+// Row-major strides of `s` seen through the rank-r shape `out` it broadcasts to (0 where it
+// broadcasts).
+std::vector<int64_t> broadcast_strides(const ir::Shape& s, const ir::Shape& out) {
+  const size_t r = out.size();
+  std::vector<int64_t> st(r, 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const size_t j = s.size() - 1 - i;  // dim of s, aligned to the right of out
+    const size_t o = r - 1 - i;
+    st[o] = s[j] == 1 && out[o] != 1 ? 0 : stride;
+    stride *= s[j];
+  }
+  return st;
+}
+
+// Drops size-1 dims and merges neighbours that every operand walks contiguously, so the
+// runtime's inner loop runs as long as possible; fails beyond SDNN_MAX_RANK.
+void simplify(const Node& n, ElementwiseStep& e) {
+  std::vector<int64_t> d;
+  std::vector<std::vector<int64_t>> st(3);
+  std::vector<int64_t>* src[3] = {&e.dst_strides, &e.src0_strides, &e.src1_strides};
+  for (size_t i = 0; i < e.dims.size(); ++i) {
+    if (e.dims[i] == 1) continue;
+    if (!d.empty()) {
+      bool merge = true;
+      for (int o = 0; o < 3; ++o) merge &= st[o].back() == (*src[o])[i] * e.dims[i];
+      if (merge) {
+        d.back() *= e.dims[i];
+        for (int o = 0; o < 3; ++o) st[o].back() = (*src[o])[i];
+        continue;
+      }
+    }
+    d.push_back(e.dims[i]);
+    for (int o = 0; o < 3; ++o) st[o].push_back((*src[o])[i]);
+  }
+  if (d.empty()) {
+    d.push_back(1);
+    for (int o = 0; o < 3; ++o) st[o].push_back(1);
+  }
+  if (d.size() > SDNN_MAX_RANK)
+    fail(n.where(), ": unsupported: the elementwise index space needs ", d.size(), " dims (at most ", SDNN_MAX_RANK,
+         ")");
+  e.dims = d;
+  e.dst_strides = st[0];
+  e.src0_strides = st[1];
+  e.src1_strides = st[2];
+}
+
+uint32_t elementwise_fn(const Node& n) {
+  static const std::map<std::string, uint32_t> fns = {
+      {"add", SDNN_FN_ADD},       {"sub", SDNN_FN_SUB},         {"mul", SDNN_FN_MUL},
+      {"div", SDNN_FN_DIV},       {"pow", SDNN_FN_POW},         {"relu", SDNN_FN_RELU},
+      {"leaky_relu", SDNN_FN_LEAKY_RELU}, {"sigmoid", SDNN_FN_SIGMOID}, {"tanh", SDNN_FN_TANH},
+      {"erf", SDNN_FN_ERF},       {"sqrt", SDNN_FN_SQRT},       {"exp", SDNN_FN_EXP},
+      {"gelu", SDNN_FN_GELU},     {"gelu_tanh", SDNN_FN_GELU_TANH}, {"neg", SDNN_FN_NEG}};
+  auto it = fns.find(n.get_str("fn", ""));
+  if (it == fns.end()) fail(n.where(), ": unknown elementwise function '", n.get_str("fn", ""), "'");
+  return it->second;
+}
+
+void set_const(const Value* v, bool& has, std::vector<float>& data) {
+  if (!v->is_constant()) return;
+  has = true;
+  if (v->f32) {
+    data = *v->f32;
+  } else {
+    for (int64_t x : *v->i64) data.push_back(static_cast<float>(x));
+  }
+}
+
+// unary / binary / transpose as one strided elementwise step.
+ElementwiseStep lower_elementwise(const Node& n, int64_t vl) {
+  ElementwiseStep e;
+  const Value* y = n.outputs[0];
+  const Value* a = n.inputs[0];
+  const Value* b = n.op == "binary" ? n.inputs[1] : nullptr;
+  e.fn = n.op == "transpose" ? static_cast<uint32_t>(SDNN_FN_COPY) : elementwise_fn(n);
+  e.alpha = static_cast<float>(n.get_float("alpha", 0.0));
+  set_const(a, e.has_src0_const, e.src0_const);
+  if (b) set_const(b, e.has_src1_const, e.src1_const);
+  if (n.op == "transpose") {
+    const auto perm = n.get_ints("perm");
+    const std::vector<int64_t> xs = broadcast_strides(a->shape, a->shape);
+    e.dims = y->shape;
+    e.dst_strides = broadcast_strides(y->shape, y->shape);
+    for (int64_t p : perm) e.src0_strides.push_back(xs[p]);
+    e.src1_strides.assign(e.dims.size(), 0);
+  } else if (y->layout == ir::Layout::RowMajor) {
+    e.dims = y->shape;
+    e.dst_strides = broadcast_strides(y->shape, y->shape);
+    e.src0_strides = broadcast_strides(a->shape, y->shape);
+    e.src1_strides = b ? broadcast_strides(b->shape, y->shape) : std::vector<int64_t>(y->shape.size(), 0);
+  } else {
+    // Blocked: operands are same-layout activations, scalars, or (FeatureBlocked) per-feature
+    // constants walked as [column blocks][F][VL].
+    const ir::BlockedDims bd = ir::blocked_dims(y->shape, y->layout, vl);
+    const int64_t f = bd.features, blocks = bd.batch * bd.padded_columns / vl;
+    e.dims = {blocks, f, vl};
+    e.dst_strides = {f * vl, vl, 1};
+    auto strides = [&](const Value* v) -> std::vector<int64_t> {
+      if (!v) return {0, 0, 0};
+      if (!v->is_constant()) {
+        SDNN_CHECK(v->layout == y->layout && v->shape == y->shape);
+        return {f * vl, vl, 1};
+      }
+      if (v->numel() == 1) return {0, 0, 0};
+      SDNN_CHECK(y->layout == ir::Layout::FeatureBlocked && v->numel() == f);
+      return {0, 1, 0};
+    };
+    e.src0_strides = strides(a);
+    e.src1_strides = strides(b);
+  }
+  simplify(n, e);
+  return e;
+}
+
+MatmulStep lower_matmul(const Node& n) {
+  const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
+  MatmulStep mm;
+  const size_t r = y->shape.size();
+  mm.m = y->shape[r - 2];
+  mm.n = y->shape[r - 1];
+  mm.k = a->shape.back();
+  mm.lda = mm.k;
+  mm.ldb = mm.n;
+  mm.ldc = mm.n;
+  const ir::Shape batch(y->shape.begin(), y->shape.end() - 2);
+  auto item_strides = [&](const ir::Shape& s, int64_t item) {
+    // Strides of the operand's batch dims, in units of whole matrices of `item` floats.
+    ir::Shape bs(s.begin(), s.end() - 2);
+    std::vector<int64_t> st = broadcast_strides(bs, batch);
+    for (int64_t& x : st) x *= item;
+    return st;
+  };
+  mm.batch_dims = batch;
+  mm.a_batch_strides = item_strides(a->shape, mm.m * mm.k);
+  mm.b_batch_strides = item_strides(b->shape, mm.k * mm.n);
+  mm.c_batch_strides = item_strides(y->shape, mm.m * mm.n);
+  // Merge batch dims every operand walks contiguously, then drop size-1 dims.
+  std::vector<int64_t> d, sa, sb, sc;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i] == 1) continue;
+    if (!d.empty() && sa.back() == mm.a_batch_strides[i] * batch[i] && sb.back() == mm.b_batch_strides[i] * batch[i] &&
+        sc.back() == mm.c_batch_strides[i] * batch[i]) {
+      d.back() *= batch[i];
+      sa.back() = mm.a_batch_strides[i];
+      sb.back() = mm.b_batch_strides[i];
+      sc.back() = mm.c_batch_strides[i];
+      continue;
+    }
+    d.push_back(batch[i]);
+    sa.push_back(mm.a_batch_strides[i]);
+    sb.push_back(mm.b_batch_strides[i]);
+    sc.push_back(mm.c_batch_strides[i]);
+  }
+  if (d.size() > 4) fail(n.where(), ": unsupported: more than 4 batch dims");
+  mm.batch_dims = d;
+  mm.a_batch_strides = sa;
+  mm.b_batch_strides = sb;
+  mm.c_batch_strides = sc;
+  if (b->is_constant()) mm.b_const = *b->f32;
+  return mm;
+}
+
 }  // namespace
 
 Isa detect_native_isa() {
@@ -217,6 +390,82 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.src1 = n.inputs[1]->storage;
       s.dst = n.outputs[0]->storage;
       s.dims[0] = n.outputs[0]->storage_bytes(vl) / 4;
+    } else if (n.op == "unary" || n.op == "binary" || n.op == "transpose") {
+      s.op = SDNN_STEP_ELEMENTWISE;
+      s.elementwise = lower_elementwise(n, vl);
+      if (!n.inputs[0]->is_constant()) s.src0 = n.inputs[0]->storage;
+      if (n.op == "binary" && !n.inputs[1]->is_constant()) s.src1 = n.inputs[1]->storage;
+      s.dst = n.outputs[0]->storage;
+    } else if (n.op == "reduce_mean" || n.op == "softmax") {
+      const ir::Shape& x = n.inputs[0]->shape;
+      size_t a0, a1;  // the reduced (or softmax) axes [a0, a1)
+      if (n.op == "reduce_mean") {
+        const auto axes = n.get_ints("axes");
+        a0 = static_cast<size_t>(axes.front());
+        a1 = static_cast<size_t>(axes.back()) + 1;
+        if (a1 - a0 != axes.size())
+          fail(n.where(), ": unsupported: ReduceMean over the non-adjacent axes ", ir::shape_to_string(axes));
+      } else {
+        a0 = static_cast<size_t>(n.get_int("axis", -1));
+        a1 = n.get_int("coerced", 0) ? x.size() : a0 + 1;
+      }
+      s.op = n.op == "softmax" ? SDNN_STEP_SOFTMAX : SDNN_STEP_REDUCE_MEAN;
+      s.src0 = n.inputs[0]->storage;
+      s.dst = n.outputs[0]->storage;
+      s.dims[0] = product(x, 0, a0);
+      s.dims[1] = product(x, a0, a1);
+      s.dims[2] = product(x, a1, x.size());
+    } else if (n.op == "matmul") {
+      s.op = SDNN_STEP_MATMUL;
+      s.matmul = lower_matmul(n);
+      s.src0 = n.inputs[0]->storage;
+      if (!n.inputs[1]->is_constant()) s.src1 = n.inputs[1]->storage;
+      s.dst = n.outputs[0]->storage;
+    } else if (n.op == "layernorm") {
+      const Value* x = n.inputs[0];
+      const size_t axis = static_cast<size_t>(n.get_int("axis", -1));
+      NormStep& ns = s.norm;
+      ns.tokens = product(x->shape, 0, axis);
+      ns.features = product(x->shape, axis, x->shape.size());
+      ns.blocked = x->layout != ir::Layout::RowMajor;
+      SDNN_CHECK(!ns.blocked || (x->layout == ir::Layout::FeatureBlocked && axis + 1 == x->shape.size()));
+      ns.vl = vl;
+      ns.epsilon = static_cast<float>(n.get_float("epsilon", 1e-5));
+      auto expand = [&](const Value* v) {
+        std::vector<float> out(ns.features);
+        for (int64_t i = 0; i < ns.features; ++i) out[i] = (*v->f32)[v->numel() == 1 ? 0 : i];
+        return out;
+      };
+      ns.gamma = expand(n.inputs[1]);
+      if (n.inputs.size() > 2 && n.inputs[2]) ns.beta = expand(n.inputs[2]);
+      s.op = SDNN_STEP_LAYERNORM;
+      s.src0 = x->storage;
+      s.dst = n.outputs[0]->storage;
+    } else if (n.op == "attention") {
+      const ir::Shape& q = n.inputs[0]->shape;
+      AttentionStep& at = s.attention;
+      at.batch = q[0];
+      at.seq = q[1];
+      at.heads = n.get_int("heads", 1);
+      at.head_dim = q[2] / at.heads;
+      at.vl = vl;
+      at.scale = static_cast<float>(n.get_float("scale", 1.0));
+      at.has_mask = n.inputs.size() > 3 && n.inputs[3];
+      s.op = SDNN_STEP_ATTENTION;
+      s.src0 = n.inputs[0]->storage;
+      s.src1 = n.inputs[1]->storage;
+      s.src2 = n.inputs[2]->storage;
+      if (at.has_mask) {
+        at.mask_batch = n.inputs[3]->shape[0];
+        if (n.inputs[3]->is_constant())
+          at.mask_const = *n.inputs[3]->f32;
+        else
+          s.src3 = n.inputs[3]->storage;
+      }
+      s.dst = n.outputs[0]->storage;
+      // sdnn_attention_scratch_floats (runtime_min/src/attention.c), checked at load.
+      const int64_t scratch = at.seq * vl + 2 * at.head_dim * vl + 2 * ((at.seq + 7) / 8) * 8 + 16;
+      m.scratch_bytes = std::max<int64_t>(m.scratch_bytes, scratch * 4);
     } else if (n.op == "reshape") {
       SDNN_CHECK(same_storage(n.inputs[0]->storage, n.outputs[0]->storage));
       continue;

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -26,9 +27,11 @@ namespace {
 using ir::Shape;
 using ir::Value;
 
-const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv",
-                                  "Dropout", "Flatten", "Gemm", "GlobalAveragePool", "Identity", "MatMul",
-                                  "MaxPool", "Relu", "Reshape", "Shape", "Squeeze", "Unsqueeze"};
+const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv", "Div",
+                                  "Dropout", "Erf", "Exp", "Flatten", "Gelu", "Gemm", "GlobalAveragePool",
+                                  "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "MaxPool", "Mul",
+                                  "Neg", "Pow", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Softmax",
+                                  "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
 
 std::string dtype_name(int t) {
   const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
@@ -211,6 +214,12 @@ class Importer {
         {"Dropout", &Importer::identity}, {"Squeeze", &Importer::squeeze},  {"Unsqueeze", &Importer::squeeze},
         {"MaxPool", &Importer::pool},     {"AveragePool", &Importer::pool}, {"GlobalAveragePool", &Importer::global_pool},
         {"BatchNormalization", &Importer::batchnorm}, {"Clip", &Importer::clip},
+        {"Sub", &Importer::add},          {"Mul", &Importer::add},          {"Div", &Importer::add},
+        {"Pow", &Importer::add},          {"Erf", &Importer::unary},        {"Exp", &Importer::unary},
+        {"Tanh", &Importer::unary},       {"Sigmoid", &Importer::unary},    {"Sqrt", &Importer::unary},
+        {"Neg", &Importer::unary},        {"LeakyRelu", &Importer::unary},  {"Gelu", &Importer::unary},
+        {"ReduceMean", &Importer::reduce_mean}, {"Softmax", &Importer::softmax},
+        {"LayerNormalization", &Importer::layer_norm}, {"Transpose", &Importer::transpose},
     };
     auto it = table.find(p.op_type());
     if (it == table.end() && can_fold(p.op_type())) {
@@ -224,7 +233,7 @@ class Importer {
     // Data must be float32; shape-like operands (Reshape's shape, Squeeze's axes, Dropout's
     // ratio and mode) may be anything.
     const bool aux_inputs = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
-                            p.op_type() == "Dropout";
+                            p.op_type() == "Dropout" || p.op_type() == "ReduceMean";
     for (size_t i = 0; i < c.in.size(); ++i) {
       const Value* v = c.in[i];
       if (v && v->dtype != ir::DType::F32 && !(aux_inputs && i > 0))
@@ -344,19 +353,27 @@ class Importer {
     return true;
   }
 
-  // Squeeze / Unsqueeze of an activation: a reshape to the shape they give.
-  void squeeze(Ctx& c, const std::string& name) {
-    need_inputs(c, 1, 2);
-    reject_unknown_attrs(c, {"axes"});
+  // The `axes` of Squeeze / Unsqueeze / ReduceMean: a constant input from opset `since`, an
+  // attribute before.
+  std::vector<int64_t> axes_operand(const Ctx& c, int64_t since) {
     std::vector<int64_t> axes;
-    if (opset_ >= 13) {
+    if (opset_ >= since) {
       if (c.in.size() > 1 && c.in[1]) {
         if (!c.in[1]->i64) node_fail(c, "axes must be a constant int64 tensor");
         axes.assign(c.in[1]->i64->begin(), c.in[1]->i64->end());
       }
     } else {
+      if (c.in.size() > 1) node_fail(c, str_cat("expects 1 input below opset ", since));
       axes = attr_ints(c, "axes");
     }
+    return axes;
+  }
+
+  // Squeeze / Unsqueeze of an activation: a reshape to the shape they give.
+  void squeeze(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 2);
+    reject_unknown_attrs(c, {"axes"});
+    std::vector<int64_t> axes = axes_operand(c, 13);
     const bool un = c.proto.op_type() == "Unsqueeze";
     if (un && axes.empty()) node_fail(c, "Unsqueeze needs axes");
     ir::Shape out;
@@ -386,23 +403,174 @@ class Importer {
     emit(c, name, "Relu", {c.in[0]}, c.in[0]->shape);
   }
 
+  // Add / Sub / Mul / Div / Pow with numpy broadcasting (constant operands on either side).
   void add(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {});
-    const Shape &a = c.in[0]->shape, &b = c.in[1]->shape;
-    // numpy broadcasting of the two shapes
-    size_t r = std::max(a.size(), b.size());
-    Shape out(r);
-    for (size_t i = 0; i < r; ++i) {
-      int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1;
-      int64_t db = i + b.size() >= r ? b[i + b.size() - r] : 1;
-      if (da != db && da != 1 && db != 1)
-        node_fail(c, str_cat("shapes ", shp(a), " and ", shp(b), " cannot be broadcast"));
-      out[i] = std::max(da, db);
-    }
     if (c.in[0]->is_constant() && c.in[1]->is_constant())
-      node_fail(c, "adding two constants is not supported (constant folding comes later)");
-    emit(c, name, "Add", {c.in[0], c.in[1]}, out);
+      node_fail(c, "both operands are constants but the node was not folded");
+    const Shape &a = c.in[0]->shape, &b = c.in[1]->shape;
+    Shape out;
+    if (!ir::broadcast_shapes(a, b, out)) node_fail(c, str_cat("shapes ", shp(a), " and ", shp(b), " cannot be broadcast"));
+    emit(c, name, c.proto.op_type(), {c.in[0], c.in[1]}, out);
+  }
+
+  // Elementwise functions of one activation.
+  void unary(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    const std::string& op = c.proto.op_type();
+    if (op == "LeakyRelu") {
+      reject_unknown_attrs(c, {"alpha"});
+    } else if (op == "Gelu") {
+      reject_unknown_attrs(c, {"approximate"});
+    } else {
+      reject_unknown_attrs(c, {});
+    }
+    ir::Node* n = emit(c, name, op, {c.in[0]}, c.in[0]->shape);
+    if (op == "LeakyRelu") n->attrs["alpha"] = attr_float(c, "alpha", 0.01);
+    if (op == "Gelu") {
+      const auto* a = attr(c, "approximate");
+      const std::string mode = a ? a->s() : "none";
+      if (mode != "none" && mode != "tanh") node_fail(c, str_cat("unsupported attribute value approximate=", mode));
+      n->attrs["approximate"] = mode;
+    }
+  }
+
+  int64_t axis_in(const Ctx& c, int64_t axis, int64_t rank) {
+    if (axis < -rank || axis >= rank) node_fail(c, str_cat("axis ", axis, " is out of range for rank ", rank));
+    return axis < 0 ? axis + rank : axis;
+  }
+
+  void reduce_mean(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 2);
+    reject_unknown_attrs(c, {"axes", "keepdims", "noop_with_empty_axes"});
+    const Shape& x = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(x.size());
+    std::vector<int64_t> axes = axes_operand(c, 18);
+    if (axes.empty()) {
+      if (attr_int(c, "noop_with_empty_axes", 0) != 0) {
+        emit(c, name, "Identity", {c.in[0]}, x);
+        return;
+      }
+      for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+    }
+    for (int64_t& a : axes) a = axis_in(c, a, r);
+    std::sort(axes.begin(), axes.end());
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) node_fail(c, "axes has a repeated axis");
+    const bool keep = attr_int(c, "keepdims", 1) != 0;
+    Shape out;
+    for (int64_t i = 0; i < r; ++i) {
+      const bool reduced = std::binary_search(axes.begin(), axes.end(), i);
+      if (!reduced) out.push_back(x[i]);
+      else if (keep) out.push_back(1);
+    }
+    ir::Node* n = emit(c, name, "ReduceMean", {c.in[0]}, out);
+    n->attrs["axes"] = axes;
+    n->attrs["keepdims"] = static_cast<int64_t>(keep);
+  }
+
+  void softmax(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {"axis"});
+    const int64_t r = static_cast<int64_t>(c.in[0]->shape.size());
+    if (r == 0) node_fail(c, "input must have rank >= 1");
+    // Below opset 13 the input is coerced to 2-D at `axis` (default 1) and the softmax runs over
+    // all dims from axis on; from 13 it runs over the one axis (default -1).
+    const bool coerced = opset_ < 13;
+    ir::Node* n = emit(c, name, "Softmax", {c.in[0]}, c.in[0]->shape);
+    n->attrs["axis"] = axis_in(c, attr_int(c, "axis", coerced ? 1 : -1), r);
+    n->attrs["coerced"] = static_cast<int64_t>(coerced);
+  }
+
+  void layer_norm(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 3);
+    reject_unknown_attrs(c, {"axis", "epsilon", "stash_type"});
+    const Shape& x = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(x.size());
+    const int64_t axis = axis_in(c, attr_int(c, "axis", -1), r);
+    Shape norm(x.begin() + axis, x.end());
+    for (size_t i = 1; i < c.in.size(); ++i) {
+      const Value* v = c.in[i];
+      if (!v) continue;
+      if (!v->f32) node_fail(c, str_cat("input '", v->name, "' must be a float constant"));
+      if (v->numel() != ir::num_elements(norm) && v->numel() != 1)
+        node_fail(c, str_cat("input '", v->name, "' of shape ", shp(v->shape), " does not broadcast to the normalized shape ", shp(norm)));
+    }
+    std::vector<Value*> ins = {c.in[0], c.in[1]};
+    if (c.in.size() > 2 && c.in[2]) ins.push_back(c.in[2]);
+    ir::Node* n = emit(c, name, "LayerNormalization", ins, x);
+    n->attrs["axis"] = axis;
+    const double eps = attr_float(c, "epsilon", 1e-5);
+    n->attrs["epsilon"] = eps;
+    const bool mean_out = c.proto.output_size() > 1 && !c.proto.output(1).empty();
+    const bool inv_out = c.proto.output_size() > 2 && !c.proto.output(2).empty();
+    if (!mean_out && !inv_out) return;
+    // The optional Mean and InvStdDev outputs ([d0 .. d(axis-1), 1 ...]) from ordinary ops:
+    // mean = ReduceMean(x), inv = 1 / sqrt(ReduceMean((x - mean)^2) + epsilon).
+    std::vector<int64_t> axes;
+    Shape stat = x;
+    for (int64_t i = axis; i < r; ++i) {
+      axes.push_back(i);
+      stat[i] = 1;
+    }
+    auto node = [&](const std::string& op, std::vector<Value*> in, const Shape& shape, const std::string& out) {
+      Value* v = g_->add_value(out.empty() ? str_cat(name, ".", op, g_->values().size()) : out, ir::DType::F32, shape);
+      if (!out.empty()) values_[out] = v;
+      g_->add_node(op, str_cat(name, ".", op), std::move(in), {v});
+      return v;
+    };
+    Value* mean = node("ReduceMean", {c.in[0]}, stat, mean_out ? c.proto.output(1) : "");
+    mean->producer->attrs["axes"] = axes;
+    mean->producer->attrs["keepdims"] = int64_t{1};
+    if (!inv_out) return;
+    Value* d = node("Sub", {c.in[0], mean}, x, "");
+    Value* sq = node("Mul", {d, d}, x, "");
+    Value* var = node("ReduceMean", {sq}, stat, "");
+    var->producer->attrs["axes"] = axes;
+    var->producer->attrs["keepdims"] = int64_t{1};
+    Value* e = node("Add", {var, g_->add_constant(name + ".epsilon", {}, {static_cast<float>(eps)})}, stat, "");
+    Value* sd = node("Sqrt", {e}, stat, "");
+    node("Div", {g_->add_constant(name + ".one", {}, {1.0f}), sd}, stat, c.proto.output(2));
+  }
+
+  void transpose(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {"perm"});
+    const Shape& x = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(x.size());
+    std::vector<int64_t> perm = attr_ints(c, "perm");
+    if (perm.empty())
+      for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
+    if (static_cast<int64_t>(perm.size()) != r) node_fail(c, str_cat("perm has ", perm.size(), " entries for rank ", r));
+    std::vector<bool> seen(r, false);
+    Shape out;
+    for (int64_t p : perm) {
+      if (p < 0 || p >= r || seen[p]) node_fail(c, "perm is not a permutation");
+      seen[p] = true;
+      out.push_back(x[p]);
+    }
+    emit(c, name, "Transpose", {c.in[0]}, out)->attrs["perm"] = perm;
+  }
+
+  // MatMul of two activations (numpy matmul: batch dims broadcast, both operands rank >= 2).
+  void matmul_activations(Ctx& c, const std::string& name) {
+    Value *a = c.in[0], *b = c.in[1];
+    if (a->is_constant())
+      node_fail(c, str_cat("unsupported: MatMul with a constant left operand '", a->name, "' and a computed right one"));
+    if (a->shape.size() < 2 || b->shape.size() < 2)
+      node_fail(c, str_cat("unsupported: MatMul of '", a->name, "' ", shp(a->shape), " and '", b->name, "' ",
+                           shp(b->shape), " with a 1-D operand"));
+    const int64_t m = a->shape[a->shape.size() - 2], k = a->shape.back();
+    const int64_t k2 = b->shape[b->shape.size() - 2], n = b->shape.back();
+    if (k != k2) node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but '", b->name, "' is ", shp(b->shape)));
+    const Shape ab(a->shape.begin(), a->shape.end() - 2), bb(b->shape.begin(), b->shape.end() - 2);
+    Shape out;
+    if (!ir::broadcast_shapes(ab, bb, out))
+      node_fail(c, str_cat("batch dims of ", shp(a->shape), " and ", shp(b->shape), " cannot be broadcast"));
+    if (out.size() > 4) node_fail(c, "unsupported: more than 4 batch dims");
+    out.push_back(m);
+    out.push_back(n);
+    emit(c, name, "MatMul", {a, b}, out);
   }
 
   void gemm(Ctx& c, const std::string& name) {
@@ -446,9 +614,7 @@ class Importer {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {});
     Value *a = c.in[0], *b = c.in[1];
-    if (!b->is_constant())
-      node_fail(c, str_cat("MatMul with a non-constant right operand '", b->name,
-                           "' is not supported (the weight must be an initializer or Constant)"));
+    if (!b->is_constant() || b->shape.size() > 2) return matmul_activations(c, name);
     if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
     if (a->shape.empty() || a->shape.back() != b->shape[0])
       node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but weight '", b->name,

@@ -2,6 +2,7 @@
 //
 // Run after the frontend and after every pass: a pass that breaks topological order, leaves a
 // dangling value or produces a shape its op cannot have is caught here, with the pass named.
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -31,6 +32,18 @@ std::pair<int64_t, int64_t> window_out(const Node& n, const Shape& x) {
 }
 
 }  // namespace
+
+bool broadcast_shapes(const Shape& a, const Shape& b, Shape& out) {
+  const size_t r = std::max(a.size(), b.size());
+  out.assign(r, 1);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1;
+    const int64_t db = i + b.size() >= r ? b[i + b.size() - r] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    out[i] = da == 1 ? db : da;
+  }
+  return true;
+}
 
 std::vector<Shape> infer_shapes(const Node& n) {
   const std::string& op = n.op;
@@ -80,6 +93,63 @@ std::vector<Shape> infer_shapes(const Node& n) {
       fail(n.where(), ": operand shapes ", shape_to_string(in(n, 0).shape), " and ",
            shape_to_string(in(n, 1).shape), " differ");
     return {in(n, 0).shape};
+  }
+  if (op == "unary" || op == "softmax" || op == "layernorm") return {in(n, 0).shape};
+  if (op == "binary") {
+    Shape y;
+    if (!broadcast_shapes(in(n, 0).shape, in(n, 1).shape, y))
+      fail(n.where(), ": operand shapes ", shape_to_string(in(n, 0).shape), " and ",
+           shape_to_string(in(n, 1).shape), " do not broadcast");
+    return {y};
+  }
+  if (op == "reduce_mean") {
+    const Shape& x = in(n, 0).shape;
+    const auto axes = n.get_ints("axes");
+    const bool keep = n.get_int("keepdims", 1) != 0;
+    Shape y;
+    for (size_t i = 0; i < x.size(); ++i) {
+      bool reduced = false;
+      for (int64_t a : axes) reduced |= a == static_cast<int64_t>(i);
+      if (!reduced) y.push_back(x[i]);
+      else if (keep) y.push_back(1);
+    }
+    return {y};
+  }
+  if (op == "transpose") {
+    const Shape& x = in(n, 0).shape;
+    const auto perm = n.get_ints("perm");
+    if (perm.size() != x.size()) fail(n.where(), ": perm does not match the rank");
+    Shape y;
+    for (int64_t p : perm) {
+      if (p < 0 || p >= static_cast<int64_t>(x.size())) fail(n.where(), ": perm out of range");
+      y.push_back(x[p]);
+    }
+    return {y};
+  }
+  if (op == "matmul") {
+    const Shape &a = in(n, 0).shape, &b = in(n, 1).shape;
+    if (a.size() < 2 || b.size() < 2 || a.back() != b[b.size() - 2])
+      fail(n.where(), ": operands ", shape_to_string(a), " and ", shape_to_string(b), " do not multiply");
+    Shape y;
+    if (!broadcast_shapes(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2), y))
+      fail(n.where(), ": batch dims of ", shape_to_string(a), " and ", shape_to_string(b), " do not broadcast");
+    y.push_back(a[a.size() - 2]);
+    y.push_back(b.back());
+    return {y};
+  }
+  if (op == "attention") {
+    // q, k, v [B, S, F]; mask [Bm, 1, 1, S] (optional).
+    const Shape& q = in(n, 0).shape;
+    if (q.size() != 3 || in(n, 1).shape != q || in(n, 2).shape != q)
+      fail(n.where(), ": q, k, v must be [B, S, F] of one shape");
+    const int64_t heads = n.get_int("heads", 0);
+    if (heads < 1 || q[2] % heads) fail(n.where(), ": heads does not divide the features");
+    if (n.inputs.size() > 3 && n.inputs[3]) {
+      const Shape& m = n.inputs[3]->shape;
+      if (m.size() != 4 || (m[0] != 1 && m[0] != q[0]) || m[1] != 1 || m[2] != 1 || m[3] != q[1])
+        fail(n.where(), ": mask ", shape_to_string(m), " is not [B or 1, 1, 1, S]");
+    }
+    return {q};
   }
   if (op == "reshape") {
     Shape y = n.get_ints("shape");

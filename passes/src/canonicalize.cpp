@@ -9,10 +9,16 @@
 //                               scaled) when it alone reads it, otherwise a 1x1 depthwise (scale, shift)
 //   Clip -> clip {min, max}; MaxPool / AveragePool / GlobalAveragePool -> maxpool / avgpool / gap
 //   Relu -> relu, Add of two same-shape activations -> add
+//   other Add / Sub / Mul / Div / Pow -> binary {fn}, with numpy broadcasting, constants allowed
+//   Erf / Exp / Tanh / Sigmoid / Sqrt / Neg / LeakyRelu / Gelu -> unary {fn[, alpha]}
+//   ReduceMean -> reduce_mean {axes, keepdims}; Softmax -> softmax {axis, coerced};
+//   LayerNormalization -> layernorm {axis, epsilon}; Transpose -> transpose {perm};
+//   MatMul of two activations (or with a batched constant right operand) -> matmul
 //   Identity, Flatten / Reshape that keep the shape -> removed; other Flatten / Reshape -> reshape
 // A weight's layout is always [out features x in features] (the SpMM's A) after this pass.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "rewrite.h"
 #include "sdnn/ir/error.h"
@@ -92,6 +98,37 @@ class Canonicalize : public Pass {
       n->op = "relu";
       return;
     }
+    static const std::map<std::string, std::string> binary = {
+        {"Sub", "sub"}, {"Mul", "mul"}, {"Div", "div"}, {"Pow", "pow"}};
+    if (auto it = binary.find(n->op); it != binary.end()) {
+      n->op = "binary";
+      n->attrs["fn"] = it->second;
+      return;
+    }
+    static const std::map<std::string, std::string> unary = {
+        {"Erf", "erf"},   {"Exp", "exp"}, {"Tanh", "tanh"},           {"Sigmoid", "sigmoid"},
+        {"Sqrt", "sqrt"}, {"Neg", "neg"}, {"LeakyRelu", "leaky_relu"}, {"Gelu", "gelu"}};
+    if (auto it = unary.find(n->op); it != unary.end()) {
+      std::string fn = it->second;
+      if (fn == "gelu" && n->get_str("approximate", "none") == "tanh") fn = "gelu_tanh";
+      auto attrs = n->attrs;
+      n->attrs.clear();
+      if (fn == "leaky_relu") n->attrs["alpha"] = attrs.at("alpha");
+      n->op = "unary";
+      n->attrs["fn"] = fn;
+      return;
+    }
+    if (n->op == "ReduceMean" || n->op == "Softmax" || n->op == "LayerNormalization" || n->op == "Transpose") {
+      n->op = n->op == "ReduceMean" ? "reduce_mean"
+              : n->op == "Softmax"  ? "softmax"
+              : n->op == "Transpose" ? "transpose"
+                                     : "layernorm";
+      if (n->op == "transpose" && is_identity_perm(n->get_ints("perm"))) {
+        n->attrs.clear();
+        n->op = "identity";
+      }
+      return;
+    }
     if (n->op == "Identity") {
       n->op = "identity";
       return;
@@ -136,8 +173,18 @@ class Canonicalize : public Pass {
     if (bias) n->inputs.push_back(bias);
   }
 
+  static bool is_identity_perm(const std::vector<int64_t>& perm) {
+    for (size_t i = 0; i < perm.size(); ++i)
+      if (perm[i] != static_cast<int64_t>(i)) return false;
+    return true;
+  }
+
   void matmul(Graph& g, Node* n) {
     Value *x = n->inputs[0], *b = n->inputs[1];
+    if (!b->is_constant() || b->shape.size() != 2) {
+      n->op = "matmul";  // batched, between activations or with a batched constant
+      return;
+    }
     int64_t k = b->shape[0], m = b->shape[1];
     Value* wv = g.add_constant(b->name, {m, k}, transposed(*b->f32, k, m, 1.0f));
     n->op = "fc";  // also for a 1-D X: [K] x [K x M] -> [M], an fc over one row
@@ -238,17 +285,15 @@ class Canonicalize : public Pass {
     }
   }
 
+  // Two same-shape activations: `add` (any layout); anything else broadcasts: binary {fn = add}.
   void lower_add(Node* n) {
     Value *a = n->inputs[0], *b = n->inputs[1];
-    if (a->is_constant() || b->is_constant()) {
-      Value* c = a->is_constant() ? a : b;
-      fail(n->where(), ": Add of constant '", c->name, "' [", ir::shape_to_string(c->shape),
-           "] is supported only as the per-feature bias of a Gemm / MatMul output it alone reads");
+    if (!a->is_constant() && !b->is_constant() && a->shape == b->shape) {
+      n->op = "add";
+      return;
     }
-    if (a->shape != b->shape)
-      fail(n->where(), ": Add with broadcasting between activations [", ir::shape_to_string(a->shape), "] and [",
-           ir::shape_to_string(b->shape), "] is not supported");
-    n->op = "add";
+    n->op = "binary";
+    n->attrs["fn"] = std::string("add");
   }
 };
 

@@ -2,9 +2,13 @@
 //
 // Sparse and dense kernels read and write blocked activations (ir::Layout): fc uses
 // FeatureBlocked ([..., F] as [N/VL][F][VL]), conv1x1 ChannelBlocked (NCHW as, per image,
-// [HW/VL][C][VL]); im2col reads NCHW and writes its columns ChannelBlocked. relu / clip / add
-// keep their input's layout, so a chain of fc / relu / add stays blocked end to end; reshape,
-// copy, depthwise, pools and graph inputs / outputs are row-major (NCHW). Where a consumer needs
+// [HW/VL][C][VL]); im2col reads NCHW and writes its columns ChannelBlocked. relu / clip / add /
+// unary (and binary ops with a scalar or per-feature constant) keep their input's layout, so a
+// chain of fc / relu / add stays blocked end to end; layernorm over the features of a
+// FeatureBlocked input stays blocked; attention reads and writes FeatureBlocked (its mask
+// row-major), so a whole transformer encoder runs blocked between one pack and one unpack;
+// matmul, transpose, softmax, reduce_mean, reshape, copy, depthwise, pools and graph inputs /
+// outputs are row-major (NCHW). Where a consumer needs
 // another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
 // value and layout, shared by all consumers); a graph output that ends blocked gets one at the
 // end, which takes over the output's name. The vector width is recorded in the graph's meta
@@ -43,10 +47,24 @@ class ChooseLayout : public Pass {
       } else if (n->op == "im2col") {
         require(g, n, 0, Layout::RowMajor);
         out = Layout::ChannelBlocked;  // the runtime writes the columns blocked
-      } else if (n->op == "relu" || n->op == "clip") {
+      } else if (n->op == "relu" || n->op == "clip" || n->op == "unary") {
         out = n->inputs[0]->layout;
       } else if (n->op == "add") {
         out = require(g, n, 1, n->inputs[0]->layout);
+      } else if (n->op == "binary") {
+        out = binary_layout(g, n);
+      } else if (n->op == "layernorm") {
+        // Over the last axis, a FeatureBlocked input is normalized in place of layout.
+        const bool last = n->get_int("axis", -1) == static_cast<int64_t>(n->inputs[0]->shape.size()) - 1;
+        out = require(g, n, 0, last && n->inputs[0]->layout == Layout::FeatureBlocked ? Layout::FeatureBlocked
+                                                                                      : Layout::RowMajor);
+      } else if (n->op == "attention") {
+        for (size_t i = 0; i < 3; ++i) require(g, n, i, Layout::FeatureBlocked);
+        if (n->inputs.size() > 3) require(g, n, 3, Layout::RowMajor);
+        out = Layout::FeatureBlocked;
+      } else if (n->op == "matmul" || n->op == "transpose" || n->op == "softmax" || n->op == "reduce_mean") {
+        for (size_t i = 0; i < n->inputs.size(); ++i) require(g, n, i, Layout::RowMajor);
+        out = Layout::RowMajor;
       } else {
         fail(n->where(), ": choose-layout does not know op '", n->op, "'");
       }
@@ -66,6 +84,26 @@ class ChooseLayout : public Pass {
   }
 
  private:
+  // A binary op keeps a blocked layout when its operands are two same-shape activations of that
+  // layout, or an activation and a constant scalar or per-feature vector (a FeatureBlocked
+  // activation); everything else broadcasts row-major.
+  Layout binary_layout(ir::Graph& g, Node* n) {
+    Value *a = n->inputs[0], *b = n->inputs[1];
+    const ir::Shape& y = n->outputs[0]->shape;
+    if (!a->is_constant() && !b->is_constant() && a->shape == y && b->shape == y)
+      return require(g, n, 1, a->layout);
+    for (int side = 0; side < 2; ++side) {
+      Value *act = n->inputs[side], *cst = n->inputs[1 - side];
+      if (act->is_constant() || !cst->is_constant() || act->shape != y) continue;
+      if (cst->numel() == 1) return act->layout;
+      bool per_feature = act->layout == Layout::FeatureBlocked && !cst->shape.empty() &&
+                         cst->shape.back() == y.back() && cst->numel() == y.back();
+      if (per_feature) return Layout::FeatureBlocked;
+    }
+    for (size_t i = 0; i < 2; ++i) require(g, n, i, Layout::RowMajor);
+    return Layout::RowMajor;
+  }
+
   Layout require(ir::Graph& g, Node* n, size_t i, Layout want) {
     Value* v = n->inputs[i];
     if (v->is_constant() || v->layout == want) return want;

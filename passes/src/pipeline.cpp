@@ -7,6 +7,7 @@ namespace sdnn::passes {
 std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   std::vector<std::unique_ptr<Pass>> p;
   p.push_back(make_canonicalize());
+  p.push_back(make_fuse_patterns());
   p.push_back(make_fuse_epilogue());
   p.push_back(make_choose_kernels(opts.sparse_threshold));
   if (opts.tile_height > 0) p.push_back(make_permute_rows(opts.tile_height));

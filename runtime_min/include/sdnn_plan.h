@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 3u
+#define SDNN_PLAN_VERSION 4u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -99,7 +99,103 @@ typedef enum {
                                   * or by KH*KW when conv->count_include_pad */
   SDNN_STEP_GLOBAL_AVGPOOL = 13, /* src0 NCHW -> dst [batch][C]: mean over H*W */
   SDNN_STEP_CLIP = 14,           /* dst = min(max(src0, lo), hi); dims[0] = floats, lo/hi in alpha/beta */
+  /* Tensor steps; their shapes are in `params` (the struct named per op below). */
+  SDNN_STEP_ELEMENTWISE = 15,    /* sdnn_elementwise_params: strided unary / binary / copy */
+  SDNN_STEP_REDUCE_MEAN = 16,    /* dims = {outer, reduced, inner}: src0 [outer][reduced][inner]
+                                  * -> dst [outer][inner], the mean over the middle axis */
+  SDNN_STEP_SOFTMAX = 17,        /* dims = {outer, axis, inner}: softmax of src0 over the middle
+                                  * axis of [outer][axis][inner], into dst (may be in place) */
+  SDNN_STEP_MATMUL = 18,         /* sdnn_matmul_params: batched dst = src0 * src1, row-major */
+  SDNN_STEP_LAYERNORM = 19,      /* sdnn_norm_params: layer norm over the features */
+  SDNN_STEP_ATTENTION = 20,      /* sdnn_attention_params: softmax(scale Q K^T + mask) V per head,
+                                  * Q, K, V, dst FeatureBlocked [ceil(B*S/VL)][F][VL]; src0 = Q,
+                                  * src1 = K, src2 = V, src3 = the mask (when params->has_mask) */
 } sdnn_step_op;
+
+/* ---- tensor steps ------------------------------------------------------------------------- */
+
+#define SDNN_MAX_RANK 6
+
+/* Functions of SDNN_STEP_ELEMENTWISE, y = f(a[, b]). Unary functions read a only. */
+typedef enum {
+  SDNN_FN_COPY = 0, /* y = a: with strides this is transpose, slice, concat, split, expand */
+  SDNN_FN_ADD = 1,
+  SDNN_FN_SUB = 2,
+  SDNN_FN_MUL = 3,
+  SDNN_FN_DIV = 4,
+  SDNN_FN_POW = 5,        /* a ** b (powf semantics) */
+  SDNN_FN_RELU = 6,       /* NaN stays NaN */
+  SDNN_FN_LEAKY_RELU = 7, /* a < 0 ? alpha * a : a */
+  SDNN_FN_SIGMOID = 8,
+  SDNN_FN_TANH = 9,
+  SDNN_FN_ERF = 10,
+  SDNN_FN_SQRT = 11,
+  SDNN_FN_EXP = 12,
+  SDNN_FN_GELU = 13,      /* 0.5 a (1 + erf(a / sqrt 2)) */
+  SDNN_FN_GELU_TANH = 14, /* 0.5 a (1 + tanh(sqrt(2 / pi) (a + 0.044715 a^3))) */
+  SDNN_FN_CLIP = 15,      /* min(max(a, alpha), beta) */
+  SDNN_FN_NEG = 16,
+  SDNN_FN_COUNT = 17
+} sdnn_elementwise_fn;
+
+/* y[i] = fn(a[i], b[i]) over the index space dims[0..rank) (outermost first, rank 1..6, every
+ * dim >= 1), where element i = (i_0, ..., i_{rank-1}) of each operand is at sum_d i_d * stride_d
+ * floats from its base (strides may be 0: broadcasting; any sign; dst strides give a
+ * non-overlapping map). The bases are the step's src0 / src1 / dst, or the constants below
+ * when non-NULL (a weight operand). Unit of the work split: one innermost row (all of
+ * dims[rank-1]) — units = product of dims[0..rank-1). */
+typedef struct {
+  uint32_t fn; /* sdnn_elementwise_fn */
+  uint32_t rank;
+  float alpha, beta; /* LEAKY_RELU: alpha; CLIP: alpha = lo, beta = hi */
+  int64_t dims[SDNN_MAX_RANK];
+  int64_t dst_strides[SDNN_MAX_RANK];
+  int64_t src0_strides[SDNN_MAX_RANK];
+  int64_t src1_strides[SDNN_MAX_RANK];
+  const float* src0_const; /* non-NULL: operand a is this constant instead of the step's src0 */
+  const float* src1_const; /* non-NULL: operand b is this constant instead of the step's src1 */
+} sdnn_elementwise_params;
+
+/* dst[b][M][N] = a[b][M][K] * b[b][K][N] for b over the batch index space batch_dims[0..rank)
+ * (rank 0..4; rank 0 = one product), a / b / dst of item (i_0..) starting at
+ * sum i_d * *_batch_strides[d] floats (0 strides broadcast), rows lda / ldb / ldc floats apart,
+ * columns contiguous. Unit of the work split: one (batch item, row block of 16 rows of M). */
+typedef struct {
+  int64_t m, n, k;
+  int64_t lda, ldb, ldc;
+  uint32_t batch_rank, reserved;
+  int64_t batch_dims[4];
+  int64_t a_batch_strides[4], b_batch_strides[4], c_batch_strides[4];
+  const float* b_const; /* non-NULL: B is this constant instead of the step's src1 */
+} sdnn_matmul_params;
+
+/* Layer normalization of every token over its `features` values:
+ * y = (x - mean) / sqrt(var + epsilon) * gamma + beta (biased variance, gamma / beta [features],
+ * beta may be NULL). Layouts: blocked == 0: src0 / dst row-major [tokens][features]; blocked ==
+ * 1: FeatureBlocked [ceil(tokens/VL)][features][VL] (pad columns are computed and harmless).
+ * Unit of the work split: one token (row-major) or one column block of VL tokens (blocked). */
+typedef struct {
+  int64_t tokens, features, vl;
+  uint32_t blocked, reserved;
+  float epsilon;
+  const float* gamma;
+  const float* beta;
+} sdnn_norm_params;
+
+/* Multi-head attention on FeatureBlocked activations of B sequences of S tokens (N = B*S
+ * columns, F = heads * head_dim features): for each sequence b and head h, with Q_h, K_h, V_h the
+ * features [h*D, (h+1)*D) of the sequence's columns:
+ *   out_h = softmax_over_keys(scale * Q_h K_h^T + mask[b]) V_h
+ * mask (has_mask) is row-major [mask_batch][S] (mask_batch 1 or B), added to every query's
+ * scores: mask_const when non-NULL, else the step's src3. Unit of the work split: one (b, h, query block of VL columns). Uses
+ * scratch: S * VL floats per thread. */
+typedef struct {
+  int64_t batch, seq, heads, head_dim, vl;
+  int64_t mask_batch;
+  uint32_t has_mask, reserved;
+  float scale;
+  const float* mask_const;
+} sdnn_attention_params;
 
 /* Activations a step applies after its arithmetic. */
 enum { SDNN_ACT_NONE = 0, SDNN_ACT_RELU = 1, SDNN_ACT_RELU6 = 2 };
@@ -123,6 +219,8 @@ typedef struct {
   const sdnn_kernel_step* kernel; /* SDNN_STEP_KERNEL only */
   const sdnn_window_params* conv; /* IM2COL, DEPTHWISE, MAXPOOL, AVGPOOL, GLOBAL_AVGPOOL */
   float alpha, beta;              /* CLIP: lo, hi */
+  sdnn_buf_ref src2, src3;        /* ATTENTION: V, mask */
+  const void* params;             /* tensor steps (15 and up): the struct named by the op */
 } sdnn_step;
 
 typedef struct {
@@ -133,6 +231,7 @@ typedef struct {
   uint32_t num_outputs;
   uint32_t num_steps;
   uint64_t arena_bytes; /* activation arena per context, 64-byte aligned offsets */
+  uint64_t scratch_bytes; /* per thread of a context, for steps that need a workspace */
   const sdnn_tensor_info* inputs;
   const sdnn_tensor_info* outputs;
   const sdnn_step* steps;

@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "attention.h"
 #include "ops.h"
 #include "runtime.h"
+#include "tensor_ops.h"
 #include "window.h"
 
 enum {
@@ -36,6 +38,7 @@ enum {
   ELEMENTWISE_MIN_PER_THREAD = 1 << 13, /* floats; below this a step runs on one thread */
   LAYOUT_MIN_PER_THREAD = 1 << 12,      /* floats, for packs and unpacks */
   WINDOW_MIN_PER_THREAD = 1 << 13,      /* sdnn_window_work units (taps, floats moved) */
+  FLOPS_MIN_PER_THREAD = 1 << 16,       /* matmul and attention multiply-adds */
 };
 
 static int is_window_op(uint32_t op) {
@@ -77,6 +80,42 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
       schedule->num_threads = threads_for(sdnn_window_work(step), WINDOW_MIN_PER_THREAD,
                                           sdnn_window_units(step), max_threads);
       break;
+    case SDNN_STEP_ELEMENTWISE: {
+      const sdnn_elementwise_params* p = step->params;
+      const int64_t units = sdnn_elementwise_units(p);
+      schedule->num_threads =
+          threads_for(units * p->dims[p->rank - 1], ELEMENTWISE_MIN_PER_THREAD, units, max_threads);
+      break;
+    }
+    case SDNN_STEP_REDUCE_MEAN:
+    case SDNN_STEP_SOFTMAX: {
+      const int64_t units = step->op == SDNN_STEP_SOFTMAX ? sdnn_softmax_units(step->dims)
+                                                          : sdnn_reduce_mean_units(step->dims);
+      schedule->num_threads = threads_for(step->dims[0] * step->dims[1] * step->dims[2],
+                                          ELEMENTWISE_MIN_PER_THREAD, units, max_threads);
+      break;
+    }
+    case SDNN_STEP_MATMUL: {
+      const sdnn_matmul_params* p = step->params;
+      int64_t items = 1;
+      for (uint32_t d = 0; d < p->batch_rank; ++d) items *= p->batch_dims[d];
+      schedule->num_threads = threads_for(items * p->m * p->n * p->k, FLOPS_MIN_PER_THREAD,
+                                          sdnn_matmul_units(p), max_threads);
+      break;
+    }
+    case SDNN_STEP_LAYERNORM: {
+      const sdnn_norm_params* p = step->params;
+      schedule->num_threads = threads_for(p->tokens * p->features, ELEMENTWISE_MIN_PER_THREAD,
+                                          sdnn_layernorm_units(p), max_threads);
+      break;
+    }
+    case SDNN_STEP_ATTENTION: {
+      const sdnn_attention_params* p = step->params;
+      const int64_t units = sdnn_attention_units(p);
+      schedule->num_threads = threads_for(units * p->seq * p->head_dim * p->vl * 2,
+                                          FLOPS_MIN_PER_THREAD, units, max_threads);
+      break;
+    }
     default: {
       const int64_t floats = step->dims[0];
       schedule->num_threads = threads_for(floats, ELEMENTWISE_MIN_PER_THREAD,
@@ -148,10 +187,54 @@ static void run_layout_share(const sdnn_bound_step* bound, int thread, int threa
   }
 }
 
-static void run_share(const sdnn_bound_step* bound, int thread) {
+/* Thread `thread`'s share of a tensor step: a contiguous range of its units. */
+static int run_tensor_share(const sdnn_context* c, const sdnn_bound_step* bound, int thread,
+                            int threads) {
+  const sdnn_step* step = bound->step;
+  const uint32_t cpu = c->plan->required_cpu;
+  int64_t units;
+  switch (step->op) {
+    case SDNN_STEP_ELEMENTWISE:
+      units = sdnn_elementwise_units(step->params);
+      sdnn_elementwise_run(step->params, bound->dst, bound->src0, bound->src1,
+                           units * thread / threads, units * (thread + 1) / threads, cpu);
+      return 1;
+    case SDNN_STEP_REDUCE_MEAN:
+      units = sdnn_reduce_mean_units(step->dims);
+      sdnn_reduce_mean_run(step->dims, bound->dst, bound->src0, units * thread / threads,
+                           units * (thread + 1) / threads);
+      return 1;
+    case SDNN_STEP_SOFTMAX:
+      units = sdnn_softmax_units(step->dims);
+      sdnn_softmax_run(step->dims, bound->dst, bound->src0, units * thread / threads,
+                       units * (thread + 1) / threads, cpu);
+      return 1;
+    case SDNN_STEP_MATMUL:
+      units = sdnn_matmul_units(step->params);
+      sdnn_matmul_run(step->params, bound->dst, bound->src0, bound->src1, units * thread / threads,
+                      units * (thread + 1) / threads, cpu);
+      return 1;
+    case SDNN_STEP_LAYERNORM:
+      units = sdnn_layernorm_units(step->params);
+      sdnn_layernorm_run(step->params, bound->dst, bound->src0, units * thread / threads,
+                         units * (thread + 1) / threads, cpu);
+      return 1;
+    case SDNN_STEP_ATTENTION:
+      units = sdnn_attention_units(step->params);
+      sdnn_attention_run(step->params, bound->dst, bound->src0, bound->src1, bound->src2,
+                         bound->src3, c->scratch + c->scratch_floats * (size_t)thread,
+                         units * thread / threads, units * (thread + 1) / threads, cpu);
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int thread) {
   const int threads = bound->schedule->num_threads;
   if (thread >= threads) return;
   const sdnn_step* step = bound->step;
+  if (run_tensor_share(c, bound, thread, threads)) return;
   if (step->op == SDNN_STEP_KERNEL) {
     run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
     return;
@@ -190,7 +273,7 @@ static void run_share(const sdnn_bound_step* bound, int thread) {
 
 static void pool_job(void* arg, int thread) {
   const sdnn_context* c = arg;
-  run_share(&c->current, thread);
+  run_share(c, &c->current, thread);
 }
 
 static void* resolve(const sdnn_context* c, sdnn_buf_ref ref, const float* const* inputs,
@@ -210,7 +293,8 @@ static double now_ns(void) {
 static const char* step_name(uint32_t op) {
   static const char* const names[] = {"?", "kernel", "pack_rows", "copy", "relu", "add", "unpack_rows",
                                       "pack_channels", "unpack_channels", "im2col", "depthwise", "maxpool",
-                                      "avgpool", "global_avgpool", "clip"};
+                                      "avgpool", "global_avgpool", "clip", "elementwise", "reduce_mean",
+                                      "softmax", "matmul", "layernorm", "attention"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -234,6 +318,7 @@ static void free_context(sdnn_context* c) {
   if (c->schedule)
     for (uint32_t i = 0; i < c->plan->num_steps; ++i) sdnn_kernel_split_free(&c->schedule[i].split);
   free(c->schedule);
+  free(c->scratch);
   free(c->arena);
   free(c);
 }
@@ -267,6 +352,15 @@ SDNN_API sdnn_status sdnn_context_create(const sdnn_model* m, int num_threads,
       return SDNN_ERR_OUT_OF_MEMORY;
     }
     if (c->schedule[i].num_threads > pool_threads) pool_threads = c->schedule[i].num_threads;
+  }
+  if (plan->scratch_bytes) {
+    c->scratch_floats = (size_t)((plan->scratch_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN / sizeof(float));
+    void* scratch = NULL;
+    if (posix_memalign(&scratch, ARENA_ALIGN, c->scratch_floats * sizeof(float) * (size_t)num_threads) != 0) {
+      free_context(c);
+      return SDNN_ERR_OUT_OF_MEMORY;
+    }
+    c->scratch = scratch;
   }
   const char* profile = getenv("SDNN_PROFILE");
   if (profile && *profile && *profile != '0' &&
@@ -302,13 +396,16 @@ SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float
     bound->step = step;
     bound->schedule = &c->schedule[i];
     bound->src0 = resolve(c, step->src0, inputs, outputs);
-    bound->src1 = step->op == SDNN_STEP_ADD ? resolve(c, step->src1, inputs, outputs) : NULL;
+    const int tensor = step->op >= SDNN_STEP_ELEMENTWISE;
+    bound->src1 = step->op == SDNN_STEP_ADD || tensor ? resolve(c, step->src1, inputs, outputs) : NULL;
+    bound->src2 = tensor ? resolve(c, step->src2, inputs, outputs) : NULL;
+    bound->src3 = tensor ? resolve(c, step->src3, inputs, outputs) : NULL;
     bound->dst = resolve(c, step->dst, inputs, outputs);
     const double t0 = c->step_ns ? now_ns() : 0;
     if (bound->schedule->num_threads > 1)
       sdnn_pool_run(c->pool, pool_job, c);
     else
-      run_share(bound, 0);
+      run_share(c, bound, 0);
     if (c->step_ns) c->step_ns[i] += now_ns() - t0;
   }
   c->runs += c->step_ns != NULL;

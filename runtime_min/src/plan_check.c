@@ -14,11 +14,18 @@
  * or RELU6 (other steps: act NONE, a fused activation they would silently drop is a bug);
  * count_include_pad 0 or 1; source and destination extents inside their buffers and disjoint.
  * Whether out_h / out_w match the input, kernel and pads is the compiler's business: the runtime
- * never reads outside the input whatever they are. Clip: bounds not NaN, in place or disjoint. */
+ * never reads outside the input whatever they are. Clip: bounds not NaN, in place or disjoint.
+ *
+ * Tensor steps: parameters present and in range, every operand's strided extent inside its buffer
+ * (strides non-negative), outputs disjoint from inputs except where the op allows in place
+ * (elementwise with the operand walked exactly like dst, softmax, layernorm); attention also
+ * needs plan->scratch_bytes to cover its scratch. */
 #include <stddef.h>
 
+#include "attention.h"
 #include "plan_check.h"
 #include "runtime.h"
+#include "vmath.h"
 
 static int checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
   return !__builtin_mul_overflow(a, b, out);
@@ -137,8 +144,124 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
          disjoint(s->src0, src_floats, s->dst, dst_floats);
 }
 
+/* ---- tensor steps ---- */
+
+/* Floats spanned by an index space walked with non-negative strides: 1 + sum (dim - 1) * stride,
+ * or 0 on overflow / a bad dim or stride. */
+static uint64_t strided_extent(uint32_t rank, const int64_t* dims, const int64_t* strides) {
+  uint64_t last = 0, term;
+  for (uint32_t d = 0; d < rank; ++d) {
+    if (dims[d] < 1 || strides[d] < 0 || strides[d] >= (INT64_C(1) << 40)) return 0;
+    if (!checked_mul((uint64_t)(dims[d] - 1), (uint64_t)strides[d], &term)) return 0;
+    last += term;
+    if (last >= (UINT64_C(1) << 60)) return 0;
+  }
+  return last + 1;
+}
+
+static int same_ref(sdnn_buf_ref a, sdnn_buf_ref b) {
+  return a.kind == b.kind && a.index == b.index && a.offset == b.offset;
+}
+
+static int elementwise_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  const sdnn_elementwise_params* p = s->params;
+  if (!p || p->fn >= SDNN_FN_COUNT || p->rank < 1 || p->rank > SDNN_MAX_RANK) return 0;
+  const uint64_t dst = strided_extent(p->rank, p->dims, p->dst_strides);
+  if (!dst || !ref_is_valid(plan, s->dst, dst, 1)) return 0;
+  const int binary = !sdnn_vmath_is_unary(p->fn);
+  for (int operand = 0; operand < 1 + binary; ++operand) {
+    const int64_t* strides = operand ? p->src1_strides : p->src0_strides;
+    const float* cst = operand ? p->src1_const : p->src0_const;
+    const sdnn_buf_ref ref = operand ? s->src1 : s->src0;
+    const uint64_t floats = strided_extent(p->rank, p->dims, strides);
+    if (!floats) return 0;
+    if (cst) continue;
+    if (!ref_is_valid(plan, ref, floats, 0)) return 0;
+    /* In place only when dst walks the operand exactly; otherwise disjoint. */
+    int same_walk = same_ref(ref, s->dst);
+    for (uint32_t d = 0; d < p->rank && same_walk; ++d) same_walk = strides[d] == p->dst_strides[d];
+    if (!same_walk && !disjoint(ref, floats, s->dst, dst)) return 0;
+  }
+  return 1;
+}
+
+static int rows_are_valid(const sdnn_plan* plan, const sdnn_step* s, int in_place_ok) {
+  uint64_t rows, src, dst;
+  if (s->dims[0] < 1 || s->dims[1] < 1 || s->dims[2] < 1 ||
+      !checked_mul((uint64_t)s->dims[0], (uint64_t)s->dims[2], &rows) ||
+      !checked_mul(rows, (uint64_t)s->dims[1], &src))
+    return 0;
+  dst = in_place_ok ? src : rows; /* softmax keeps the shape; reduce_mean drops the middle axis */
+  if (!ref_is_valid(plan, s->src0, src, 0) || !ref_is_valid(plan, s->dst, dst, 1)) return 0;
+  return in_place_ok ? in_place_or_disjoint(s->src0, s->dst, src) : disjoint(s->src0, src, s->dst, dst);
+}
+
+static int matmul_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  const sdnn_matmul_params* p = s->params;
+  if (!p || p->m < 1 || p->n < 1 || p->k < 1 || p->lda < p->k || p->ldb < p->n || p->ldc < p->n ||
+      p->batch_rank > 4)
+    return 0;
+  const int64_t a_dims[2] = {p->m, p->k}, a_str[2] = {p->lda, 1};
+  const int64_t b_dims[2] = {p->k, p->n}, b_str[2] = {p->ldb, 1};
+  const int64_t c_dims[2] = {p->m, p->n}, c_str[2] = {p->ldc, 1};
+  const uint64_t a_item = strided_extent(2, a_dims, a_str), b_item = strided_extent(2, b_dims, b_str);
+  const uint64_t c_item = strided_extent(2, c_dims, c_str);
+  const uint64_t a_batch = strided_extent(p->batch_rank, p->batch_dims, p->a_batch_strides);
+  const uint64_t b_batch = strided_extent(p->batch_rank, p->batch_dims, p->b_batch_strides);
+  const uint64_t c_batch = strided_extent(p->batch_rank, p->batch_dims, p->c_batch_strides);
+  if (!a_item || !b_item || !c_item || !a_batch || !b_batch || !c_batch) return 0;
+  const uint64_t a = a_batch - 1 + a_item, b = b_batch - 1 + b_item, c = c_batch - 1 + c_item;
+  if (!ref_is_valid(plan, s->src0, a, 0) || !ref_is_valid(plan, s->dst, c, 1) ||
+      !disjoint(s->src0, a, s->dst, c))
+    return 0;
+  return p->b_const || (ref_is_valid(plan, s->src1, b, 0) && disjoint(s->src1, b, s->dst, c));
+}
+
+static int layernorm_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  const sdnn_norm_params* p = s->params;
+  if (!p || p->tokens < 1 || p->features < 1 || !p->gamma || p->blocked > 1 ||
+      (p->blocked && p->vl != 8 && p->vl != 16) || p->epsilon != p->epsilon)
+    return 0;
+  uint64_t floats;
+  const uint64_t columns = p->blocked ? (uint64_t)((p->tokens + p->vl - 1) / p->vl * p->vl) : (uint64_t)p->tokens;
+  if (!checked_mul(columns, (uint64_t)p->features, &floats)) return 0;
+  return ref_is_valid(plan, s->src0, floats, 0) && ref_is_valid(plan, s->dst, floats, 1) &&
+         in_place_or_disjoint(s->src0, s->dst, floats);
+}
+
+static int attention_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  const sdnn_attention_params* p = s->params;
+  if (!p || !in_limit(p->batch, 1) || !in_limit(p->seq, 1) || !in_limit(p->heads, 1) ||
+      !in_limit(p->head_dim, 1) || (p->vl != 8 && p->vl != 16) || p->has_mask > 1 ||
+      (p->has_mask && p->mask_batch != 1 && p->mask_batch != p->batch) || p->scale != p->scale)
+    return 0;
+  if (plan->scratch_bytes < (uint64_t)sdnn_attention_scratch_floats(p) * sizeof(float)) return 0;
+  uint64_t columns, floats;
+  if (!checked_mul((uint64_t)p->batch, (uint64_t)p->seq, &columns)) return 0;
+  columns = (columns + (uint64_t)p->vl - 1) / (uint64_t)p->vl * (uint64_t)p->vl;
+  if (!checked_mul(columns, (uint64_t)(p->heads * p->head_dim), &floats)) return 0;
+  const sdnn_buf_ref in[3] = {s->src0, s->src1, s->src2};
+  for (int i = 0; i < 3; ++i)
+    if (!ref_is_valid(plan, in[i], floats, 0) || !disjoint(in[i], floats, s->dst, floats)) return 0;
+  if (p->has_mask && !p->mask_const &&
+      !ref_is_valid(plan, s->src3, (uint64_t)(p->mask_batch * p->seq), 0))
+    return 0;
+  return ref_is_valid(plan, s->dst, floats, 1);
+}
+
 static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   switch (s->op) {
+    case SDNN_STEP_ELEMENTWISE:
+      return elementwise_is_valid(plan, s);
+    case SDNN_STEP_REDUCE_MEAN:
+    case SDNN_STEP_SOFTMAX:
+      return rows_are_valid(plan, s, s->op == SDNN_STEP_SOFTMAX);
+    case SDNN_STEP_MATMUL:
+      return matmul_is_valid(plan, s);
+    case SDNN_STEP_LAYERNORM:
+      return layernorm_is_valid(plan, s);
+    case SDNN_STEP_ATTENTION:
+      return attention_is_valid(plan, s);
     case SDNN_STEP_KERNEL:
       return kernel_is_valid(s->kernel) && ref_is_valid(plan, s->src0, 0, 0) &&
              ref_is_valid(plan, s->dst, 0, 1);

@@ -27,6 +27,8 @@ typedef struct {
   const sdnn_step_schedule* schedule;
   const float* src0;
   const float* src1;
+  const float* src2;
+  const float* src3;
   float* dst;
 } sdnn_bound_step;
 
@@ -34,6 +36,8 @@ struct sdnn_context {
   const sdnn_plan* plan;
   int num_threads;
   void* arena;                  /* plan->arena_bytes, 64-byte aligned */
+  float* scratch;               /* num_threads * scratch_floats, 64-byte aligned, or NULL */
+  size_t scratch_floats;        /* per thread: plan->scratch_bytes rounded up to 64 bytes */
   sdnn_step_schedule* schedule; /* plan->num_steps entries */
   sdnn_pool* pool;              /* NULL when num_threads == 1 */
   atomic_int running;           /* detects two sdnn_run calls on one context at once */

@@ -34,6 +34,7 @@ import onnx
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.join(REPO, "models"))
+import bert_models as BERT  # noqa: E402
 import cnn_models as CNN  # noqa: E402
 import sdnn_models as M  # noqa: E402
 
@@ -110,6 +111,28 @@ def _shape_chain_mlp(opset: int) -> onnx.ModelProto:
 CNN_TOL = (1e-3, 1e-4)  # issue 3: whole CNNs against ONNX Runtime
 
 GROUPS: dict[str, list[Case]] = {
+    # BERT encoders as PyTorch exports them (models/bert_models.py): the layer norm, GELU and
+    # attention patterns fuse; sequence lengths that are no multiple of the vector width and
+    # batch 2 put two sequences in one column block.
+    "bert": [
+        Case("bert_base_l2_s128_p95_opset14", lambda: BERT.bert(layers=2, seq=128, sparsity=0.95, seed=101),
+             tol=CNN_TOL),
+        Case("bert_base_l1_b2_s20_p90_ln17_maskconst",
+             lambda: BERT.bert(layers=1, seq=20, batch=2, sparsity=0.9, opset=17, mask="const", seed=102),
+             tol=CNN_TOL),
+        Case("bert_h256_l2_s9_gelutanh_maskinput_opset13",
+             lambda: BERT.bert(layers=2, hidden=256, heads=4, ffn=512, seq=9, sparsity=0.9, gelu="tanh",
+                               mask="input", opset=13, seed=103), tol=CNN_TOL),
+        Case("bert_h128_l1_s16_gelu20_nomask_opset11",
+             lambda: BERT.bert(layers=1, hidden=128, heads=2, ffn=256, seq=16, sparsity=0.8, mask="none",
+                               opset=11, seed=104), tol=CNN_TOL),
+        Case("bert_h192_l1_s24_op20",
+             lambda: BERT.bert(layers=1, hidden=192, heads=3, ffn=384, seq=24, sparsity=0.95, opset=20,
+                               seed=105), tol=CNN_TOL),
+        Case("bert_dynamic_h256_l1_bound1x24",
+             lambda: BERT.bert(layers=1, hidden=256, heads=4, ffn=1024, seq=24, sparsity=0.95, dynamic=True,
+                               seed=106), {"batch": 1, "seq": 24}, tol=CNN_TOL),
+    ],
     "cnn": [
         Case("mobilenet_v1_w025_r32", lambda: CNN.mobilenet_v1(width=0.25, resolution=32, num_classes=10),
              tol=CNN_TOL),

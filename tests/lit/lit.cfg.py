@@ -1,5 +1,6 @@
 # lit configuration for sdnnc: *.test files under frontend/, passes/, backend/.
 # Substitutions: %sdnnc, %sdnn-run, %python, %gen (writes a named test model: %gen NAME OUT),
+# %make-model (models/make_model.py NAME OUT [--key value ...]),
 # %objdump; FileCheck and not come from LLVM 14's bin directory on PATH.
 import os
 
@@ -15,6 +16,8 @@ config.excludes = ["Inputs"]
 config.substitutions.append(("%sdnnc", config.sdnnc))
 config.substitutions.append(("%sdnn-run", config.sdnn_run))
 config.substitutions.append(("%gen", "%s %s" % (config.python, os.path.join(config.test_source_root, "Inputs", "gen.py"))))
+config.substitutions.append(("%make-model", "%s %s" % (config.python, os.path.join(
+    os.path.dirname(os.path.dirname(config.test_source_root)), "models", "make_model.py"))))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%objdump", config.objdump))
 config.environment["PATH"] = os.pathsep.join([config.llvm_bin, os.environ.get("PATH", "")])

@@ -42,14 +42,48 @@ struct WindowStep {
   std::vector<float> weights, bias;  // DEPTHWISE: [C][KH][KW], [C] (bias may be empty)
 };
 
+// The parameters of the tensor steps (sdnn_plan.h), with the constants they point to.
+struct ElementwiseStep {
+  uint32_t fn = 0;  // sdnn_elementwise_fn
+  float alpha = 0, beta = 0;
+  std::vector<int64_t> dims, dst_strides, src0_strides, src1_strides;
+  std::vector<float> src0_const, src1_const;  // used when has_src*_const
+  bool has_src0_const = false, has_src1_const = false;
+};
+
+struct MatmulStep {
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  std::vector<int64_t> batch_dims, a_batch_strides, b_batch_strides, c_batch_strides;
+  std::vector<float> b_const;  // non-empty: B is this constant
+};
+
+struct NormStep {
+  int64_t tokens = 0, features = 0, vl = 0;
+  bool blocked = false;
+  float epsilon = 0;
+  std::vector<float> gamma, beta;  // beta may be empty
+};
+
+struct AttentionStep {
+  int64_t batch = 0, seq = 0, heads = 0, head_dim = 0, vl = 0, mask_batch = 0;
+  bool has_mask = false;
+  float scale = 1;
+  std::vector<float> mask_const;  // non-empty: the mask is this constant
+};
+
 struct LoweredStep {
   uint32_t op = 0;  // sdnn_step_op
-  ir::Storage src0, src1, dst;
+  ir::Storage src0, src1, dst, src2, src3;
   int64_t dims[4] = {0, 0, 0, 0};
   int kernel = -1;  // index into LoweredModel::kernels for SDNN_STEP_KERNEL
   bool has_window = false;
   WindowStep window;
   float alpha = 0, beta = 0;  // CLIP bounds
+  // Tensor steps: exactly one is used, chosen by op.
+  ElementwiseStep elementwise;
+  MatmulStep matmul;
+  NormStep norm;
+  AttentionStep attention;
 };
 
 struct LoweredModel {
@@ -61,6 +95,7 @@ struct LoweredModel {
   std::vector<LoweredStep> steps;
   std::vector<Io> inputs, outputs;
   int64_t arena_bytes = 0;
+  int64_t scratch_bytes = 0;  // per thread
   uint32_t required_cpu = 0;  // SDNN_CPU_* bits
   std::string producer;       // "sdnnc <version> <isa>"
 };

@@ -135,6 +135,9 @@ std::string print(const Graph& g);
 // naming the node and `stage` (e.g. the pass just run).
 void verify(const Graph& g, const std::string& stage);
 
+// numpy broadcasting of two shapes into `out`; false when they do not broadcast.
+bool broadcast_shapes(const Shape& a, const Shape& b, Shape& out);
+
 // Shape inference for one node of the compiler's own ops; returns the output shapes.
 // Throws sdnn::Error naming the node on inconsistent input shapes.
 std::vector<Shape> infer_shapes(const Node& n);

@@ -1,0 +1,157 @@
+"""e2e_bench.py — end-to-end latency of whole models: sdnnc's model.so against ONNX Runtime on
+the same ONNX file, batch 1, in one process, alternating.
+
+For each model: generate it (models/make_model.py configurations), compile it with sdnnc, check
+that the .so's output matches ONNX Runtime's (rtol 1e-3, atol 1e-4; a mismatch aborts), then
+time rounds in which every peer runs `--iters` inferences back to back, the peers taking turns
+round by round (so drifting clock speeds or noisy neighbours hit all of them alike). Reports the
+median and 10th/90th percentile latency per peer and the ratio of the medians ONNX Runtime /
+sdnnc. ONNX Runtime runs the dense model (its sparse weights are plain initializers) with all
+graph optimizations, intra-op threads 1 and 2, sequential execution; sdnnc's context has 1 and 2
+threads. Inputs: one fixed random tensor per model (the models are data-independent in cost).
+
+  .venv/bin/python bench/e2e_bench.py --sdnnc build/tools/sdnnc [--model bert|mobilenet_v1|...]
+      [--threads 1 2] [--rounds 15] [--iters 5] [--workdir /tmp/sdnn_e2e] [--markdown]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(REPO, "models"))
+import sdnn_models as M  # noqa: E402
+
+# name -> (make_model.py configuration, extra generator options, description)
+MODELS = {
+    "bert": ("bert", [], "BERT-base encoder, 12 layers, seq 128, 95% sparse, opset 14"),
+    "mobilenet_v1": ("mobilenet_v1", [], "MobileNet V1 1.0/224, 90% sparse pointwise convs"),
+    "bert_l2": ("bert", ["--layers", "2"], "BERT-base encoder, 2 layers (quick check)"),
+}
+
+
+class SdnnModel:
+    """model.so through its C ABI (runtime_min/include/sdnn.h) with ctypes."""
+
+    def __init__(self, path: str, threads: int):
+        self.lib = ctypes.CDLL(os.path.abspath(path))
+        L = self.lib
+        L.sdnn_model_load.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        L.sdnn_context_create.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
+        L.sdnn_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
+        L.sdnn_context_free.argtypes = [ctypes.c_void_p]
+        L.sdnn_model_free.argtypes = [ctypes.c_void_p]
+        self.model = ctypes.c_void_p()
+        if L.sdnn_model_load(ctypes.byref(self.model)) != 0:
+            raise RuntimeError(f"sdnn_model_load failed for {path}")
+        self.ctx = ctypes.c_void_p()
+        if L.sdnn_context_create(self.model, threads, ctypes.byref(self.ctx)) != 0:
+            raise RuntimeError("sdnn_context_create failed")
+
+    def bind(self, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+        self._keep = (inputs, outputs)
+        self.ins = (ctypes.c_void_p * len(inputs))(*[a.ctypes.data for a in inputs])
+        self.outs = (ctypes.c_void_p * len(outputs))(*[a.ctypes.data for a in outputs])
+
+    def run(self) -> None:
+        if self.lib.sdnn_run(self.ctx, self.ins, self.outs) != 0:
+            raise RuntimeError("sdnn_run failed")
+
+    def close(self) -> None:
+        self.lib.sdnn_context_free(self.ctx)
+        self.lib.sdnn_model_free(self.model)
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sdnnc", required=True)
+    ap.add_argument("--model", action="append", choices=sorted(MODELS))
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--iters", type=int, default=5, help="inferences per peer per round")
+    ap.add_argument("--workdir", default="/tmp/sdnn_e2e")
+    ap.add_argument("--sdnnc-arg", action="append", default=[], help="extra sdnnc argument")
+    ap.add_argument("--markdown", action="store_true", help="print a markdown table at the end")
+    args = ap.parse_args()
+    import onnxruntime as ort
+
+    os.makedirs(args.workdir, exist_ok=True)
+    rows = []
+    for name in args.model or ["bert", "mobilenet_v1"]:
+        config, extra, desc = MODELS[name]
+        onnx_path = os.path.join(args.workdir, f"{name}.onnx")
+        so_path = os.path.join(args.workdir, f"{name}.so")
+        if not os.path.exists(onnx_path):
+            subprocess.run([sys.executable, os.path.join(REPO, "models", "make_model.py"), config, onnx_path] + extra,
+                           check=True, stdout=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        subprocess.run([args.sdnnc, onnx_path, "-o", so_path] + args.sdnnc_arg, check=True)
+        compile_s = time.monotonic() - t0
+        model = onnx.load(onnx_path)
+        feeds = M.random_inputs(model, seed=1)
+        so_mb = os.path.getsize(so_path) / 2**20
+        print(f"{name}: {desc}; compiled in {compile_s:.1f} s, model.so {so_mb:.1f} MiB", flush=True)
+
+        for threads in args.threads:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+            ref = sess.run(None, feeds)
+            sd = SdnnModel(so_path, threads)
+            ins = [np.ascontiguousarray(feeds[i.name], dtype=np.float32) for i in model.graph.input
+                   if i.name in feeds]
+            outs = [np.empty_like(r, dtype=np.float32) for r in ref]
+            sd.bind(ins, outs)
+            sd.run()
+            for o, r in zip(outs, ref):
+                if not np.allclose(o, r, rtol=1e-3, atol=1e-4):
+                    print(f"  MISMATCH vs ONNX Runtime: max abs {np.max(np.abs(o - r)):.3g}", file=sys.stderr)
+                    return 1
+            err = max(float(np.max(np.abs(o - r))) for o, r in zip(outs, ref))
+            peers = {"sdnnc": sd.run, "onnxruntime": lambda: sess.run(None, feeds)}
+            for f in peers.values():  # warm-up
+                for _ in range(2):
+                    f()
+            times = {p: [] for p in peers}
+            for r in range(args.rounds):
+                order = list(peers) if r % 2 == 0 else list(reversed(peers))
+                for p in order:
+                    for _ in range(args.iters):
+                        t = time.perf_counter()
+                        peers[p]()
+                        times[p].append((time.perf_counter() - t) * 1e3)
+            med = {p: statistics.median(v) for p, v in times.items()}
+            ratio = med["onnxruntime"] / med["sdnnc"]
+            for p, v in times.items():
+                print(f"  {threads} thread(s) {p:12s} median {med[p]:8.2f} ms  p10 {percentile(v, 0.1):8.2f}  "
+                      f"p90 {percentile(v, 0.9):8.2f}  ({len(v)} runs)", flush=True)
+            print(f"  {threads} thread(s) ONNX Runtime / sdnnc = {ratio:.2f}x  (max abs diff {err:.2g})", flush=True)
+            rows.append((name, threads, med["sdnnc"], med["onnxruntime"], ratio, compile_s))
+            sd.close()
+    if args.markdown:
+        print("\n| model | threads | sdnnc ms | ONNX Runtime ms | speedup | compile s |")
+        print("|---|---|---|---|---|---|")
+        for name, th, a, b, r, c in rows:
+            print(f"| {name} | {th} | {a:.2f} | {b:.2f} | {r:.2f}x | {c:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
