@@ -277,7 +277,8 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
   c << "static const sdnn_step steps[] = {\n";
   for (size_t i = 0; i < m.steps.size(); ++i) {
     const LoweredStep& s = m.steps[i];
-    const bool has_params = s.op >= SDNN_STEP_ELEMENTWISE && s.op != SDNN_STEP_REDUCE_MEAN && s.op != SDNN_STEP_SOFTMAX;
+    const bool has_params = s.op == SDNN_STEP_ELEMENTWISE || s.op == SDNN_STEP_MATMUL || s.op == SDNN_STEP_LAYERNORM ||
+                            s.op == SDNN_STEP_ATTENTION;
     c << "  {.op = " << s.op << "u, .src0 = " << storage_ref(s.src0) << ", .src1 = " << storage_ref(s.src1)
       << ", .dst = " << storage_ref(s.dst) << ", .dims = {" << s.dims[0] << ", " << s.dims[1] << ", " << s.dims[2]
       << ", " << s.dims[3] << "}, .kernel = " << (s.kernel >= 0 ? str_cat("&k", s.kernel) : std::string("0"))

@@ -367,6 +367,18 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.window = window_of(n);
       if (n.op == "im2col") s.window.vl = vl;
       if (n.op == "avgpool") s.window.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+      if (n.op == "depthwise" && n.inputs[0]->layout == ir::Layout::ChannelBlocked) {
+        SDNN_CHECK(n.outputs[0]->layout == ir::Layout::ChannelBlocked);
+        s.op = SDNN_STEP_DEPTHWISE_BLOCKED;
+        s.window.vl = vl;
+        const WindowStep& w = s.window;
+        sdnn_window_params wp{};
+        wp.in_h = w.in_h, wp.in_w = w.in_w, wp.out_h = w.out_h, wp.out_w = w.out_w, wp.kernel_h = w.kernel_h;
+        wp.kernel_w = w.kernel_w, wp.stride_h = w.stride_h, wp.stride_w = w.stride_w, wp.dilation_h = w.dilation_h;
+        wp.vl = vl;
+        const int64_t scratch = sdnn_depthwise_blocked_scratch_floats(&wp);
+        m.scratch_bytes = std::max<int64_t>(m.scratch_bytes, scratch * 4);
+      }
       if (n.op == "depthwise") {
         s.window.weights = *n.inputs[1]->f32;
         if (n.inputs.size() > 2 && n.inputs[2]) s.window.bias = *n.inputs[2]->f32;
@@ -463,8 +475,9 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           s.src3 = n.inputs[3]->storage;
       }
       s.dst = n.outputs[0]->storage;
-      // sdnn_attention_scratch_floats (runtime_min/src/attention.c), checked at load.
-      const int64_t scratch = at.seq * vl + 2 * at.head_dim * vl + 2 * ((at.seq + 7) / 8) * 8 + 16;
+      sdnn_attention_params ap{};
+      ap.seq = at.seq, ap.head_dim = at.head_dim, ap.vl = vl;
+      const int64_t scratch = sdnn_attention_scratch_floats(&ap);
       m.scratch_bytes = std::max<int64_t>(m.scratch_bytes, scratch * 4);
     } else if (n.op == "reshape") {
       SDNN_CHECK(same_storage(n.inputs[0]->storage, n.outputs[0]->storage));

@@ -6,7 +6,8 @@
 // unary (and binary ops with a scalar or per-feature constant) keep their input's layout, so a
 // chain of fc / relu / add stays blocked end to end; layernorm over the features of a
 // FeatureBlocked input stays blocked; attention reads and writes FeatureBlocked (its mask
-// row-major), so a whole transformer encoder runs blocked between one pack and one unpack;
+// row-major), so a whole transformer encoder runs blocked between one pack and one unpack; a
+// depthwise conv of a ChannelBlocked input stays ChannelBlocked (MobileNet's blocks need no pack);
 // matmul, transpose, softmax, reduce_mean, reshape, copy, depthwise, pools and graph inputs /
 // outputs are row-major (NCHW). Where a consumer needs
 // another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
@@ -41,6 +42,8 @@ class ChooseLayout : public Pass {
         out = require(g, n, 0, Layout::FeatureBlocked);
       } else if (n->op == "conv1x1") {
         out = require(g, n, 0, Layout::ChannelBlocked);
+      } else if (n->op == "depthwise" && n->inputs[0]->layout == Layout::ChannelBlocked) {
+        out = Layout::ChannelBlocked;  // per channel plane, staged through the thread's scratch
       } else if (n->op == "reshape" || n->op == "copy" || n->op == "depthwise" || n->op == "maxpool" ||
                  n->op == "avgpool" || n->op == "gap") {
         out = require(g, n, 0, Layout::RowMajor);

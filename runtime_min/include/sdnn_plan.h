@@ -110,6 +110,10 @@ typedef enum {
   SDNN_STEP_ATTENTION = 20,      /* sdnn_attention_params: softmax(scale Q K^T + mask) V per head,
                                   * Q, K, V, dst FeatureBlocked [ceil(B*S/VL)][F][VL]; src0 = Q,
                                   * src1 = K, src2 = V, src3 = the mask (when params->has_mask) */
+  SDNN_STEP_DEPTHWISE_BLOCKED = 21, /* like DEPTHWISE, on ChannelBlocked src0 / dst:
+                                     * [batch][ceil(H*W/VL)][C][VL] -> [batch][ceil(Ho*Wo/VL)][C][VL]
+                                     * with VL = conv->vl (dst pad columns written 0); scratch
+                                     * ceil(H*W/VL)*VL + ceil(Ho*Wo/VL)*VL floats per thread */
 } sdnn_step_op;
 
 /* ---- tensor steps ------------------------------------------------------------------------- */
@@ -204,7 +208,7 @@ enum { SDNN_ACT_NONE = 0, SDNN_ACT_RELU = 1, SDNN_ACT_RELU6 = 2 };
 typedef struct {
   int64_t batch, channels, in_h, in_w, out_h, out_w;
   int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
-  int64_t vl;                /* IM2COL: column block width */
+  int64_t vl;                /* IM2COL, DEPTHWISE_BLOCKED: column block width */
   const float* weights;      /* DEPTHWISE: [C][KH][KW] */
   const float* bias;         /* DEPTHWISE: [C] or NULL */
   uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
@@ -217,11 +221,30 @@ typedef struct {
   sdnn_buf_ref src0, src1, dst;
   int64_t dims[4];
   const sdnn_kernel_step* kernel; /* SDNN_STEP_KERNEL only */
-  const sdnn_window_params* conv; /* IM2COL, DEPTHWISE, MAXPOOL, AVGPOOL, GLOBAL_AVGPOOL */
+  const sdnn_window_params* conv; /* IM2COL, DEPTHWISE(_BLOCKED), MAXPOOL, AVGPOOL, GLOBAL_AVGPOOL */
   float alpha, beta;              /* CLIP: lo, hi */
   sdnn_buf_ref src2, src3;        /* ATTENTION: V, mask */
   const void* params;             /* tensor steps (15 and up): the struct named by the op */
 } sdnn_step;
+
+/* Scratch (floats per thread) the steps that need one use; the compiler sizes
+ * sdnn_plan.scratch_bytes with these and the loader checks it. */
+static inline int64_t sdnn_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+static inline int64_t sdnn_attention_scratch_floats(const sdnn_attention_params* p) {
+  /* scores [S][VL], staged Q and output [D][VL], S int64 key offsets */
+  return p->seq * p->vl + 2 * p->head_dim * p->vl + 2 * sdnn_round_up(p->seq, 8) + 16;
+}
+
+static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_params* p) {
+  /* the input plane, the output plane (both padded to VL), and a zero-padded copy of the input
+   * rows an output needs, split into stride_w column phases, each phase round_up(out_w, 16) +
+   * kernel_w + 16 columns wide */
+  const int64_t rows = (p->out_h - 1) * p->stride_h + (p->kernel_h - 1) * p->dilation_h + 1;
+  const int64_t phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16;
+  return sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl) +
+         rows * phase_cols * p->stride_w + 64;
+}
 
 typedef struct {
   uint32_t magic;        /* SDNN_PLAN_MAGIC */

@@ -25,10 +25,6 @@ int64_t sdnn_attention_units(const sdnn_attention_params* p) {
   return p->batch * p->heads * ceil_div(p->seq, p->vl);
 }
 
-int64_t sdnn_attention_scratch_floats(const sdnn_attention_params* p) {
-  /* sc, qs, os, then the S int64 key offsets; each part a multiple of 16 floats. */
-  return p->seq * p->vl + 2 * p->head_dim * p->vl + 2 * ceil_div(p->seq, 8) * 8 + 16;
-}
 
 /* Shared by the ISA variants: where things are for one unit. */
 typedef struct {

@@ -10,7 +10,7 @@
  * Unit of the work split: (sequence b, head h, query block i) with query block i = queries
  * [i*VL, min(S, (i+1)*VL)) of sequence b; units = B * H * ceil(S / VL). Each unit writes only its
  * queries' D features of head h, so units never share output memory. Scratch per thread:
- * sdnn_attention_scratch_floats(p) floats, 64-byte aligned. */
+ * sdnn_attention_scratch_floats(p) floats (sdnn_plan.h), 64-byte aligned. */
 #ifndef SDNN_RUNTIME_ATTENTION_H
 #define SDNN_RUNTIME_ATTENTION_H
 
@@ -19,7 +19,6 @@
 #include "sdnn_plan.h"
 
 int64_t sdnn_attention_units(const sdnn_attention_params* p);
-int64_t sdnn_attention_scratch_floats(const sdnn_attention_params* p);
 
 /* Runs units [unit_begin, unit_end). mask may be NULL when !p->has_mask (p->mask_const wins over
  * it when set). cpu: the plan's SDNN_CPU_* bits (AVX-512 code when SDNN_CPU_AVX512F is set and

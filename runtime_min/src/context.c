@@ -43,7 +43,8 @@ enum {
 
 static int is_window_op(uint32_t op) {
   return op == SDNN_STEP_IM2COL || op == SDNN_STEP_DEPTHWISE || op == SDNN_STEP_MAXPOOL ||
-         op == SDNN_STEP_AVGPOOL || op == SDNN_STEP_GLOBAL_AVGPOOL;
+         op == SDNN_STEP_AVGPOOL || op == SDNN_STEP_GLOBAL_AVGPOOL ||
+         op == SDNN_STEP_DEPTHWISE_BLOCKED;
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -77,6 +78,7 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
     case SDNN_STEP_MAXPOOL:
     case SDNN_STEP_AVGPOOL:
     case SDNN_STEP_GLOBAL_AVGPOOL:
+    case SDNN_STEP_DEPTHWISE_BLOCKED:
       schedule->num_threads = threads_for(sdnn_window_work(step), WINDOW_MIN_PER_THREAD,
                                           sdnn_window_units(step), max_threads);
       break;
@@ -239,6 +241,14 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
     run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
     return;
   }
+  if (step->op == SDNN_STEP_DEPTHWISE_BLOCKED) {
+    const int64_t units = sdnn_window_units(step);
+    sdnn_depthwise_blocked_run(step, bound->src0, bound->dst,
+                               c->scratch + c->scratch_floats * (size_t)thread,
+                               units * thread / threads, units * (thread + 1) / threads,
+                               c->plan->required_cpu);
+    return;
+  }
   if (is_window_op(step->op)) {
     const int64_t units = sdnn_window_units(step);
     sdnn_window_run(step, bound->src0, bound->dst, units * thread / threads,
@@ -294,7 +304,7 @@ static const char* step_name(uint32_t op) {
   static const char* const names[] = {"?", "kernel", "pack_rows", "copy", "relu", "add", "unpack_rows",
                                       "pack_channels", "unpack_channels", "im2col", "depthwise", "maxpool",
                                       "avgpool", "global_avgpool", "clip", "elementwise", "reduce_mean",
-                                      "softmax", "matmul", "layernorm", "attention"};
+                                      "softmax", "matmul", "layernorm", "attention", "depthwise_blocked"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 

@@ -26,6 +26,7 @@
 #include "plan_check.h"
 #include "runtime.h"
 #include "vmath.h"
+#include "window.h"
 
 static int checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
   return !__builtin_mul_overflow(a, b, out);
@@ -106,8 +107,8 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       !checked_mul(src_floats, (uint64_t)p->in_h, &src_floats) ||
       !checked_mul(src_floats, (uint64_t)p->in_w, &src_floats))
     return 0;
-  if (p->act != SDNN_ACT_NONE && (s->op != SDNN_STEP_DEPTHWISE || p->act > SDNN_ACT_RELU6))
-    return 0;
+  const int depthwise = s->op == SDNN_STEP_DEPTHWISE || s->op == SDNN_STEP_DEPTHWISE_BLOCKED;
+  if (p->act != SDNN_ACT_NONE && (!depthwise || p->act > SDNN_ACT_RELU6)) return 0;
 
   if (s->op == SDNN_STEP_GLOBAL_AVGPOOL) {
     dst_floats = batch * c; /* no overflow: <= src_floats */
@@ -126,6 +127,18 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         if (!checked_mul(batch, padded, &dst_floats) || !checked_mul(dst_floats, c, &dst_floats) ||
             !checked_mul(dst_floats, (uint64_t)p->kernel_h, &dst_floats) ||
             !checked_mul(dst_floats, (uint64_t)p->kernel_w, &dst_floats))
+          return 0;
+        break;
+      }
+      case SDNN_STEP_DEPTHWISE_BLOCKED: {
+        if ((p->vl != 8 && p->vl != 16) || !p->weights) return 0;
+        const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
+        const uint64_t in_padded = (in_n / vl + (in_n % vl != 0)) * vl;
+        const uint64_t out_padded = (columns / vl + (columns % vl != 0)) * vl;
+        if (!checked_mul(batch * c, in_padded, &src_floats) ||
+            !checked_mul(batch * c, out_padded, &dst_floats))
+          return 0;
+        if (plan->scratch_bytes < (uint64_t)sdnn_depthwise_blocked_scratch_floats(p) * sizeof(float))
           return 0;
         break;
       }
@@ -289,6 +302,7 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
     case SDNN_STEP_MAXPOOL:
     case SDNN_STEP_AVGPOOL:
     case SDNN_STEP_GLOBAL_AVGPOOL:
+    case SDNN_STEP_DEPTHWISE_BLOCKED:
       return window_is_valid(plan, s);
     case SDNN_STEP_CLIP:
       if (s->alpha != s->alpha || s->beta != s->beta) return 0; /* NaN bounds */

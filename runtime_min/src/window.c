@@ -30,6 +30,8 @@
  *   GLOBAL_AVGPOOL  16 float partial sums per block of 1024, blocks added in double. */
 #include "window.h"
 
+#include "depthwise_simd.h"
+
 #include <math.h>
 #include <xmmintrin.h>
 
@@ -153,7 +155,10 @@ typedef void (*dw_rows_fn)(float* restrict o, int64_t ldo, const float* restrict
                            int64_t step, const float* restrict k, float bias, float lo, float hi,
                            int64_t rows, int64_t n);
 
+/* Cloned per ISA (ifunc-dispatched by the loader on the CPU it runs on): the one-pass kernels are
+ * the depthwise hot loop, and gcc vectorizes them 4, 8 or 16 floats wide. */
 #define DW_KXK(K, S)                                                                            \
+  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))             \
   static void dw##K##x##K##_s##S(float* restrict o, int64_t ldo, const float* restrict base,    \
                                  int64_t ld, int64_t step, const float* restrict k, float bias, \
                                  float lo, float hi, int64_t rows, int64_t n) {                 \
@@ -544,6 +549,7 @@ int64_t sdnn_window_units(const sdnn_step* step) {
   switch (step->op) {
     case SDNN_STEP_IM2COL:
       return p->batch * column_blocks(p) * p->channels;
+    case SDNN_STEP_DEPTHWISE_BLOCKED:
     case SDNN_STEP_GLOBAL_AVGPOOL:
       return p->batch * p->channels;
     default:
@@ -562,12 +568,40 @@ int64_t sdnn_window_work(const sdnn_step* step) {
     case SDNN_STEP_GLOBAL_AVGPOOL:
       work = (double)p->batch * (double)p->channels * (double)p->in_h * (double)p->in_w;
       break;
+    case SDNN_STEP_DEPTHWISE_BLOCKED: /* taps */
+      work = (double)sdnn_window_units(step) * (double)p->out_h * (double)p->out_w *
+             (double)p->kernel_h * (double)p->kernel_w;
+      break;
     default: /* taps */
       work = (double)sdnn_window_units(step) * (double)p->out_w * (double)p->kernel_h *
              (double)p->kernel_w;
       break;
   }
   return work < 4e18 ? (int64_t)work : (int64_t)4e18;
+}
+
+void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+                                int64_t unit_begin, int64_t unit_end, uint32_t cpu) {
+  const sdnn_window_params* p = step->conv;
+  const geometry g = geometry_of(p);
+  const int64_t vl = p->vl, in_n = g.h * g.w, out_n = g.oh * g.ow;
+  const int64_t in_blocks = (in_n + vl - 1) / vl, out_blocks = (out_n + vl - 1) / vl;
+  float* plane = scratch;
+  float* out = scratch + in_blocks * vl;
+  float lo, hi;
+  act_bounds(p->act, &lo, &hi);
+  for (int64_t u = unit_begin; u < unit_end; ++u) {
+    const int64_t item = u / g.c, c = u - item * g.c;
+    const float* in_item = src + item * in_blocks * g.c * vl;
+    float* out_item = dst + item * out_blocks * g.c * vl;
+    if (sdnn_depthwise_channel_simd(p, in_item, out_item, scratch, c, lo, hi, cpu)) continue;
+    const float* in = in_item + c * vl;
+    for (int64_t b = 0; b < in_blocks; ++b) copy_contiguous(plane + b * vl, in + b * g.c * vl, vl);
+    for (int64_t i = out_n; i < out_blocks * vl; ++i) out[i] = 0.0f;
+    depthwise_rows(&g, p, plane, out, c, 0, g.oh);
+    float* o = out_item + c * vl;
+    for (int64_t b = 0; b < out_blocks; ++b) copy_contiguous(o + b * g.c * vl, out + b * vl, vl);
+  }
 }
 
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,

@@ -22,6 +22,14 @@
 
 #include "sdnn_plan.h"
 
+/* DEPTHWISE_BLOCKED: units (batch item, channel); each unit copies its channel's plane out of the
+ * blocked input into scratch (VL floats per column block), runs the DEPTHWISE rows on it into a
+ * second plane (AVX-512 / AVX2 code for dilation 1 and stride_w 1 or 2 when `cpu` has them,
+ * depthwise_simd.h) and copies that into the blocked output, so the pack / unpack passes a row-major
+ * depthwise needs around it never touch memory beyond the plane. */
+void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+                                int64_t unit_begin, int64_t unit_end, uint32_t cpu);
+
 /* Units of the step's work split (>= 1 for a valid step). */
 int64_t sdnn_window_units(const sdnn_step* step);
 

@@ -141,6 +141,12 @@ GROUPS: dict[str, list[Case]] = {
                                       activation="relu6", head="reshape", opset=11), tol=CNN_TOL),
         Case("mobilenet_v2_w025_r32", lambda: CNN.mobilenet_v2(width=0.25, resolution=32, num_classes=10),
              tol=CNN_TOL),
+        # Rows of 24 and more outputs take the SIMD depthwise path (row-streamed, stride 2 split
+        # into column phases); the r32 models above take the plane path.
+        Case("mobilenet_v1_w025_r112_b2", lambda: CNN.mobilenet_v1(width=0.25, resolution=112, num_classes=10,
+                                                                    batch=2), tol=CNN_TOL),
+        Case("mobilenet_v2_w025_r100_relu6", lambda: CNN.mobilenet_v2(width=0.25, resolution=100, num_classes=10),
+             tol=CNN_TOL),
         Case("resnet18_w8_r32", lambda: CNN.resnet18(width=8, resolution=32, num_classes=10), tol=CNN_TOL),
         Case("resnet50_w8_r32_l1111_unfolded_b2",
              lambda: CNN.resnet50(width=8, resolution=32, num_classes=10, layers=(1, 1, 1, 1), bn="unfolded",

@@ -1,0 +1,234 @@
+/* depthwise_simd.c — see depthwise_simd.h. One body, instantiated for AVX-512 (16 lanes) and
+ * AVX2 (8 lanes) through ISA macros; the 3x3 case is a separate instantiation with the tap count
+ * known, so its nine weights live in registers. */
+#include "depthwise_simd.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+typedef struct {
+  int64_t rows, phase_cols, stride_w, stride_h, kh, kw, oh, ow;
+} layout;
+
+/* d[x] = row[2 x], x < n, with vector permutes: returns how many it did (a multiple of the
+ * width); `readable` floats may be read from row. */
+__attribute__((target("avx512f,avx2,fma"))) static int64_t even_avx512(float* d, const float* row,
+                                                                      int64_t n, int64_t readable) {
+  const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  int64_t x = 0;
+  for (; x + 16 <= n && 2 * x + 32 <= readable; x += 16)
+    _mm512_storeu_ps(d + x, _mm512_permutex2var_ps(_mm512_loadu_ps(row + 2 * x), idx,
+                                                   _mm512_loadu_ps(row + 2 * x + 16)));
+  return x;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t even_avx2(float* d, const float* row, int64_t n,
+                                                              int64_t readable) {
+  int64_t x = 0;
+  for (; x + 8 <= n && 2 * x + 16 <= readable; x += 8) {
+    const __m256 a = _mm256_loadu_ps(row + 2 * x), b = _mm256_loadu_ps(row + 2 * x + 8);
+    const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 a4 a6 b4 b6 */
+    _mm256_storeu_ps(d + x, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+  }
+  return x;
+}
+
+/* n floats of one channel starting at position pos of a blocked [blocks][C][VL] plane (channel
+ * base `src` = plane + c * VL), into d; or the reverse (to_blocked). */
+static void blocked_segment(float* d, float* src, int64_t pos, int64_t n, int64_t c_vl, int64_t vl,
+                            int to_blocked) {
+  while (n > 0) {
+    const int64_t block = pos / vl, lane = pos - block * vl;
+    const int64_t len = vl - lane < n ? vl - lane : n;
+    float* b = src + block * c_vl + lane;
+    if (to_blocked)
+      memcpy(b, d, (size_t)len * sizeof(float));
+    else
+      memcpy(d, b, (size_t)len * sizeof(float));
+    d += len;
+    pos += len;
+    n -= len;
+  }
+}
+
+/* Prefetches the cache lines of a run like blocked_segment's: one channel's floats sit VL to a
+ * line, C lines apart, a stride the hardware prefetchers do not follow. */
+static void prefetch_segment(const float* src, int64_t pos, int64_t n, int64_t c_vl, int64_t vl,
+                             int write) {
+  for (int64_t block = pos / vl, last = (pos + n - 1) / vl; block <= last; ++block) {
+    if (write)
+      __builtin_prefetch(src + block * c_vl, 1, 3);
+    else
+      __builtin_prefetch(src + block * c_vl, 0, 3);
+  }
+}
+
+/* Padded row r (input row r - pad_top) of one channel into its ring slot, one phase per
+ * stride_w column phase (phase f, column x = padded column x * s + f = input column
+ * x * s + f - pad_left). */
+static void stage_row(const sdnn_window_params* p, const layout* l, const float* in_channel,
+                      int64_t r, float* slot, float* tmp, int avx512) {
+  const int64_t h = p->in_h, w = p->in_w, s = l->stride_w, pc = l->phase_cols;
+  const int64_t iy = r - p->pad_top;
+  const int64_t ring = l->kh * pc; /* floats between the phases of one slot */
+  if (iy < 0 || iy >= h) {
+    for (int64_t f = 0; f < s; ++f) memset(slot + f * ring, 0, (size_t)pc * sizeof(float));
+    return;
+  }
+  const int64_t c_vl = p->channels * p->vl;
+  if (s == 1) {
+    const int64_t x0 = p->pad_left < pc ? p->pad_left : pc;
+    const int64_t x1 = x0 + w < pc ? x0 + w : pc;
+    memset(slot, 0, (size_t)x0 * sizeof(float));
+    blocked_segment(slot + x0, (float*)in_channel, iy * w, x1 - x0, c_vl, p->vl, 0);
+    memset(slot + x1, 0, (size_t)(pc - x1) * sizeof(float));
+    return;
+  }
+  blocked_segment(tmp, (float*)in_channel, iy * w, w, c_vl, p->vl, 0);
+  for (int64_t f = 0; f < s; ++f) {
+    float* d = slot + f * ring;
+    const int64_t first = p->pad_left - f; /* inside: x * s >= first and x * s < first + w */
+    int64_t x0 = first <= 0 ? 0 : (first + s - 1) / s;
+    int64_t x1 = first + w <= 0 ? 0 : (first + w + s - 1) / s;
+    if (x0 > pc) x0 = pc;
+    if (x1 > pc) x1 = pc;
+    if (x1 < x0) x1 = x0;
+    memset(d, 0, (size_t)x0 * sizeof(float));
+    const float* src = tmp + (x0 * s - first);
+    const int64_t readable = w - (x0 * s - first);
+    int64_t x = s == 2 ? (avx512 ? even_avx512 : even_avx2)(d + x0, src, x1 - x0, readable) : 0;
+    for (; x0 + x < x1; ++x) d[x0 + x] = src[x * s];
+    memset(d + x1, 0, (size_t)(pc - x1) * sizeof(float));
+  }
+}
+
+/* One output row: rows[f * kh + ky] is padded row oy * stride_h + ky, phase f; tap (ky, kx) reads
+ * rows[(kx % s) * kh + ky] + kx / s + ox. Four output vectors at a time, so four independent FMA
+ * chains hide the FMA latency. */
+#define DW_ROW(NAME, KH, KW)                                                                      \
+  static void NAME(const layout* l, const float* const* rows, const float* wts, float bias,      \
+                   float lo, float hi, float* o) {                                               \
+    const int64_t kh = (KH) ? (KH) : l->kh, kw = (KW) ? (KW) : l->kw, s = l->stride_w;            \
+    const int64_t ow = l->ow, taps = kh * kw;                                                     \
+    const float* tap[64];                                                                         \
+    VEC wv[64];                                                                                   \
+    for (int64_t ky = 0; ky < kh; ++ky)                                                           \
+      for (int64_t kx = 0; kx < kw; ++kx) {                                                       \
+        tap[ky * kw + kx] = rows[(kx % s) * kh + ky] + kx / s;                                    \
+        wv[ky * kw + kx] = SET1(wts[ky * kw + kx]);                                               \
+      }                                                                                           \
+    const VEC vlo = SET1(lo), vhi = SET1(hi), vb = SET1(bias);                                    \
+    int64_t ox = 0;                                                                               \
+    for (; ox + 4 * W <= ow; ox += 4 * W) {                                                       \
+      VEC a0 = vb, a1 = vb, a2 = vb, a3 = vb;                                                     \
+      for (int64_t t = 0; t < taps; ++t) {                                                        \
+        const float* b = tap[t] + ox;                                                             \
+        a0 = FMA(wv[t], LOADU(b), a0);                                                            \
+        a1 = FMA(wv[t], LOADU(b + W), a1);                                                        \
+        a2 = FMA(wv[t], LOADU(b + 2 * W), a2);                                                    \
+        a3 = FMA(wv[t], LOADU(b + 3 * W), a3);                                                    \
+      }                                                                                           \
+      STOREU(o + ox, MIN(vhi, MAX(vlo, a0)));                                                     \
+      STOREU(o + ox + W, MIN(vhi, MAX(vlo, a1)));                                                 \
+      STOREU(o + ox + 2 * W, MIN(vhi, MAX(vlo, a2)));                                             \
+      STOREU(o + ox + 3 * W, MIN(vhi, MAX(vlo, a3)));                                             \
+    }                                                                                             \
+    for (; ox < ow; ox += W) {                                                                    \
+      VEC acc = vb;                                                                               \
+      for (int64_t t = 0; t < taps; ++t) acc = FMA(wv[t], LOADU(tap[t] + ox), acc);               \
+      STOREU(o + ox, MIN(vhi, MAX(vlo, acc))); /* o has room for whole vectors */                 \
+    }                                                                                             \
+  }
+
+/* ---- AVX-512 ---- */
+#define VEC __m512
+#define W 16
+#define SET1 _mm512_set1_ps
+#define FMA _mm512_fmadd_ps
+#define LOADU _mm512_loadu_ps
+#define STOREU _mm512_storeu_ps
+#define MIN _mm512_min_ps
+#define MAX _mm512_max_ps
+__attribute__((target("avx512f,avx2,fma"))) DW_ROW(dw3x3_avx512, 3, 3)
+__attribute__((target("avx512f,avx2,fma"))) DW_ROW(dw_any_avx512, 0, 0)
+#undef VEC
+#undef W
+#undef SET1
+#undef FMA
+#undef LOADU
+#undef STOREU
+#undef MIN
+#undef MAX
+
+/* ---- AVX2 ---- */
+#define VEC __m256
+#define W 8
+#define SET1 _mm256_set1_ps
+#define FMA _mm256_fmadd_ps
+#define LOADU _mm256_loadu_ps
+#define STOREU _mm256_storeu_ps
+#define MIN _mm256_min_ps
+#define MAX _mm256_max_ps
+__attribute__((target("avx2,fma"))) DW_ROW(dw3x3_avx2, 3, 3)
+__attribute__((target("avx2,fma"))) DW_ROW(dw_any_avx2, 0, 0)
+#undef VEC
+#undef W
+#undef SET1
+#undef FMA
+#undef LOADU
+#undef STOREU
+#undef MIN
+#undef MAX
+
+int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
+                                float* scratch, int64_t channel, float lo, float hi, uint32_t cpu) {
+  const int avx512 = (cpu & SDNN_CPU_AVX512F) != 0, avx2 = (cpu & SDNN_CPU_AVX2) != 0;
+  /* Narrow rows (below about two vectors) go faster through the plane path of window.c, whose
+   * per-row overhead is lower (measured at 14x14 and 7x7). */
+  if ((!avx512 && !avx2) || p->dilation_h != 1 || p->dilation_w != 1 || p->stride_w > 2 ||
+      p->kernel_h * p->kernel_w > 64 || p->out_w < 24)
+    return 0;
+  const layout l = {
+      .rows = (p->out_h - 1) * p->stride_h + p->kernel_h,
+      .phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16,
+      .stride_w = p->stride_w,
+      .stride_h = p->stride_h,
+      .kh = p->kernel_h,
+      .kw = p->kernel_w,
+      .oh = p->out_h,
+      .ow = p->out_w,
+  };
+  const int64_t pc = l.phase_cols, kh = l.kh, s = l.stride_w, vl = p->vl;
+  const int64_t c_vl = p->channels * vl;
+  /* scratch: the ring of kh slots x s phases, one output row, one gathered input row */
+  float* ring = scratch;
+  float* row_out = ring + kh * pc * s;
+  float* tmp = row_out + pc;
+  const float* in_channel = in_item + channel * vl;
+  float* out_channel = out_item + channel * vl;
+  const float* wts = p->weights + channel * p->kernel_h * p->kernel_w;
+  const float bias = p->bias ? p->bias[channel] : 0.0f;
+  void (*row_fn)(const layout*, const float* const*, const float*, float, float, float, float*) =
+      p->kernel_h == 3 && p->kernel_w == 3 ? (avx512 ? dw3x3_avx512 : dw3x3_avx2)
+                                           : (avx512 ? dw_any_avx512 : dw_any_avx2);
+  int64_t staged = 0; /* padded rows [0, staged) have been put in their slots */
+  const float* rows[128];
+  for (int64_t oy = 0; oy < l.oh; ++oy) {
+    const int64_t r0 = oy * l.stride_h;
+    for (; staged < r0 + kh; ++staged)
+      if (staged >= r0) stage_row(p, &l, in_channel, staged, ring + (staged % kh) * pc, tmp, avx512);
+    for (int64_t f = 0; f < s; ++f)
+      for (int64_t ky = 0; ky < kh; ++ky) rows[f * kh + ky] = ring + f * kh * pc + ((r0 + ky) % kh) * pc;
+    /* the input rows the next output row stages, and the next output row */
+    const int64_t next0 = (oy + 1) * l.stride_h - p->pad_top;
+    for (int64_t iy = next0 + kh - l.stride_h; iy < next0 + kh; ++iy)
+      if (iy >= 0 && iy < p->in_h) prefetch_segment(in_channel, iy * p->in_w, p->in_w, c_vl, vl, 0);
+    if (oy + 1 < l.oh) prefetch_segment(out_channel, (oy + 1) * l.ow, l.ow, c_vl, vl, 1);
+    row_fn(&l, rows, wts, bias, lo, hi, row_out);
+    blocked_segment(row_out, out_channel, oy * l.ow, l.ow, c_vl, vl, 1);
+  }
+  /* zero the pad columns of the last block */
+  const int64_t n = l.oh * l.ow, padded_n = sdnn_round_up(n, vl);
+  if (padded_n > n) memset(out_channel + (n / vl) * c_vl + n % vl, 0, (size_t)(padded_n - n) * sizeof(float));
+  return 1;
+}

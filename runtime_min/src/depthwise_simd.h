@@ -1,0 +1,28 @@
+/* depthwise_simd.h — one channel of a depthwise convolution with AVX-512 or AVX2 code, for the
+ * DEPTHWISE_BLOCKED step (window.h).
+ *
+ * Row streaming, everything in L1: the kernel_h input rows an output row needs sit zero-padded in
+ * a ring of slots, each split into stride_w column phases (phase f holds padded columns f,
+ * f + stride_w, ...), so every tap of every output is an in-bounds, unit-stride vector load:
+ * output (oy, ox..ox+W) of tap (ky, kx) reads phase kx % stride_w of padded row
+ * oy * stride_h + ky at column ox + kx / stride_w. A row enters the ring once, copied straight
+ * from the blocked input (runs of up to VL floats; stride 2 deinterleaved with vector permutes);
+ * each output row is computed into a row buffer (bias + taps in (ky, kx) order with fused
+ * multiply-adds, four vectors at a time, then min(max(., lo), hi), NaN staying NaN) and copied
+ * straight into the blocked output. */
+#ifndef SDNN_RUNTIME_DEPTHWISE_SIMD_H
+#define SDNN_RUNTIME_DEPTHWISE_SIMD_H
+
+#include <stdint.h>
+
+#include "sdnn_plan.h"
+
+/* Computes channel `channel` of one batch item: in_item / out_item are the item's blocked
+ * [blocks][C][VL] input and output (VL = p->vl), the output's pad columns are written 0. Returns
+ * 1, or 0 (having done nothing) when the geometry (dilation != 1, stride_w > 2, more than 64
+ * taps, out_w < 24) or the CPU bits rule the SIMD code out. `scratch` holds
+ * sdnn_depthwise_blocked_scratch_floats(p) floats. */
+int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
+                                float* scratch, int64_t channel, float lo, float hi, uint32_t cpu);
+
+#endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */
