@@ -33,21 +33,29 @@ __attribute__((target("avx2,fma"))) static int64_t even_avx2(float* d, const flo
   return x;
 }
 
-/* n floats of one channel starting at position pos of a blocked [blocks][C][VL] plane (channel
- * base `src` = plane + c * VL), into d; or the reverse (to_blocked). */
-static void blocked_segment(float* d, float* src, int64_t pos, int64_t n, int64_t c_vl, int64_t vl,
-                            int to_blocked) {
+/* d[0, n) = s[0, n), n <= 16, without a libc call (the runs are short and many). */
+static inline void copy_run(float* restrict d, const float* restrict s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) memcpy(d + i, s + i, 4 * sizeof(float));
+  for (; i < n; ++i) d[i] = s[i];
+}
+
+void sdnn_blocked_copy(float* d, float* src, int64_t pos, int64_t n, int64_t c_vl, int64_t vl,
+                       int to_blocked) {
+  if (n <= 0) return;
+  const int64_t block = pos / vl; /* one division; later runs start at lane 0 of the next block */
+  float* base = src + block * c_vl;
+  int64_t lane = pos - block * vl;
   while (n > 0) {
-    const int64_t block = pos / vl, lane = pos - block * vl;
     const int64_t len = vl - lane < n ? vl - lane : n;
-    float* b = src + block * c_vl + lane;
     if (to_blocked)
-      memcpy(b, d, (size_t)len * sizeof(float));
+      copy_run(base + lane, d, len);
     else
-      memcpy(d, b, (size_t)len * sizeof(float));
+      copy_run(d, base + lane, len);
     d += len;
-    pos += len;
     n -= len;
+    base += c_vl;
+    lane = 0;
   }
 }
 
@@ -80,11 +88,11 @@ static void stage_row(const sdnn_window_params* p, const layout* l, const float*
     const int64_t x0 = p->pad_left < pc ? p->pad_left : pc;
     const int64_t x1 = x0 + w < pc ? x0 + w : pc;
     memset(slot, 0, (size_t)x0 * sizeof(float));
-    blocked_segment(slot + x0, (float*)in_channel, iy * w, x1 - x0, c_vl, p->vl, 0);
+    sdnn_blocked_copy(slot + x0, (float*)in_channel, iy * w, x1 - x0, c_vl, p->vl, 0);
     memset(slot + x1, 0, (size_t)(pc - x1) * sizeof(float));
     return;
   }
-  blocked_segment(tmp, (float*)in_channel, iy * w, w, c_vl, p->vl, 0);
+  sdnn_blocked_copy(tmp, (float*)in_channel, iy * w, w, c_vl, p->vl, 0);
   for (int64_t f = 0; f < s; ++f) {
     float* d = slot + f * ring;
     const int64_t first = p->pad_left - f; /* inside: x * s >= first and x * s < first + w */
@@ -180,8 +188,9 @@ __attribute__((target("avx2,fma"))) DW_ROW(dw_any_avx2, 0, 0)
 #undef MIN
 #undef MAX
 
-int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
-                                float* scratch, int64_t channel, float lo, float hi, uint32_t cpu) {
+int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
+                             float* scratch, int64_t channel, int64_t oy0, int64_t oy1, float lo,
+                             float hi, uint32_t cpu) {
   const int avx512 = (cpu & SDNN_CPU_AVX512F) != 0, avx2 = (cpu & SDNN_CPU_AVX2) != 0;
   /* Narrow rows (below about two vectors) go faster through the plane path of window.c, whose
    * per-row overhead is lower (measured at 14x14 and 7x7). */
@@ -211,9 +220,9 @@ int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_ite
   void (*row_fn)(const layout*, const float* const*, const float*, float, float, float, float*) =
       p->kernel_h == 3 && p->kernel_w == 3 ? (avx512 ? dw3x3_avx512 : dw3x3_avx2)
                                            : (avx512 ? dw_any_avx512 : dw_any_avx2);
-  int64_t staged = 0; /* padded rows [0, staged) have been put in their slots */
+  int64_t staged = oy0 * l.stride_h; /* padded rows below `staged` are in their slots */
   const float* rows[128];
-  for (int64_t oy = 0; oy < l.oh; ++oy) {
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
     const int64_t r0 = oy * l.stride_h;
     for (; staged < r0 + kh; ++staged)
       if (staged >= r0) stage_row(p, &l, in_channel, staged, ring + (staged % kh) * pc, tmp, avx512);
@@ -223,12 +232,9 @@ int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_ite
     const int64_t next0 = (oy + 1) * l.stride_h - p->pad_top;
     for (int64_t iy = next0 + kh - l.stride_h; iy < next0 + kh; ++iy)
       if (iy >= 0 && iy < p->in_h) prefetch_segment(in_channel, iy * p->in_w, p->in_w, c_vl, vl, 0);
-    if (oy + 1 < l.oh) prefetch_segment(out_channel, (oy + 1) * l.ow, l.ow, c_vl, vl, 1);
+    if (oy + 1 < oy1) prefetch_segment(out_channel, (oy + 1) * l.ow, l.ow, c_vl, vl, 1);
     row_fn(&l, rows, wts, bias, lo, hi, row_out);
-    blocked_segment(row_out, out_channel, oy * l.ow, l.ow, c_vl, vl, 1);
+    sdnn_blocked_copy(row_out, out_channel, oy * l.ow, l.ow, c_vl, vl, 1);
   }
-  /* zero the pad columns of the last block */
-  const int64_t n = l.oh * l.ow, padded_n = sdnn_round_up(n, vl);
-  if (padded_n > n) memset(out_channel + (n / vl) * c_vl + n % vl, 0, (size_t)(padded_n - n) * sizeof(float));
   return 1;
 }

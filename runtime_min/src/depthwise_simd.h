@@ -17,12 +17,18 @@
 
 #include "sdnn_plan.h"
 
-/* Computes channel `channel` of one batch item: in_item / out_item are the item's blocked
- * [blocks][C][VL] input and output (VL = p->vl), the output's pad columns are written 0. Returns
- * 1, or 0 (having done nothing) when the geometry (dilation != 1, stride_w > 2, more than 64
- * taps, out_w < 24) or the CPU bits rule the SIMD code out. `scratch` holds
- * sdnn_depthwise_blocked_scratch_floats(p) floats. */
-int sdnn_depthwise_channel_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
-                                float* scratch, int64_t channel, float lo, float hi, uint32_t cpu);
+/* n floats of one channel from position pos of a blocked [blocks][C][VL] tensor (channel base
+ * src = tensor + c * VL, c_vl = C * VL) into d, or from d into it (to_blocked). */
+void sdnn_blocked_copy(float* d, float* src, int64_t pos, int64_t n, int64_t c_vl, int64_t vl,
+                       int to_blocked);
+
+/* Output rows [oy0, oy1) of channel `channel` of one batch item: in_item / out_item are the
+ * item's blocked [blocks][C][VL] input and output (VL = p->vl); only those rows' positions of the
+ * output are written. Returns 1, or 0 (having done nothing) when the geometry (dilation != 1,
+ * stride_w > 2, more than 64 taps, out_w < 24) or the CPU bits rule the SIMD code out. `scratch`
+ * holds sdnn_depthwise_blocked_scratch_floats(p) floats. */
+int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, float* out_item,
+                             float* scratch, int64_t channel, int64_t oy0, int64_t oy1, float lo,
+                             float hi, uint32_t cpu);
 
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

@@ -569,7 +569,7 @@ int64_t sdnn_window_work(const sdnn_step* step) {
       work = (double)p->batch * (double)p->channels * (double)p->in_h * (double)p->in_w;
       break;
     case SDNN_STEP_DEPTHWISE_BLOCKED: /* taps */
-      work = (double)sdnn_window_units(step) * (double)p->out_h * (double)p->out_w *
+      work = (double)p->batch * (double)p->channels * (double)p->out_h * (double)p->out_w *
              (double)p->kernel_h * (double)p->kernel_w;
       break;
     default: /* taps */
@@ -584,7 +584,7 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
                                 int64_t unit_begin, int64_t unit_end, uint32_t cpu) {
   const sdnn_window_params* p = step->conv;
   const geometry g = geometry_of(p);
-  const int64_t vl = p->vl, in_n = g.h * g.w, out_n = g.oh * g.ow;
+  const int64_t vl = p->vl, in_n = g.h * g.w, out_n = g.oh * g.ow, c_vl = g.c * vl;
   const int64_t in_blocks = (in_n + vl - 1) / vl, out_blocks = (out_n + vl - 1) / vl;
   float* plane = scratch;
   float* out = scratch + in_blocks * vl;
@@ -592,15 +592,15 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
   act_bounds(p->act, &lo, &hi);
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const int64_t item = u / g.c, c = u - item * g.c;
-    const float* in_item = src + item * in_blocks * g.c * vl;
-    float* out_item = dst + item * out_blocks * g.c * vl;
-    if (sdnn_depthwise_channel_simd(p, in_item, out_item, scratch, c, lo, hi, cpu)) continue;
-    const float* in = in_item + c * vl;
-    for (int64_t b = 0; b < in_blocks; ++b) copy_contiguous(plane + b * vl, in + b * g.c * vl, vl);
-    for (int64_t i = out_n; i < out_blocks * vl; ++i) out[i] = 0.0f;
-    depthwise_rows(&g, p, plane, out, c, 0, g.oh);
-    float* o = out_item + c * vl;
-    for (int64_t b = 0; b < out_blocks; ++b) copy_contiguous(o + b * g.c * vl, out + b * vl, vl);
+    const float* in_item = src + item * in_blocks * c_vl;
+    float* out_item = dst + item * out_blocks * c_vl;
+    if (!sdnn_depthwise_rows_simd(p, in_item, out_item, scratch, c, 0, g.oh, lo, hi, cpu)) {
+      sdnn_blocked_copy(plane, (float*)in_item + c * vl, 0, in_n, c_vl, vl, 0);
+      depthwise_rows(&g, p, plane, out, c, 0, g.oh);
+      sdnn_blocked_copy(out, out_item + c * vl, 0, out_n, c_vl, vl, 1);
+    }
+    float* last = out_item + (out_n / vl) * c_vl + c * vl; /* the pad columns of the last block */
+    for (int64_t i = out_n % vl; i < vl && out_blocks * vl > out_n; ++i) last[i] = 0.0f;
   }
 }
 

@@ -22,11 +22,11 @@
 
 #include "sdnn_plan.h"
 
-/* DEPTHWISE_BLOCKED: units (batch item, channel); each unit copies its channel's plane out of the
- * blocked input into scratch (VL floats per column block), runs the DEPTHWISE rows on it into a
- * second plane (AVX-512 / AVX2 code for dilation 1 and stride_w 1 or 2 when `cpu` has them,
- * depthwise_simd.h) and copies that into the blocked output, so the pack / unpack passes a row-major
- * depthwise needs around it never touch memory beyond the plane. */
+/* DEPTHWISE_BLOCKED: units (batch item, channel): each channel's rows go through the
+ * row-streamed SIMD code (depthwise_simd.h: wide rows, dilation 1, stride_w 1 or 2, when `cpu` has
+ * AVX2 or AVX-512), or are copied out of the blocked input into a plane in scratch, computed by
+ * the DEPTHWISE row code and copied back. Either way no pack / unpack pass over the whole tensor is
+ * needed around a depthwise conv between two conv1x1 kernels. */
 void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                                 int64_t unit_begin, int64_t unit_end, uint32_t cpu);
 
