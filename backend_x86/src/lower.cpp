@@ -244,6 +244,81 @@ ElementwiseStep lower_elementwise(const Node& n, int64_t vl) {
   return e;
 }
 
+// A strided copy (SDNN_FN_COPY) of `dims`, simplified.
+ElementwiseStep copy_step(const Node& n, std::vector<int64_t> dims, std::vector<int64_t> dst_strides,
+                          std::vector<int64_t> src_strides) {
+  ElementwiseStep e;
+  e.fn = SDNN_FN_COPY;
+  e.dims = std::move(dims);
+  e.dst_strides = std::move(dst_strides);
+  e.src0_strides = std::move(src_strides);
+  e.src1_strides.assign(e.dims.size(), 0);
+  simplify(n, e);
+  return e;
+}
+
+ir::Storage at_float(ir::Storage s, int64_t floats) {
+  s.offset += floats * 4;
+  return s;
+}
+
+// slice / concat / gather: row-major copies, one step per slice, input or index.
+void lower_copies(const Node& n, std::vector<LoweredStep>& steps) {
+  const Value* y = n.outputs[0];
+  const std::vector<int64_t> ys = broadcast_strides(y->shape, y->shape);
+  if (n.op == "slice") {
+    const Value* x = n.inputs[0];
+    const std::vector<int64_t> xs = broadcast_strides(x->shape, x->shape);
+    const auto starts = n.get_ints("starts"), st = n.get_ints("steps");
+    std::vector<int64_t> src(xs.size());
+    int64_t offset = 0;
+    for (size_t d = 0; d < xs.size(); ++d) {
+      src[d] = xs[d] * st[d];
+      offset += starts[d] * xs[d];
+    }
+    LoweredStep s;
+    s.op = SDNN_STEP_ELEMENTWISE;
+    s.elementwise = copy_step(n, y->shape, ys, src);
+    s.src0 = at_float(x->storage, offset);
+    s.dst = y->storage;
+    steps.push_back(std::move(s));
+    return;
+  }
+  if (n.op == "concat") {
+    const size_t axis = static_cast<size_t>(n.get_int("axis", 0));
+    int64_t at = 0;
+    for (const Value* x : n.inputs) {
+      LoweredStep s;
+      s.op = SDNN_STEP_ELEMENTWISE;
+      s.elementwise = copy_step(n, x->shape, ys, broadcast_strides(x->shape, x->shape));
+      if (x->is_constant()) {
+        s.elementwise.has_src0_const = true;
+        s.elementwise.src0_const = *x->f32;
+      } else {
+        s.src0 = x->storage;
+      }
+      s.dst = at_float(y->storage, at * ys[axis]);
+      at += x->shape[axis];
+      steps.push_back(std::move(s));
+    }
+    return;
+  }
+  // gather: x as [outer, A, inner], y as [outer, T, inner]; one copy per index.
+  const Value* x = n.inputs[0];
+  const size_t axis = static_cast<size_t>(n.get_int("axis", 0));
+  const int64_t outer = product(x->shape, 0, axis), a = x->shape[axis], inner = product(x->shape, axis + 1, x->shape.size());
+  const auto indices = n.get_ints("indices");
+  const int64_t t = static_cast<int64_t>(indices.size());
+  for (int64_t i = 0; i < t; ++i) {
+    LoweredStep s;
+    s.op = SDNN_STEP_ELEMENTWISE;
+    s.elementwise = copy_step(n, {outer, inner}, {t * inner, 1}, {a * inner, 1});
+    s.src0 = at_float(x->storage, indices[i] * inner);
+    s.dst = at_float(y->storage, i * inner);
+    steps.push_back(std::move(s));
+  }
+}
+
 MatmulStep lower_matmul(const Node& n) {
   const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
   MatmulStep mm;
@@ -408,6 +483,9 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       if (!n.inputs[0]->is_constant()) s.src0 = n.inputs[0]->storage;
       if (n.op == "binary" && !n.inputs[1]->is_constant()) s.src1 = n.inputs[1]->storage;
       s.dst = n.outputs[0]->storage;
+    } else if (n.op == "slice" || n.op == "concat" || n.op == "gather") {
+      lower_copies(n, m.steps);
+      continue;
     } else if (n.op == "reduce_mean" || n.op == "softmax") {
       const ir::Shape& x = n.inputs[0]->shape;
       size_t a0, a1;  // the reduced (or softmax) axes [a0, a1)

@@ -191,17 +191,22 @@ ConstTensor concat(const std::vector<const ConstTensor*>& in, int64_t axis) {
   return out;
 }
 
-ConstTensor slice(const ConstTensor& t, std::vector<int64_t> starts, std::vector<int64_t> ends,
-                  std::vector<int64_t> axes, std::vector<int64_t> steps) {
-  const int64_t r = static_cast<int64_t>(t.shape.size());
+}  // namespace
+
+SliceGeometry slice_geometry(const ir::Shape& shape, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                             std::vector<int64_t> axes, std::vector<int64_t> steps) {
+  const int64_t r = static_cast<int64_t>(shape.size());
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
     fail("starts, ends, axes and steps differ in length");
-  std::vector<int64_t> lo(r, 0), step(r, 1), count(t.shape.begin(), t.shape.end());
+  SliceGeometry g{std::vector<int64_t>(r, 0), std::vector<int64_t>(r, 1), Shape(shape.begin(), shape.end())};
+  std::vector<bool> seen(r, false);
   for (size_t i = 0; i < starts.size(); ++i) {
-    const int64_t a = norm_axis(axes[i], r), dim = t.shape[a], st = steps[i];
+    const int64_t a = norm_axis(axes[i], r), dim = shape[a], st = steps[i];
+    if (seen[a]) fail("axis ", axes[i], " is sliced twice");
+    seen[a] = true;
     if (st == 0) fail("slice step 0");
     int64_t s = starts[i] < 0 ? starts[i] + dim : starts[i];
     int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
@@ -212,10 +217,20 @@ ConstTensor slice(const ConstTensor& t, std::vector<int64_t> starts, std::vector
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
     }
-    lo[a] = s;
-    step[a] = st;
-    count[a] = st > 0 ? std::max<int64_t>(0, (e - s + st - 1) / st) : std::max<int64_t>(0, (s - e - st - 1) / -st);
+    g.start[a] = s;
+    g.step[a] = st;
+    g.count[a] = st > 0 ? std::max<int64_t>(0, (e - s + st - 1) / st) : std::max<int64_t>(0, (s - e - st - 1) / -st);
   }
+  return g;
+}
+
+namespace {
+
+ConstTensor slice(const ConstTensor& t, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                  std::vector<int64_t> axes, std::vector<int64_t> steps) {
+  const int64_t r = static_cast<int64_t>(t.shape.size());
+  const SliceGeometry geo = slice_geometry(t.shape, starts, ends, axes, steps);
+  const std::vector<int64_t>&lo = geo.start, &step = geo.step, &count = geo.count;
   const auto in_st = strides_of(t.shape);
   ConstTensor out;
   out.is_float = t.is_float;

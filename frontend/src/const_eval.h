@@ -36,6 +36,16 @@ bool can_fold(const std::string& op);
 // tensor per output. Throws sdnn::Error with a message that does not repeat the node's location.
 std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std::vector<const ConstTensor*>& in);
 
+// Slice on a tensor of `shape` (ONNX semantics: negative starts / ends count from the end, clamped
+// to the dim, axes default to 0..n-1, steps to 1), normalized to every dim: element i of the
+// result along dim d is element start[d] + i * step[d] of the input, count[d] of them.
+struct SliceGeometry {
+  std::vector<int64_t> start, step;
+  ir::Shape count;
+};
+SliceGeometry slice_geometry(const ir::Shape& shape, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                             std::vector<int64_t> axes, std::vector<int64_t> steps);
+
 // The shape of an Unsqueeze / Squeeze result, shared with the importer's activation path.
 ir::Shape unsqueeze_shape(const ir::Shape& in, std::vector<int64_t> axes);
 ir::Shape squeeze_shape(const ir::Shape& in, std::vector<int64_t> axes);

@@ -27,11 +27,12 @@ namespace {
 using ir::Shape;
 using ir::Value;
 
-const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv", "Div",
-                                  "Dropout", "Erf", "Exp", "Flatten", "Gelu", "Gemm", "GlobalAveragePool",
-                                  "Identity", "LayerNormalization", "LeakyRelu", "MatMul", "MaxPool", "Mul",
-                                  "Neg", "Pow", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Softmax",
-                                  "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
+const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv",
+                                  "Div", "Dropout", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm",
+                                  "GlobalAveragePool", "Identity", "LayerNormalization", "LeakyRelu", "MatMul",
+                                  "MaxPool", "Mul", "Neg", "Pow", "ReduceMean", "Relu", "Reshape", "Shape",
+                                  "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
+                                  "Transpose", "Unsqueeze"};
 
 std::string dtype_name(int t) {
   const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
@@ -220,6 +221,8 @@ class Importer {
         {"Neg", &Importer::unary},        {"LeakyRelu", &Importer::unary},  {"Gelu", &Importer::unary},
         {"ReduceMean", &Importer::reduce_mean}, {"Softmax", &Importer::softmax},
         {"LayerNormalization", &Importer::layer_norm}, {"Transpose", &Importer::transpose},
+        {"Slice", &Importer::slice},      {"Split", &Importer::split},      {"Concat", &Importer::concat},
+        {"Gather", &Importer::gather},
     };
     auto it = table.find(p.op_type());
     if (it == table.end() && can_fold(p.op_type())) {
@@ -233,7 +236,8 @@ class Importer {
     // Data must be float32; shape-like operands (Reshape's shape, Squeeze's axes, Dropout's
     // ratio and mode) may be anything.
     const bool aux_inputs = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
-                            p.op_type() == "Dropout" || p.op_type() == "ReduceMean";
+                            p.op_type() == "Dropout" || p.op_type() == "ReduceMean" || p.op_type() == "Slice" ||
+                            p.op_type() == "Split" || p.op_type() == "Gather";
     for (size_t i = 0; i < c.in.size(); ++i) {
       const Value* v = c.in[i];
       if (v && v->dtype != ir::DType::F32 && !(aux_inputs && i > 0))
@@ -552,6 +556,113 @@ class Importer {
     emit(c, name, "Transpose", {c.in[0]}, out)->attrs["perm"] = perm;
   }
 
+  std::vector<int64_t> const_ints(const Ctx& c, size_t i, const char* what) {
+    if (c.in.size() <= i || !c.in[i]) return {};
+    if (!c.in[i]->i64) node_fail(c, str_cat(what, " must be a constant int64 tensor"));
+    return {c.in[i]->i64->begin(), c.in[i]->i64->end()};
+  }
+
+  // Slice of an activation (positive steps): node attrs starts / steps per dim, the output shape.
+  void slice(Ctx& c, const std::string& name) {
+    need_inputs(c, 3, 5);
+    reject_unknown_attrs(c, {});
+    SliceGeometry g;
+    try {
+      g = slice_geometry(c.in[0]->shape, const_ints(c, 1, "starts"), const_ints(c, 2, "ends"),
+                         const_ints(c, 3, "axes"), const_ints(c, 4, "steps"));
+    } catch (const Error& e) {
+      node_fail(c, e.what());
+    }
+    for (int64_t st : g.step)
+      if (st < 0) node_fail(c, "unsupported: Slice with a negative step");
+    for (int64_t n : g.count)
+      if (n == 0) node_fail(c, str_cat("unsupported empty tensor: the slice of ", shp(c.in[0]->shape), " is empty"));
+    ir::Node* n = emit(c, name, "Slice", {c.in[0]}, g.count);
+    n->attrs["starts"] = g.start;
+    n->attrs["steps"] = g.step;
+    n->attrs["counts"] = g.count;
+  }
+
+  // Split of an activation: one Slice per output.
+  void split(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 2);
+    reject_unknown_attrs(c, {"axis", "split", "num_outputs"});
+    const Shape& x = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(x.size());
+    const int64_t axis = axis_in(c, attr_int(c, "axis", 0), r);
+    const int64_t outs = c.proto.output_size();
+    std::vector<int64_t> sizes = opset_ >= 13 ? const_ints(c, 1, "split") : attr_ints(c, "split");
+    if (sizes.empty()) {
+      const int64_t parts = attr(c, "num_outputs") ? attr_int(c, "num_outputs", outs) : outs;
+      if (parts != outs || parts < 1) node_fail(c, str_cat("num_outputs ", parts, " but ", outs, " outputs"));
+      const int64_t each = (x[axis] + parts - 1) / parts;  // the last part may be smaller
+      for (int64_t i = 0, left = x[axis]; i < parts; ++i, left -= each) sizes.push_back(std::min(each, left));
+    }
+    if (static_cast<int64_t>(sizes.size()) != outs) node_fail(c, str_cat("split has ", sizes.size(), " sizes for ", outs, " outputs"));
+    int64_t at = 0;
+    for (int64_t i = 0; i < outs; ++i) {
+      if (sizes[i] <= 0) node_fail(c, str_cat("unsupported empty tensor: split size ", sizes[i]));
+      Shape out = x;
+      out[axis] = sizes[i];
+      std::vector<int64_t> starts(r, 0), steps(r, 1);
+      starts[axis] = at;
+      at += sizes[i];
+      const std::string& oname = c.proto.output(static_cast<int>(i));
+      Value* v = g_->add_value(oname, ir::DType::F32, out);
+      values_[oname] = v;
+      ir::Node* n = g_->add_node("Slice", str_cat(name, ":", i), {c.in[0]}, {v});
+      n->attrs["starts"] = starts;
+      n->attrs["steps"] = steps;
+      n->attrs["counts"] = out;
+    }
+    if (at != x[axis]) node_fail(c, str_cat("split sizes sum to ", at, ", not the dim ", x[axis]));
+  }
+
+  void concat(Ctx& c, const std::string& name) {
+    if (c.in.empty()) node_fail(c, "expects at least 1 input");
+    reject_unknown_attrs(c, {"axis"});
+    const Shape& first = c.in[0]->shape;
+    const int64_t r = static_cast<int64_t>(first.size());
+    const int64_t axis = axis_in(c, attr_int(c, "axis", 0), r);
+    Shape out = first;
+    out[axis] = 0;
+    for (const Value* v : c.in) {
+      if (!v) node_fail(c, "an input is missing");
+      if (v->dtype != ir::DType::F32) node_fail(c, str_cat("input '", v->name, "' is not float32"));
+      bool ok = static_cast<int64_t>(v->shape.size()) == r;
+      for (int64_t d = 0; ok && d < r; ++d) ok = d == axis || v->shape[d] == first[d];
+      if (!ok) node_fail(c, str_cat("input '", v->name, "' ", shp(v->shape), " does not concatenate with ", shp(first)));
+      out[axis] += v->shape[axis];
+    }
+    emit(c, name, "Concat", c.in, out)->attrs["axis"] = axis;
+  }
+
+  // Gather from an activation with constant indices.
+  void gather(Ctx& c, const std::string& name) {
+    need_inputs(c, 2, 2);
+    reject_unknown_attrs(c, {"axis"});
+    Value *x = c.in[0], *idx = c.in[1];
+    if (x->is_constant())
+      node_fail(c, str_cat("unsupported: Gather of constant '", x->name, "' with computed indices '", idx->name,
+                           "' (embedding lookups need int64 graph inputs)"));
+    if (!idx->i64) node_fail(c, str_cat("indices '", idx->name, "' must be a constant int64 tensor"));
+    const int64_t r = static_cast<int64_t>(x->shape.size());
+    const int64_t axis = axis_in(c, attr_int(c, "axis", 0), r);
+    std::vector<int64_t> indices;
+    for (int64_t i : *idx->i64) {
+      if (i < -x->shape[axis] || i >= x->shape[axis])
+        node_fail(c, str_cat("index ", i, " is out of range for dim ", x->shape[axis]));
+      indices.push_back(i < 0 ? i + x->shape[axis] : i);
+    }
+    if (indices.empty()) node_fail(c, "unsupported empty tensor: no indices");
+    Shape out(x->shape.begin(), x->shape.begin() + axis);
+    out.insert(out.end(), idx->shape.begin(), idx->shape.end());
+    out.insert(out.end(), x->shape.begin() + axis + 1, x->shape.end());
+    ir::Node* n = emit(c, name, "Gather", {x}, out);
+    n->attrs["axis"] = axis;
+    n->attrs["indices"] = indices;
+  }
+
   // MatMul of two activations (numpy matmul: batch dims broadcast, both operands rank >= 2).
   void matmul_activations(Ctx& c, const std::string& name) {
     Value *a = c.in[0], *b = c.in[1];
@@ -831,8 +942,8 @@ class Importer {
 std::string supported_ops() {
   std::string s;
   for (const char* op : kSupported) s += (s.empty() ? "" : ", ") + std::string(op);
-  s += "; on constant inputs also Cast, Concat, ConstantOfShape, Div, Equal, Expand, Gather, Greater, Less, "
-       "Mul, Neg, Not, Pow, Range, Slice, Sqrt, Sub, Transpose, Where (folded at compile time)";
+  s += "; on constant inputs only (folded at compile time) also Cast, ConstantOfShape, Equal, Expand, Greater, "
+       "Less, Not, Range, Where";
   return s;
 }
 

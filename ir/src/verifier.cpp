@@ -137,6 +137,42 @@ std::vector<Shape> infer_shapes(const Node& n) {
     y.push_back(b.back());
     return {y};
   }
+  if (op == "slice") {
+    const Shape& x = in(n, 0).shape;
+    const auto st = n.get_ints("starts"), step = n.get_ints("steps"), cnt = n.get_ints("counts");
+    if (st.size() != x.size() || step.size() != x.size() || cnt.size() != x.size())
+      fail(n.where(), ": starts / steps / counts do not match the rank");
+    for (size_t d = 0; d < x.size(); ++d)
+      if (st[d] < 0 || step[d] < 1 || cnt[d] < 1 || st[d] + (cnt[d] - 1) * step[d] >= x[d])
+        fail(n.where(), ": slice of dim ", d, " leaves the input");
+    return {Shape(cnt.begin(), cnt.end())};
+  }
+  if (op == "concat") {
+    const int64_t axis = n.get_int("axis", 0);
+    Shape y = in(n, 0).shape;
+    if (axis < 0 || axis >= static_cast<int64_t>(y.size())) fail(n.where(), ": axis out of range");
+    y[axis] = 0;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      Shape s = in(n, i).shape;
+      if (s.size() != y.size()) fail(n.where(), ": inputs differ in rank");
+      y[axis] += s[axis];
+      s[axis] = y[axis];
+      if (s != y) fail(n.where(), ": input ", i, " does not concatenate");
+    }
+    return {y};
+  }
+  if (op == "gather") {
+    const Shape& x = in(n, 0).shape;
+    const int64_t axis = n.get_int("axis", 0);
+    if (axis < 0 || axis >= static_cast<int64_t>(x.size())) fail(n.where(), ": axis out of range");
+    for (int64_t i : n.get_ints("indices"))
+      if (i < 0 || i >= x[axis]) fail(n.where(), ": index ", i, " out of range");
+    // The indices' own shape sits between the outer and inner dims: check the element count.
+    const Shape& y = n.outputs[0]->shape;
+    if (num_elements(y) != num_elements(x) / x[axis] * static_cast<int64_t>(n.get_ints("indices").size()))
+      fail(n.where(), ": output ", shape_to_string(y), " does not match the indices");
+    return {y};
+  }
   if (op == "attention") {
     // q, k, v [B, S, F]; mask [Bm, 1, 1, S] (optional).
     const Shape& q = in(n, 0).shape;

@@ -14,6 +14,8 @@
 //   ReduceMean -> reduce_mean {axes, keepdims}; Softmax -> softmax {axis, coerced};
 //   LayerNormalization -> layernorm {axis, epsilon}; Transpose -> transpose {perm};
 //   MatMul of two activations (or with a batched constant right operand) -> matmul
+//   Slice / Split -> slice {starts, steps, counts}; Concat -> concat {axis};
+//   Gather with constant indices -> gather {axis, indices}
 //   Identity, Flatten / Reshape that keep the shape -> removed; other Flatten / Reshape -> reshape
 // A weight's layout is always [out features x in features] (the SpMM's A) after this pass.
 #include <algorithm>
@@ -116,6 +118,10 @@ class Canonicalize : public Pass {
       if (fn == "leaky_relu") n->attrs["alpha"] = attrs.at("alpha");
       n->op = "unary";
       n->attrs["fn"] = fn;
+      return;
+    }
+    if (n->op == "Slice" || n->op == "Concat" || n->op == "Gather") {
+      n->op = n->op == "Slice" ? "slice" : n->op == "Concat" ? "concat" : "gather";
       return;
     }
     if (n->op == "ReduceMean" || n->op == "Softmax" || n->op == "LayerNormalization" || n->op == "Transpose") {

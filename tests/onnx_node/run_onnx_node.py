@@ -38,11 +38,12 @@ from onnx.backend.test import loader
 OPS = ("Gemm", "MatMul", "Relu", "Add", "Conv", "BatchNormalization", "Clip", "MaxPool", "AveragePool",
        "GlobalAveragePool", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
        "Sub", "Mul", "Div", "Pow", "Erf", "Exp", "Tanh", "Sigmoid", "Sqrt", "Neg", "LeakyRelu", "Gelu",
-       "ReduceMean", "Softmax", "LayerNormalization", "Transpose")
+       "ReduceMean", "Softmax", "LayerNormalization", "Transpose", "Slice", "Split", "Concat", "Gather")
 # Input positions sdnnc needs as constants (weights, and shape / axes / bound operands).
 CONST_INPUTS = {"Gemm": (1, 2), "MatMul": (1,), "Conv": (1, 2), "BatchNormalization": (1, 2, 3, 4),
                 "Clip": (1, 2), "Reshape": (1,), "Squeeze": (1,), "Unsqueeze": (1,), "Dropout": (1, 2),
-                "ReduceMean": (1,), "LayerNormalization": (1, 2)}
+                "ReduceMean": (1,), "LayerNormalization": (1, 2), "Slice": (1, 2, 3, 4), "Split": (1,),
+                "Gather": (1,)}
 # Node case names start with test_<prefix>; the prefix is the lower-case op name unless listed.
 NAME_PREFIX = {"BatchNormalization": "test_batchnorm", "ReduceMean": "test_reduce_mean",
                "LayerNormalization": "test_layer_normalization"}
