@@ -40,6 +40,7 @@ struct Options {
   int threads = 0;
   bool verbose = false;
   bool no_permute = false;
+  bool no_direct_conv = false;
   std::string tune = default_tune_level(), tune_cache = backend::default_tune_cache_dir(), report;
   bool clear_tune_cache = false;
 };
@@ -157,6 +158,7 @@ class Driver {
     po.sparse_threshold = o_.sparse_threshold;
     po.vector_floats = backend::vector_floats(lo.isa);
     po.tile_height = o_.no_permute ? 0 : backend::spmm_tile_height(lo.isa);
+    po.direct_conv = !o_.no_direct_conv;
 
     const auto pass_names = passes::pipeline_pass_names(po);
     std::vector<std::string> stages = {"import"};
@@ -276,6 +278,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "threads used for compiling (0: all cores)")->capture_default_str();
   app.add_flag("--no-permute", o.no_permute, "keep the rows of sparse weights in model order (no permute-rows)");
+  app.add_flag("--no-direct-conv", o.no_direct_conv,
+               "run KxK convolutions with sparse weights as im2col + SpMM instead of direct sparse convolutions");
   app.add_option("--tune", o.tune, "time candidate kernel plans on this machine: none, fast or full ($SDNN_TUNE)")
       ->capture_default_str();
   app.add_option("--tune-cache", o.tune_cache, "directory of cached tuning results ('' for none)")

@@ -273,6 +273,14 @@ class BlockedKernelEmitter : public Emitter {
       fail("kernel plan ", p_.str(), ": needs ", regs, " vector registers, ", to_string(p_.isa), " has ",
            vector_registers(p_.isa));
     const int64_t limit = int64_t{1} << 31;
+    if (p_.direct()) {
+      if (p_.family != Family::Spmm) fail("kernel plan ", p_.str(), ": direct convolution needs the sparse family");
+      if (static_cast<int64_t>(p_.b_offsets.size()) != p_.k)
+        fail("kernel plan ", p_.str(), ": ", p_.b_offsets.size(), " B offsets for K = ", p_.k);
+      for (int64_t off : p_.b_offsets)
+        if (off < 0 || (off + p_.nb * vector_floats(p_.isa)) * 4 >= limit)
+          fail("kernel plan ", p_.str(), ": B offset ", off, " is outside the displacement range");
+    }
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
   }
@@ -294,9 +302,13 @@ class BlockedKernelEmitter : public Emitter {
 
   // ---- memory operands ------------------------------------------------------------------------
   int64_t vbytes() const { return vector_floats(p_.isa) * 4; }
-  int64_t b_block_bytes() const { return p_.k * vbytes(); }  // one [K][VL] block of B
+  // One [K][VL] block of B; a direct convolution's planes advance one vector per vector.
+  int64_t b_block_bytes() const { return p_.direct() ? vbytes() : p_.k * vbytes(); }
   int64_t c_block_bytes() const { return p_.m * vbytes(); }  // one [M][VL] block of C
-  Xbyak::Address b_addr(int64_t k, int j) { return ptr[reg_bin + j * b_block_bytes() + k * vbytes()]; }
+  Xbyak::Address b_addr(int64_t k, int j) {
+    if (p_.direct()) return ptr[reg_bin + j * vbytes() + p_.b_offsets[k] * 4];
+    return ptr[reg_bin + j * b_block_bytes() + k * vbytes()];
+  }
   Xbyak::Address c_addr(int64_t row, int j) { return ptr[reg_cin + j * c_block_bytes() + row * vbytes()]; }
 
   // Values operand for element `idx` of the block, rebasing reg_vals so the displacement stays

@@ -25,11 +25,17 @@ std::string KernelPlan::str() const {
   if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
   if (n_group > 1) s += str_cat(" ng=", n_group);
   if (!row_order.empty()) s += " permuted";
+  if (direct()) s += " direct";
   std::string epi;
   if (bias) epi = "bias";
   if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));
   if (!epi.empty()) s += " " + epi;
   return s;
+}
+
+int64_t KernelPlan::b_extent(int64_t cols) const {
+  if (!direct()) return k * cols;
+  return *std::max_element(b_offsets.begin(), b_offsets.end()) + cols;
 }
 
 SparseMatrix SparseMatrix::from_dense(const float* w, int64_t m, int64_t k) {

@@ -319,6 +319,23 @@ void lower_copies(const Node& n, std::vector<LoweredStep>& steps) {
   }
 }
 
+// B offsets of a conv_direct kernel: weight column k = (c, ky, kx) reads plane
+// (c, (ky*dh) % Sh, (kx*dw) % Sw) shifted by (ky*dh) / Sh rows and (kx*dw) / Sw columns.
+std::vector<int64_t> direct_offsets(const Node& n) {
+  const ir::Shape& planes = n.inputs[0]->shape;  // [B, C*Sh*Sw, R, Wq]
+  const auto k = n.get_ints("kernel_shape"), st = n.get_ints("strides"), d = n.get_ints("dilations");
+  const int64_t c = n.get_int("in_channels", 0), plane = planes[2] * planes[3], wq = planes[3];
+  std::vector<int64_t> off;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t ky = 0; ky < k[0]; ++ky)
+      for (int64_t kx = 0; kx < k[1]; ++kx) {
+        const int64_t py = ky * d[0] % st[0], dy = ky * d[0] / st[0];
+        const int64_t px = kx * d[1] % st[1], dx = kx * d[1] / st[1];
+        off.push_back(((ch * st[0] + py) * st[1] + px) * plane + dy * wq + dx);
+      }
+  return off;
+}
+
 MatmulStep lower_matmul(const Node& n) {
   const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
   MatmulStep mm;
@@ -401,21 +418,37 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
     Node& n = *np;
     check_planned(n);
     LoweredStep s;
-    if (n.op == "fc" || n.op == "conv1x1") {
+    if (n.op == "fc" || n.op == "conv1x1" || n.op == "conv_direct") {
       const Value* x = n.inputs[0];
       const Value* w = n.inputs[1];
       const Value* b = n.inputs.size() > 2 ? n.inputs[2] : nullptr;
       const int64_t rows = w->shape[0], k = w->shape[1];
       LoweredKernel lk;
-      const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
-      SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);
-      const int64_t cols = bd.padded_columns;
-      lk.batch = bd.batch;
-      lk.b_batch_stride = k * cols;
-      lk.c_batch_stride = rows * cols;
       Family family = n.get_str("kernel", "sparse") == "dense" ? Family::Dense : Family::Spmm;
       const Activation act = activation_of(n);
-      KernelPlan plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+      KernelPlan plan;
+      if (n.op == "conv_direct") {
+        // B: the planes [B][C*Sh*Sw][R][Wq]; C over the Ho x Wq grid, ChannelBlocked.
+        const Value* y = n.outputs[0];
+        const ir::BlockedDims bd = ir::blocked_dims(y->shape, y->layout, vl);
+        SDNN_CHECK(family == Family::Spmm && x->layout == ir::Layout::RowMajor && bd.features == rows);
+        const int64_t cols = bd.padded_columns;
+        plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+        plan.b_offsets = direct_offsets(n);
+        lk.batch = x->shape[0];
+        lk.b_batch_stride = x->numel() / x->shape[0];
+        lk.c_batch_stride = rows * cols;
+        lk.b_col_scale = 1;
+      } else {
+        const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
+        SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);
+        const int64_t cols = bd.padded_columns;
+        lk.batch = bd.batch;
+        lk.b_batch_stride = k * cols;
+        lk.c_batch_stride = rows * cols;
+        lk.b_col_scale = k;
+        plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+      }
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       lk.bin.plan = plan;
       lk.bin.symbol = kernel_symbol(static_cast<int>(m.kernels.size()), plan);
@@ -430,6 +463,40 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.dst = n.outputs[0]->storage;
       s.kernel = static_cast<int>(m.kernels.size());
       m.kernels.push_back(std::move(lk));
+    } else if (n.op == "pad_planes" || n.op == "crop") {
+      const Value* x = n.inputs[0];
+      const Value* y = n.outputs[0];
+      WindowStep& w = s.window;
+      s.has_window = true;
+      s.src0 = x->storage;
+      s.dst = y->storage;
+      w.batch = x->shape[0];
+      if (n.op == "pad_planes") {
+        const auto st = n.get_ints("strides"), pads = n.get_ints("pads");
+        s.op = SDNN_STEP_PAD_PLANES;
+        w.channels = x->shape[1];
+        w.in_h = x->shape[2];
+        w.in_w = x->shape[3];
+        w.out_h = y->shape[2];
+        w.out_w = y->shape[3];
+        w.stride_h = st[0];
+        w.stride_w = st[1];
+        w.pad_top = pads[0];
+        w.pad_left = pads[1];
+        w.vl = x->layout == ir::Layout::ChannelBlocked ? vl : 0;
+      } else {
+        s.op = SDNN_STEP_CROP;
+        w.channels = x->shape[1];
+        w.in_h = x->shape[2];
+        w.in_w = x->shape[3];
+        w.out_h = y->shape[2];
+        w.out_w = y->shape[3];
+        w.vl = vl;
+      }
+      sdnn_window_params wp{};
+      wp.in_w = w.in_w;
+      wp.out_w = w.out_w;
+      m.scratch_bytes = std::max<int64_t>(m.scratch_bytes, sdnn_window_scratch_floats(&wp) * 4);
     } else if (n.op == "im2col" || n.op == "depthwise" || n.op == "maxpool" || n.op == "avgpool" || n.op == "gap") {
       s.op = n.op == "im2col"      ? SDNN_STEP_IM2COL
              : n.op == "depthwise" ? SDNN_STEP_DEPTHWISE

@@ -137,6 +137,36 @@ std::vector<Shape> infer_shapes(const Node& n) {
     y.push_back(b.back());
     return {y};
   }
+  if (op == "pad_planes") {
+    // [B, C, H, W] -> [B, C * Sh * Sw, rows, ceil((W + pl + pr) / Sw)], rows >= the padded height's
+    const Shape& x = in(n, 0).shape;
+    const auto st = n.get_ints("strides"), p = n.get_ints("pads");
+    const Shape& y = n.outputs[0]->shape;
+    if (x.size() != 4 || st.size() != 2 || p.size() != 4 || y.size() != 4 || y[0] != x[0] ||
+        y[1] != x[1] * st[0] * st[1] || y[3] != (x[3] + p[1] + p[3] + st[1] - 1) / st[1] ||
+        y[2] < (x[2] + p[0] + p[2] + st[0] - 1) / st[0])
+      fail(n.where(), ": planes ", shape_to_string(y), " do not fit input ", shape_to_string(x));
+    return {y};
+  }
+  if (op == "conv_direct") {
+    const Shape& x = in(n, 0).shape;
+    const Shape& w = in(n, 1).shape;
+    const auto k = n.get_ints("kernel_shape"), st = n.get_ints("strides");
+    const int64_t c = n.get_int("in_channels", 0);
+    const Shape& y = n.outputs[0]->shape;
+    if (x.size() != 4 || w.size() != 2 || k.size() != 2 || st.size() != 2 || w[1] != c * k[0] * k[1] ||
+        x[1] != c * st[0] * st[1] || y.size() != 4 || y[0] != x[0] || y[1] != w[0] || y[3] != x[3])
+      fail(n.where(), ": weight ", shape_to_string(w), " / output ", shape_to_string(y), " do not match planes ",
+           shape_to_string(x));
+    return {y};
+  }
+  if (op == "crop") {
+    const Shape& x = in(n, 0).shape;
+    const Shape& y = n.outputs[0]->shape;
+    if (x.size() != 4 || y.size() != 4 || x[0] != y[0] || x[1] != y[1] || x[2] != y[2] || y[3] > x[3])
+      fail(n.where(), ": cannot crop ", shape_to_string(x), " to ", shape_to_string(y));
+    return {y};
+  }
   if (op == "slice") {
     const Shape& x = in(n, 0).shape;
     const auto st = n.get_ints("starts"), step = n.get_ints("steps"), cnt = n.get_ints("counts");

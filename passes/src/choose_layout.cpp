@@ -42,6 +42,13 @@ class ChooseLayout : public Pass {
         out = require(g, n, 0, Layout::FeatureBlocked);
       } else if (n->op == "conv1x1") {
         out = require(g, n, 0, Layout::ChannelBlocked);
+      } else if (n->op == "pad_planes") {
+        // Reads NCHW or ChannelBlocked, writes the planes row-major.
+        if (n->inputs[0]->layout == Layout::FeatureBlocked) require(g, n, 0, Layout::RowMajor);
+        out = Layout::RowMajor;
+      } else if (n->op == "conv_direct" || n->op == "crop") {
+        require(g, n, 0, n->op == "crop" ? Layout::ChannelBlocked : Layout::RowMajor);
+        out = Layout::ChannelBlocked;
       } else if (n->op == "depthwise" && n->inputs[0]->layout == Layout::ChannelBlocked) {
         out = Layout::ChannelBlocked;  // per channel plane, staged through the thread's scratch
       } else if (n->op == "reshape" || n->op == "copy" || n->op == "depthwise" || n->op == "maxpool" ||

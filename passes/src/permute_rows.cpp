@@ -160,7 +160,8 @@ class PermuteRows : public Pass {
   bool run(ir::Graph& g) override {
     bool changed = false;
     for (const auto& n : g.nodes()) {
-      if ((n->op != "fc" && n->op != "conv1x1") || n->get_str("kernel", "") != "sparse") continue;
+      if ((n->op != "fc" && n->op != "conv1x1" && n->op != "conv_direct") || n->get_str("kernel", "") != "sparse")
+        continue;
       const ir::Value* w = n->inputs[1];
       const int64_t m = w->shape[0], k = w->shape[1];
       const ChosenOrder c = choose_row_order(w->f32->data(), m, k, tile_);

@@ -114,6 +114,16 @@ typedef enum {
                                      * [batch][ceil(H*W/VL)][C][VL] -> [batch][ceil(Ho*Wo/VL)][C][VL]
                                      * with VL = conv->vl (dst pad columns written 0); scratch
                                      * ceil(H*W/VL)*VL + ceil(Ho*Wo/VL)*VL floats per thread */
+  SDNN_STEP_PAD_PLANES = 22,     /* direct convolution input: src0 NCHW (conv->vl == 0) or
+                                  * ChannelBlocked (conv->vl = VL) [batch][C][in_h][in_w] -> dst
+                                  * [batch][C][Sh][Sw][out_h][out_w] with S = conv->stride: plane
+                                  * (c, py, px) row r column x holds input (r*Sh + py - pad_top,
+                                  * x*Sw + px - pad_left), 0 outside the image; scratch
+                                  * sdnn_window_scratch_floats */
+  SDNN_STEP_CROP = 23,           /* ChannelBlocked [batch][ceil(in_h*in_w/VL)][C][VL] -> [batch]
+                                  * [ceil(out_h*out_w/VL)][C][VL], keeping columns x < out_w of each
+                                  * of the out_h (= in_h) rows (dst pad columns written 0); scratch
+                                  * sdnn_window_scratch_floats */
 } sdnn_step_op;
 
 /* ---- tensor steps ------------------------------------------------------------------------- */
@@ -208,7 +218,8 @@ enum { SDNN_ACT_NONE = 0, SDNN_ACT_RELU = 1, SDNN_ACT_RELU6 = 2 };
 typedef struct {
   int64_t batch, channels, in_h, in_w, out_h, out_w;
   int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
-  int64_t vl;                /* IM2COL, DEPTHWISE_BLOCKED: column block width */
+  int64_t vl;                /* IM2COL, DEPTHWISE_BLOCKED, CROP: column block width; PAD_PLANES:
+                              * the input's (0: NCHW) */
   const float* weights;      /* DEPTHWISE: [C][KH][KW] */
   const float* bias;         /* DEPTHWISE: [C] or NULL */
   uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
@@ -244,6 +255,11 @@ static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_pa
   const int64_t phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16;
   return sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl) +
          rows * phase_cols * p->stride_w + 64;
+}
+
+/* PAD_PLANES and CROP: one row. */
+static inline int64_t sdnn_window_scratch_floats(const sdnn_window_params* p) {
+  return (p->in_w > p->out_w ? p->in_w : p->out_w) + 16;
 }
 
 typedef struct {

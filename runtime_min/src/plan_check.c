@@ -130,6 +130,27 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
           return 0;
         break;
       }
+      case SDNN_STEP_PAD_PLANES: {
+        if (p->vl != 0 && p->vl != 8 && p->vl != 16) return 0;
+        if (p->vl) {
+          const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
+          if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats)) return 0;
+        }
+        if (!checked_mul(batch * c, columns, &dst_floats) ||
+            !checked_mul(dst_floats, (uint64_t)(p->stride_h * p->stride_w), &dst_floats))
+          return 0;
+        if (plan->scratch_bytes < (uint64_t)sdnn_window_scratch_floats(p) * sizeof(float)) return 0;
+        break;
+      }
+      case SDNN_STEP_CROP: {
+        if ((p->vl != 8 && p->vl != 16) || p->out_h != p->in_h || p->out_w > p->in_w) return 0;
+        const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
+        if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats) ||
+            !checked_mul(batch * c, (columns / vl + (columns % vl != 0)) * vl, &dst_floats))
+          return 0;
+        if (plan->scratch_bytes < (uint64_t)sdnn_window_scratch_floats(p) * sizeof(float)) return 0;
+        break;
+      }
       case SDNN_STEP_DEPTHWISE_BLOCKED: {
         if ((p->vl != 8 && p->vl != 16) || !p->weights) return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
@@ -303,6 +324,8 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
     case SDNN_STEP_AVGPOOL:
     case SDNN_STEP_GLOBAL_AVGPOOL:
     case SDNN_STEP_DEPTHWISE_BLOCKED:
+    case SDNN_STEP_PAD_PLANES:
+    case SDNN_STEP_CROP:
       return window_is_valid(plan, s);
     case SDNN_STEP_CLIP:
       if (s->alpha != s->alpha || s->beta != s->beta) return 0; /* NaN bounds */

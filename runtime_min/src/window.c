@@ -551,6 +551,8 @@ int64_t sdnn_window_units(const sdnn_step* step) {
       return p->batch * column_blocks(p) * p->channels;
     case SDNN_STEP_DEPTHWISE_BLOCKED:
     case SDNN_STEP_GLOBAL_AVGPOOL:
+    case SDNN_STEP_PAD_PLANES:
+    case SDNN_STEP_CROP:
       return p->batch * p->channels;
     default:
       return p->batch * p->channels * p->out_h;
@@ -567,6 +569,13 @@ int64_t sdnn_window_work(const sdnn_step* step) {
       break;
     case SDNN_STEP_GLOBAL_AVGPOOL:
       work = (double)p->batch * (double)p->channels * (double)p->in_h * (double)p->in_w;
+      break;
+    case SDNN_STEP_PAD_PLANES: /* floats written */
+      work = (double)p->batch * (double)p->channels * (double)p->stride_h * (double)p->stride_w *
+             (double)p->out_h * (double)p->out_w;
+      break;
+    case SDNN_STEP_CROP:
+      work = (double)p->batch * (double)p->channels * (double)p->out_h * (double)p->out_w;
       break;
     case SDNN_STEP_DEPTHWISE_BLOCKED: /* taps */
       work = (double)p->batch * (double)p->channels * (double)p->out_h * (double)p->out_w *
@@ -601,6 +610,59 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
     }
     float* last = out_item + (out_n / vl) * c_vl + c * vl; /* the pad columns of the last block */
     for (int64_t i = out_n % vl; i < vl && out_blocks * vl > out_n; ++i) last[i] = 0.0f;
+  }
+}
+
+void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+                     int64_t unit_begin, int64_t unit_end) {
+  const sdnn_window_params* p = step->conv;
+  const int64_t c = p->channels, vl = p->vl;
+  float* row = scratch;
+  if (step->op == SDNN_STEP_CROP) {
+    const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;
+    const int64_t in_item = (in_n + vl - 1) / vl * c * vl, out_blocks = (out_n + vl - 1) / vl;
+    for (int64_t u = unit_begin; u < unit_end; ++u) {
+      const int64_t item = u / c, ch = u - item * c;
+      float* in = (float*)src + item * in_item + ch * vl;
+      float* out = dst + item * out_blocks * c * vl + ch * vl;
+      for (int64_t y = 0; y < p->out_h; ++y) {
+        sdnn_blocked_copy(row, in, y * p->in_w, p->out_w, c * vl, vl, 0);
+        sdnn_blocked_copy(row, out, y * p->out_w, p->out_w, c * vl, vl, 1);
+      }
+      float* last = out + (out_n / vl) * c * vl; /* pad columns of the last block */
+      for (int64_t i = out_n % vl; i < vl && out_blocks * vl > out_n; ++i) last[i] = 0.0f;
+    }
+    return;
+  }
+  /* PAD_PLANES */
+  const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
+  const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
+  const int64_t in_item = vl ? (h * w + vl - 1) / vl * c * vl : c * h * w;
+  for (int64_t u = unit_begin; u < unit_end; ++u) {
+    const int64_t item = u / c, ch = u - item * c;
+    const float* in = src + item * in_item + (vl ? ch * vl : ch * h * w);
+    float* out = dst + u * sh * sw * plane;
+    for (int64_t py = 0; py < sh; ++py)
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t iy = r * sh + py - p->pad_top;
+        const int inside = iy >= 0 && iy < h;
+        const float* line = NULL;
+        if (inside) {
+          if (vl) {
+            sdnn_blocked_copy(row, (float*)in, iy * w, w, c * vl, vl, 0);
+            line = row;
+          } else {
+            line = in + iy * w;
+          }
+        }
+        for (int64_t px = 0; px < sw; ++px) {
+          float* d = out + (py * sw + px) * plane + r * cols;
+          for (int64_t x = 0; x < cols; ++x) {
+            const int64_t ix = x * sw + px - p->pad_left;
+            d[x] = inside && ix >= 0 && ix < w ? line[ix] : 0.0f;
+          }
+        }
+      }
   }
 }
 

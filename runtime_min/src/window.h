@@ -30,6 +30,11 @@
 void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                                 int64_t unit_begin, int64_t unit_end, uint32_t cpu);
 
+/* PAD_PLANES and CROP (sdnn_plan.h): units (batch item, channel); `scratch` holds
+ * sdnn_window_scratch_floats(conv) floats. */
+void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+                     int64_t unit_begin, int64_t unit_end);
+
 /* Units of the step's work split (>= 1 for a valid step). */
 int64_t sdnn_window_units(const sdnn_step* step);
 

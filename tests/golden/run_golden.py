@@ -110,7 +110,62 @@ def _shape_chain_mlp(opset: int) -> onnx.ModelProto:
 
 CNN_TOL = (1e-3, 1e-4)  # issue 3: whole CNNs against ONNX Runtime
 
+
+def _conv_chain(shape: tuple[int, int, int, int], layers: list[dict], seed: int,
+                sparsity: float = 0.9) -> onnx.ModelProto:
+    """x [B, C, H, W] through Conv layers given as dicts: out (channels), k (kernel), s (stride),
+    p (pads [t, l, b, r]), d (dilation), relu, bias, empty (output channels whose filters are all
+    zero). Weights unit-Gaussian, magnitude-pruned per layer to `sparsity` (the sparse kernels:
+    KxK layers run as direct sparse convolutions)."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    nodes, inits, x, c = [], [], "x", shape[1]
+    for i, l in enumerate(layers):
+        k, m = l.get("k", 3), l["out"]
+        w = M.prune(rng.standard_normal((m, c, k, k)).astype(np.float32) / np.sqrt(c * k * k * (1 - sparsity)),
+                    sparsity)
+        for e in l.get("empty", []):
+            w[e] = 0.0
+        ins = [x, f"w{i}"]
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"w{i}"))
+        if l.get("bias", True):
+            inits.append(numpy_helper.from_array((0.1 * rng.standard_normal(m)).astype(np.float32), f"b{i}"))
+            ins.append(f"b{i}")
+        y = f"c{i}"
+        nodes.append(helper.make_node("Conv", ins, [y], name=f"conv{i}", kernel_shape=[k, k],
+                                      strides=[l.get("s", 1)] * 2, pads=l.get("p", [k // 2] * 4),
+                                      dilations=[l.get("d", 1)] * 2))
+        if l.get("relu", True):
+            nodes.append(helper.make_node("Relu", [y], [f"r{i}"], name=f"relu{i}"))
+            y = f"r{i}"
+        x, c = y, m
+    nodes.append(helper.make_node("Identity", [x], ["y"], name="out"))
+    g = helper.make_graph(nodes, "conv_chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
 GROUPS: dict[str, list[Case]] = {
+    # Direct sparse convolutions (KxK, sparse weights): edge shapes of the issue.
+    "sparse_conv": [
+        Case("c3_13_20_7x7_s1_s2", lambda: _conv_chain((1, 3, 7, 7), [{"out": 13}, {"out": 20, "s": 2}], 111),
+             tol=CNN_TOL),
+        Case("c16_24_1x1_image", lambda: _conv_chain((1, 16, 1, 1), [{"out": 24}, {"out": 8, "relu": False}], 112),
+             tol=CNN_TOL),
+        Case("c10_17_9x11_k5_s2_empty_filters_b2",
+             lambda: _conv_chain((2, 10, 9, 11), [{"out": 17, "k": 5, "s": 2, "empty": [0, 5, 16]},
+                                                  {"out": 9, "bias": False}], 113), tol=CNN_TOL),
+        Case("c8_8_12x12_dilation2_asym_pads",
+             lambda: _conv_chain((1, 8, 12, 12), [{"out": 8, "d": 2, "p": [2, 1, 2, 3]},
+                                                  {"out": 12, "k": 1, "p": [0, 0, 0, 0]},
+                                                  {"out": 5, "s": 2, "p": [0, 1, 1, 0]}], 114), tol=CNN_TOL),
+        Case("c32_32_56x56_s95", lambda: _conv_chain((1, 32, 56, 56), [{"out": 32}, {"out": 32}], 115, 0.95),
+             tol=CNN_TOL),
+        Case("c64_64_7x7_s2_from_blocked",
+             lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
+                                                   {"out": 64}], 116), tol=CNN_TOL),
+    ],
     # BERT encoders as PyTorch exports them (models/bert_models.py): the layer norm, GELU and
     # attention patterns fuse; sequence lengths that are no multiple of the vector width and
     # batch 2 put two sequences in one column block.

@@ -41,7 +41,16 @@ struct KernelPlan {
   // one tile share B loads; every row still reads its own bias and writes its own row of C, so
   // the order never shows outside the kernel.
   std::vector<int64_t> row_order;
+  // Direct convolution (SpMM family only): B is not blocked but a set of zero-padded input planes
+  // and row k of B, for the chunk at column n, is the vector at b + b_offsets[k] floats (a
+  // shifted window of one plane: the tap's channel / phase plane, row and column shift), vector j
+  // of a chunk VL floats further. Empty: the blocked B above.
+  std::vector<int64_t> b_offsets;
 
+  bool direct() const { return !b_offsets.empty(); }
+  // Floats of B one call may read for n columns: the blocked [N/VL][K][VL], or the largest
+  // shifted window's end.
+  int64_t b_extent(int64_t cols) const;
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
   int64_t tile_cols() const { return static_cast<int64_t>(nb) * vector_floats(isa); }

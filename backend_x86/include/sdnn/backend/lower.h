@@ -28,8 +28,9 @@ struct LoweredKernel {
   KernelBinary bin;
   std::vector<float> bias;  // empty when the kernel has no bias epilogue
   int64_t batch = 1, b_batch_stride = 0, c_batch_stride = 0;
+  int64_t b_col_scale = 0;  // floats from B's column n0 to n0 + 1 (K blocked, 1 for planes)
   std::string layer;        // ONNX node name, for diagnostics and reports
-  std::string op;           // fc | conv1x1
+  std::string op;           // fc | conv1x1 | conv_direct
   TuneRecord tune;
 };
 

@@ -1,0 +1,98 @@
+// direct_conv.cpp — a KxK convolution with sparse weights becomes a direct sparse convolution:
+// the kernel reads shifted windows of zero-padded input planes instead of im2col's columns.
+//
+//   %c = im2col(%x) {kernel, strides, pads, dilations}; %y = conv1x1(%c, %w, %b) {kernel = sparse}
+//     ->
+//   %p = pad_planes(%x) {pads, strides, plane_rows, plane_cols}       : [B, C*Sh*Sw, R, Wq] row
+//   %g = conv_direct(%p, %w, %b) {kernel, strides, dilations, ...}    : [B, M, Ho, Wq] cb
+//   %y = crop(%g)                                                      : [B, M, Ho, Wo] cb
+//
+// pad_planes splits the padded input (Hp x Wp) into Sh * Sw phase planes per channel (space to
+// depth), each Wq = ceil(Wp / Sw) columns wide, so that output (oy, ox)'s tap (c, ky, kx) is plane
+// (c, (ky*dh) % Sh, (kx*dw) % Sw) at row oy + (ky*dh) / Sh, column ox + (kx*dw) / Sw: a shifted,
+// unit-stride window. The kernel computes every column of the Ho x Wq output grid (n = oy*Wq + ox;
+// columns ox >= Wo are discarded by crop), so B row k for the chunk at column n is one vector at
+// plane(k) + shift(k) + n: an immediate displacement, as for the blocked SpMM. R leaves room for
+// the reads of the padded grid's last vector. Dense weights keep im2col (the dense kernel reads
+// blocked B only). Runs after choose-kernels; `vector_floats` sizes R.
+#include <algorithm>
+
+#include "sdnn/ir/error.h"
+#include "sdnn/passes/pass.h"
+
+namespace sdnn::passes {
+namespace {
+
+using ir::Node;
+using ir::Value;
+
+class DirectConv : public Pass {
+ public:
+  explicit DirectConv(int64_t vl) : vl_(vl) {}
+  const char* name() const override { return "direct-conv"; }
+
+  bool run(ir::Graph& g) override {
+    bool changed = false;
+    std::vector<Node*> work;
+    for (const auto& n : g.nodes()) work.push_back(n.get());
+    for (Node* n : work) {
+      if (n->op != "conv1x1" || n->get_str("kernel", "") != "sparse") continue;
+      Node* im = n->inputs[0]->producer;
+      if (!im || im->op != "im2col" || g.users(n->inputs[0]).size() != 1) continue;
+      rewrite(g, im, n);
+      changed = true;
+    }
+    if (changed) g.remove_dead();
+    return changed;
+  }
+
+ private:
+  void rewrite(ir::Graph& g, Node* im, Node* conv) {
+    Value* x = im->inputs[0];
+    const ir::Shape& xs = x->shape;  // [B, C, H, W]
+    const auto k = im->get_ints("kernel"), st = im->get_ints("strides"), pads = im->get_ints("pads"),
+               dil = im->get_ints("dilations");
+    Value* y = conv->outputs[0];
+    const int64_t ho = y->shape[2], wo = y->shape[3];
+    const int64_t hp = xs[2] + pads[0] + pads[2], wp = xs[3] + pads[1] + pads[3];
+    const int64_t wq = (wp + st[1] - 1) / st[1];
+    const int64_t hq = (hp + st[0] - 1) / st[0];
+    const int64_t dy_max = (k[0] - 1) * dil[0] / st[0], dx_max = (k[1] - 1) * dil[1] / st[1];
+    // The last vector of the padded grid reads up to row ho + dy_max, column dx_max + VL - 1 past it.
+    const int64_t grid = (ho * wq + vl_ - 1) / vl_ * vl_;
+    const int64_t rows = std::max(hq, (grid + dy_max * wq + dx_max + wq - 1) / wq + 1);
+
+    Value* planes = g.add_value(x->name + ".planes", ir::DType::F32, {xs[0], xs[1] * st[0] * st[1], rows, wq});
+    Node* pad = g.add_node("pad_planes", conv->name + ".pad", {x}, {planes}, im);
+    pad->attrs["pads"] = pads;
+    pad->attrs["strides"] = st;
+
+    Value* wide = g.add_value(y->name + ".grid", ir::DType::F32, {xs[0], y->shape[1], ho, wq});
+    std::vector<Value*> ins = {planes, conv->inputs[1]};
+    if (conv->inputs.size() > 2) ins.push_back(conv->inputs[2]);
+    Node* dc = g.add_node("conv_direct", conv->name, ins, {wide}, conv);
+    (void)ho;
+    (void)wo;
+    dc->attrs = conv->attrs;  // kernel choice, sparsity, epilogue
+    dc->attrs["kernel_shape"] = k;
+    dc->attrs["strides"] = st;
+    dc->attrs["dilations"] = dil;
+    dc->attrs["in_channels"] = xs[1];
+
+    // crop takes conv1x1's place (and its output value) right after the kernel.
+    const std::string name = conv->name;
+    const Node* next = nullptr;
+    for (size_t i = 0; i + 1 < g.nodes().size(); ++i)
+      if (g.nodes()[i].get() == conv) next = g.nodes()[i + 1].get();
+    g.remove_node(conv);
+    g.add_node("crop", name + ".crop", {wide}, {y}, next);
+  }
+
+  int64_t vl_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_direct_conv(int64_t vector_floats) { return std::make_unique<DirectConv>(vector_floats); }
+
+}  // namespace sdnn::passes
