@@ -471,14 +471,14 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.src0 = x->storage;
       s.dst = y->storage;
       w.batch = x->shape[0];
+      w.channels = x->shape[1];
+      w.in_h = x->shape[2];
+      w.in_w = x->shape[3];
+      w.out_h = y->shape[2];
+      w.out_w = y->shape[3];
       if (n.op == "pad_planes") {
         const auto st = n.get_ints("strides"), pads = n.get_ints("pads");
         s.op = SDNN_STEP_PAD_PLANES;
-        w.channels = x->shape[1];
-        w.in_h = x->shape[2];
-        w.in_w = x->shape[3];
-        w.out_h = y->shape[2];
-        w.out_w = y->shape[3];
         w.stride_h = st[0];
         w.stride_w = st[1];
         w.pad_top = pads[0];
@@ -486,11 +486,6 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         w.vl = x->layout == ir::Layout::ChannelBlocked ? vl : 0;
       } else {
         s.op = SDNN_STEP_CROP;
-        w.channels = x->shape[1];
-        w.in_h = x->shape[2];
-        w.in_w = x->shape[3];
-        w.out_h = y->shape[2];
-        w.out_w = y->shape[3];
         w.vl = vl;
       }
       sdnn_window_params wp{};
