@@ -36,6 +36,8 @@ MODELS = {
     "bert": ("bert", [], "BERT-base encoder, 12 layers, seq 128, 95% sparse, opset 14"),
     "mobilenet_v1": ("mobilenet_v1", [], "MobileNet V1 1.0/224, 90% sparse pointwise convs"),
     "bert_l2": ("bert", ["--layers", "2"], "BERT-base encoder, 2 layers (quick check)"),
+    "resnet18": ("resnet18", [], "ResNet-18 224, 90% sparse 3x3 / 1x1 convs and classifier"),
+    "resnet50": ("resnet50", [], "ResNet-50 224, 90% sparse 3x3 / 1x1 convs and classifier"),
 }
 
 

@@ -33,6 +33,7 @@
 #include "depthwise_simd.h"
 
 #include <math.h>
+#include <string.h>
 #include <xmmintrin.h>
 
 typedef struct {
@@ -551,9 +552,11 @@ int64_t sdnn_window_units(const sdnn_step* step) {
       return p->batch * column_blocks(p) * p->channels;
     case SDNN_STEP_DEPTHWISE_BLOCKED:
     case SDNN_STEP_GLOBAL_AVGPOOL:
-    case SDNN_STEP_PAD_PLANES:
-    case SDNN_STEP_CROP:
       return p->batch * p->channels;
+    case SDNN_STEP_PAD_PLANES:
+      return p->batch * p->stride_h * p->out_h;
+    case SDNN_STEP_CROP:
+      return p->batch * p->out_h;
     default:
       return p->batch * p->channels * p->out_h;
   }
@@ -613,56 +616,83 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
   }
 }
 
+/* d[0, n) = 0 for any n. */
+static void zero_run(float* d, int64_t n) {
+  if (n > 31)
+    memset(d, 0, (size_t)n * sizeof(float));
+  else
+    zero_floats(d, n);
+}
+
+/* Zero-padded phase row: d[x] = line[x * s + f - pad] where that is in [0, w), else 0. */
+static void phase_row(float* restrict d, const float* restrict line, int64_t cols, int64_t s, int64_t f,
+                      int64_t pad, int64_t w) {
+  const int64_t first = pad - f; /* inside: x * s >= first and x * s < first + w */
+  int64_t x0 = first <= 0 ? 0 : (first + s - 1) / s;
+  int64_t x1 = first + w <= 0 ? 0 : (first + w + s - 1) / s;
+  x0 = min64(x0, cols);
+  x1 = min64(x1, cols);
+  if (x1 < x0) x1 = x0;
+  zero_run(d, x0);
+  const float* src = line + (x0 * s - first);
+  if (s == 1)
+    for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = src[x];
+  else
+    for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = src[x * s];
+  zero_run(d + x1, cols - x1);
+}
+
 void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end) {
   const sdnn_window_params* p = step->conv;
   const int64_t c = p->channels, vl = p->vl;
   float* row = scratch;
   if (step->op == SDNN_STEP_CROP) {
+    /* unit (item, row y): row y's first out_w columns of every channel */
     const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;
     const int64_t in_item = (in_n + vl - 1) / vl * c * vl, out_blocks = (out_n + vl - 1) / vl;
     for (int64_t u = unit_begin; u < unit_end; ++u) {
-      const int64_t item = u / c, ch = u - item * c;
-      float* in = (float*)src + item * in_item + ch * vl;
-      float* out = dst + item * out_blocks * c * vl + ch * vl;
-      for (int64_t y = 0; y < p->out_h; ++y) {
-        sdnn_blocked_copy(row, in, y * p->in_w, p->out_w, c * vl, vl, 0);
-        sdnn_blocked_copy(row, out, y * p->out_w, p->out_w, c * vl, vl, 1);
+      const int64_t item = u / p->out_h, y = u - item * p->out_h;
+      float* in = (float*)src + item * in_item;
+      float* out = dst + item * out_blocks * c * vl;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        sdnn_blocked_copy(row, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);
+        sdnn_blocked_copy(row, out + ch * vl, y * p->out_w, p->out_w, c * vl, vl, 1);
       }
-      float* last = out + (out_n / vl) * c * vl; /* pad columns of the last block */
-      for (int64_t i = out_n % vl; i < vl && out_blocks * vl > out_n; ++i) last[i] = 0.0f;
+      if (y + 1 == p->out_h && out_blocks * vl > out_n) { /* pad columns of the last block */
+        float* last = out + (out_n / vl) * c * vl;
+        for (int64_t ch = 0; ch < c; ++ch) zero_run(last + ch * vl + out_n % vl, vl - out_n % vl);
+      }
     }
     return;
   }
-  /* PAD_PLANES */
+  /* PAD_PLANES: unit (item, row phase py, plane row r), every channel and column phase */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
   const int64_t in_item = vl ? (h * w + vl - 1) / vl * c * vl : c * h * w;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
-    const int64_t item = u / c, ch = u - item * c;
-    const float* in = src + item * in_item + (vl ? ch * vl : ch * h * w);
-    float* out = dst + u * sh * sw * plane;
-    for (int64_t py = 0; py < sh; ++py)
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t iy = r * sh + py - p->pad_top;
-        const int inside = iy >= 0 && iy < h;
-        const float* line = NULL;
-        if (inside) {
-          if (vl) {
-            sdnn_blocked_copy(row, (float*)in, iy * w, w, c * vl, vl, 0);
-            line = row;
-          } else {
-            line = in + iy * w;
-          }
-        }
-        for (int64_t px = 0; px < sw; ++px) {
-          float* d = out + (py * sw + px) * plane + r * cols;
-          for (int64_t x = 0; x < cols; ++x) {
-            const int64_t ix = x * sw + px - p->pad_left;
-            d[x] = inside && ix >= 0 && ix < w ? line[ix] : 0.0f;
-          }
+    const int64_t item = u / (sh * rows), py = u / rows % sh, r = u % rows;
+    const int64_t iy = r * sh + py - p->pad_top;
+    const float* in = src + item * in_item;
+    float* out = dst + item * c * sh * sw * plane + r * cols;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* line = NULL;
+      if (iy >= 0 && iy < h) {
+        if (vl) {
+          sdnn_blocked_copy(row, (float*)in + ch * vl, iy * w, w, c * vl, vl, 0);
+          line = row;
+        } else {
+          line = in + (ch * h + iy) * w;
         }
       }
+      for (int64_t px = 0; px < sw; ++px) {
+        float* d = out + ((ch * sh + py) * sw + px) * plane;
+        if (line)
+          phase_row(d, line, cols, sw, px, p->pad_left, w);
+        else
+          zero_run(d, cols);
+      }
+    }
   }
 }
 
