@@ -107,6 +107,7 @@ struct TensorInfo {
   std::string name;
   std::vector<int64_t> shape;
   size_t elements = 1;
+  bool i64 = false;  // an int64 index input
 };
 
 TensorInfo describe(const sdnn_tensor_info* info, const char* kind, size_t index) {
@@ -115,6 +116,7 @@ TensorInfo describe(const sdnn_tensor_info* info, const char* kind, size_t index
                 std::to_string(index));
   TensorInfo t;
   t.name = info->name;
+  t.i64 = info->dtype == SDNN_I64;
   t.shape.assign(info->dims, info->dims + info->rank);
   for (int64_t d : t.shape) {
     if (d < 0 || (d > 0 && t.elements > std::numeric_limits<size_t>::max() / 4 / d))
@@ -236,7 +238,9 @@ class NpyHeaderParser {
 
 struct Array {
   std::vector<int64_t> shape;
-  std::vector<float> data;
+  std::vector<float> data;     // float files
+  std::vector<int64_t> ints;   // integer files ('<i8', '<i4')
+  bool is_int = false;
 };
 
 uint64_t read_le(const unsigned char* bytes, int count) {
@@ -273,13 +277,15 @@ Array read_npy(const std::string& path) {
   const NpyHeader header = NpyHeaderParser(header_text, path).parse();
 
   size_t item_size;
-  if (header.descr == "<f4") {
+  const bool is_int = header.descr == "<i8" || header.descr == "<i4";
+  if (header.descr == "<f4" || header.descr == "<i4") {
     item_size = 4;
-  } else if (header.descr == "<f8") {
+  } else if (header.descr == "<f8" || header.descr == "<i8") {
     item_size = 8;
   } else {
     throw Error("'" + path + "' has dtype '" + header.descr +
-                "'; sdnn-run reads little-endian float32 ('<f4') or float64 ('<f8')");
+                "'; sdnn-run reads little-endian float32 / float64 ('<f4', '<f8') and, for index "
+                "inputs, int64 / int32 ('<i8', '<i4')");
   }
   if (header.fortran_order) throw Error("'" + path + "' is in Fortran order; C order is needed");
 
@@ -295,6 +301,18 @@ Array read_npy(const std::string& path) {
     if (!file.read(into, static_cast<std::streamsize>(bytes)))
       throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
   };
+  if (is_int) {
+    array.is_int = true;
+    array.ints.resize(elements);
+    if (item_size == 8) {
+      read_exactly(reinterpret_cast<char*>(array.ints.data()), elements * 8);
+    } else {
+      std::vector<int32_t> narrow(elements);
+      read_exactly(reinterpret_cast<char*>(narrow.data()), elements * 4);
+      std::copy(narrow.begin(), narrow.end(), array.ints.begin());
+    }
+    return array;
+  }
   array.data.resize(elements);
   if (item_size == 4) {
     read_exactly(reinterpret_cast<char*>(array.data.data()), elements * 4);
@@ -409,7 +427,8 @@ void print_info(const std::string& model_path, const std::vector<TensorInfo>& in
   std::cout << "model: " << model_path << "\n";
   const auto print = [](const char* title, const std::vector<TensorInfo>& tensors) {
     std::cout << title << ":\n";
-    for (const TensorInfo& t : tensors) std::cout << "  " << t.name << " f32 " << shape_string(t.shape) << "\n";
+    for (const TensorInfo& t : tensors)
+      std::cout << "  " << t.name << (t.i64 ? " i64 " : " f32 ") << shape_string(t.shape) << "\n";
   };
   print("inputs", inputs);
   print("outputs", outputs);
@@ -445,13 +464,19 @@ int run(const Options& options) {
                     "' are both written to '" + output_paths[i] + "'");
 
   std::vector<std::vector<float>> input_data(inputs.size());
+  std::vector<std::vector<int64_t>> input_ints(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     Array array = read_npy(input_paths[i]);
     if (array.shape != inputs[i].shape)
       throw Error("input '" + inputs[i].name + "': expected shape " + shape_string(inputs[i].shape) +
                   ", got " + shape_string(array.shape) + " from '" + input_paths[i] + "'");
+    if (array.is_int != inputs[i].i64)
+      throw Error("input '" + inputs[i].name + "' is " + (inputs[i].i64 ? "int64" : "float32") + " but '" +
+                  input_paths[i] + "' holds " + (array.is_int ? "integers" : "floats"));
     input_data[i] = std::move(array.data);
+    input_ints[i] = std::move(array.ints);
     if (input_data[i].empty()) input_data[i].resize(1);  // sdnn_run rejects null pointers
+    if (input_ints[i].empty()) input_ints[i].resize(1);
   }
 
   // Create the output files before running, so a bad path fails fast.
@@ -462,7 +487,9 @@ int run(const Options& options) {
   std::vector<std::vector<float>> output_data(outputs.size());
   std::vector<const float*> input_pointers;
   std::vector<float*> output_pointers;
-  for (auto& data : input_data) input_pointers.push_back(data.data());
+  for (size_t i = 0; i < inputs.size(); ++i)  // an int64 input's data goes cast, as sdnn.h says
+    input_pointers.push_back(inputs[i].i64 ? reinterpret_cast<const float*>(input_ints[i].data())
+                                           : input_data[i].data());
   for (size_t i = 0; i < outputs.size(); ++i) {
     output_data[i].resize(std::max<size_t>(outputs[i].elements, 1));  // never a null pointer
     output_pointers.push_back(output_data[i].data());

@@ -116,6 +116,9 @@ std::vector<std::pair<std::string, const std::vector<float>*>> step_constants(co
     case SDNN_STEP_ATTENTION:
       if (!s.attention.mask_const.empty()) out.push_back({"mask", &s.attention.mask_const});
       break;
+    case SDNN_STEP_GATHER_ROWS:
+      out.push_back({"table", &s.table.table});
+      break;
     default:
       break;
   }
@@ -212,7 +215,7 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
     c << "static const sdnn_tensor_info " << what << "s[] = {";
     for (size_t i = 0; i < list.size(); ++i)
       c << (i ? ", " : "") << "{" << c_string(list[i].name) << ", " << list[i].shape.size() << ", " << what << i
-        << "_dims}";
+        << "_dims, " << (list[i].i64 ? "SDNN_I64" : "SDNN_F32") << "}";
     c << "};\n";
   };
   io("input", m.inputs);
@@ -279,12 +282,15 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
     const LoweredStep& s = m.steps[i];
     const bool has_params = s.op == SDNN_STEP_ELEMENTWISE || s.op == SDNN_STEP_MATMUL || s.op == SDNN_STEP_LAYERNORM ||
                             s.op == SDNN_STEP_ATTENTION;
+    const std::string params = has_params                         ? str_cat("&par", i)
+                               : s.op == SDNN_STEP_GATHER_ROWS ? str_cat("sdnn_s", i, "_table")
+                                                               : std::string("0");
     c << "  {.op = " << s.op << "u, .src0 = " << storage_ref(s.src0) << ", .src1 = " << storage_ref(s.src1)
       << ", .dst = " << storage_ref(s.dst) << ", .dims = {" << s.dims[0] << ", " << s.dims[1] << ", " << s.dims[2]
       << ", " << s.dims[3] << "}, .kernel = " << (s.kernel >= 0 ? str_cat("&k", s.kernel) : std::string("0"))
       << ", .conv = " << (s.has_window ? str_cat("&win", i) : std::string("0")) << ", .alpha = " << c_float(s.alpha)
       << ", .beta = " << c_float(s.beta) << ", .src2 = " << storage_ref(s.src2) << ", .src3 = " << storage_ref(s.src3)
-      << ", .params = " << (has_params ? str_cat("&par", i) : std::string("0")) << "},\n";
+      << ", .params = " << params << "},\n";
   }
   if (m.steps.empty()) c << "  {.op = 0u},\n";
   c << "};\n\n";

@@ -404,7 +404,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
   LoweredModel m;
   m.required_cpu = opts.isa == Isa::Avx512 ? (SDNN_CPU_AVX512F | SDNN_CPU_AVX2) : SDNN_CPU_AVX2;
   m.producer = str_cat("sdnnc ", SDNN_VERSION, " ", to_string(opts.isa));
-  for (const Value* v : g.inputs()) m.inputs.push_back({v->name, v->shape});
+  for (const Value* v : g.inputs()) m.inputs.push_back({v->name, v->shape, v->dtype == ir::DType::I64});
   for (const Value* v : g.outputs()) m.outputs.push_back({v->name, v->shape});
   auto it = g.meta().find("arena_bytes");
   m.arena_bytes = it == g.meta().end() ? 0 : std::stoll(it->second);
@@ -545,6 +545,20 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       if (!n.inputs[0]->is_constant()) s.src0 = n.inputs[0]->storage;
       if (n.op == "binary" && !n.inputs[1]->is_constant()) s.src1 = n.inputs[1]->storage;
       s.dst = n.outputs[0]->storage;
+    } else if (n.op == "cast") {
+      s.op = SDNN_STEP_CAST_I64;
+      s.src0 = n.inputs[0]->storage;
+      s.dst = n.outputs[0]->storage;
+      s.dims[0] = n.outputs[0]->numel();
+    } else if (n.op == "embedding") {
+      const Value* table = n.inputs[0];
+      s.op = SDNN_STEP_GATHER_ROWS;
+      s.src0 = n.inputs[1]->storage;
+      s.dst = n.outputs[0]->storage;
+      s.dims[0] = n.inputs[1]->numel();
+      s.dims[1] = table->shape[1];
+      s.dims[2] = table->shape[0];
+      s.table.table = *table->f32;
     } else if (n.op == "slice" || n.op == "concat" || n.op == "gather") {
       lower_copies(n, m.steps);
       continue;

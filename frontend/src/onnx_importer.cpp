@@ -27,7 +27,7 @@ namespace {
 using ir::Shape;
 using ir::Value;
 
-const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv",
+const char* const kSupported[] = {"Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
                                   "Div", "Dropout", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm",
                                   "GlobalAveragePool", "Identity", "LayerNormalization", "LeakyRelu", "MatMul",
                                   "MaxPool", "Mul", "Neg", "Pow", "ReduceMean", "Relu", "Reshape", "Shape",
@@ -131,9 +131,10 @@ class Importer {
       if (!in.type().has_tensor_type())
         fail(label_, ": graph input '", in.name(), "' is not a tensor");
       const auto& tt = in.type().tensor_type();
-      if (tt.elem_type() != onnx::TensorProto::FLOAT)
+      if (tt.elem_type() != onnx::TensorProto::FLOAT && tt.elem_type() != onnx::TensorProto::INT64)
         fail(label_, ": graph input '", in.name(), "' has data type ", dtype_name(tt.elem_type()),
-             "; only FLOAT is supported");
+             "; only FLOAT (and INT64 for indices) is supported");
+      input_dtype_ = tt.elem_type() == onnx::TensorProto::INT64 ? ir::DType::I64 : ir::DType::F32;
       auto given = opts_.input_shapes.find(in.name());
       if (!tt.has_shape()) {
         if (given == opts_.input_shapes.end())
@@ -179,7 +180,7 @@ class Importer {
     for (int64_t d : shape)
       if (d <= 0)
         fail(label_, ": unsupported empty tensor: graph input '", name, "' has a zero dim in [", ir::shape_to_string(shape), "]");
-    Value* v = g_->add_value(name, ir::DType::F32, shape);
+    Value* v = g_->add_value(name, input_dtype_, shape);
     g_->inputs().push_back(v);
     values_[name] = v;
   }
@@ -222,7 +223,7 @@ class Importer {
         {"ReduceMean", &Importer::reduce_mean}, {"Softmax", &Importer::softmax},
         {"LayerNormalization", &Importer::layer_norm}, {"Transpose", &Importer::transpose},
         {"Slice", &Importer::slice},      {"Split", &Importer::split},      {"Concat", &Importer::concat},
-        {"Gather", &Importer::gather},
+        {"Gather", &Importer::gather},    {"Cast", &Importer::cast},
     };
     auto it = table.find(p.op_type());
     if (it == table.end() && can_fold(p.op_type())) {
@@ -238,9 +239,13 @@ class Importer {
     const bool aux_inputs = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
                             p.op_type() == "Dropout" || p.op_type() == "ReduceMean" || p.op_type() == "Slice" ||
                             p.op_type() == "Split" || p.op_type() == "Gather";
+    // Reshape-like ops and Cast also move int64 activations (index inputs on their way to a
+    // Gather or a Cast).
+    const bool any_dtype = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
+                           p.op_type() == "Identity" || p.op_type() == "Flatten" || p.op_type() == "Cast";
     for (size_t i = 0; i < c.in.size(); ++i) {
       const Value* v = c.in[i];
-      if (v && v->dtype != ir::DType::F32 && !(aux_inputs && i > 0))
+      if (v && v->dtype != ir::DType::F32 && !(aux_inputs && i > 0) && !(any_dtype && i == 0))
         node_fail(c, str_cat("input '", v->name, "' has data type ", ir::to_string(v->dtype),
                              "; only float32 is supported"));
     }
@@ -256,8 +261,9 @@ class Importer {
   }
 
   // Only the first output is imported (others, like Dropout's mask, are rejected if used).
-  ir::Node* emit(const Ctx& c, const std::string& name, const std::string& op, std::vector<Value*> inputs, Shape shape) {
-    Value* out = g_->add_value(c.proto.output(0), ir::DType::F32, std::move(shape));
+  ir::Node* emit(const Ctx& c, const std::string& name, const std::string& op, std::vector<Value*> inputs, Shape shape,
+                 ir::DType dtype = ir::DType::F32) {
+    Value* out = g_->add_value(c.proto.output(0), dtype, std::move(shape));
     values_[c.proto.output(0)] = out;
     return g_->add_node(op, name, std::move(inputs), {out});
   }
@@ -386,19 +392,19 @@ class Importer {
     } catch (const Error& e) {
       node_fail(c, e.what());
     }
-    emit(c, name, "Reshape", {c.in[0]}, out);
+    emit(c, name, "Reshape", {c.in[0]}, out, c.in[0]->dtype);
   }
 
   void identity(Ctx& c, const std::string& name) {
     if (c.proto.op_type() == "Dropout") {
       // Inference: Dropout passes its input through; its mask output must not be used.
       need_inputs(c, 1, 3);
-      emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape);
+      emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape, c.in[0]->dtype);
       return;
     }
     need_inputs(c, 1, 1);
     reject_unknown_attrs(c, {});
-    emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape);
+    emit(c, name, "Identity", {c.in[0]}, c.in[0]->shape, c.in[0]->dtype);
   }
 
   void relu(Ctx& c, const std::string& name) {
@@ -637,14 +643,34 @@ class Importer {
     emit(c, name, "Concat", c.in, out)->attrs["axis"] = axis;
   }
 
+  // Rows of a constant table picked by computed int64 indices (embedding lookup): axis 0 only.
+  void embedding(Ctx& c, const std::string& name) {
+    Value *table = c.in[0], *idx = c.in[1];
+    if (!table->f32 || table->shape.size() != 2)
+      node_fail(c, str_cat("unsupported: Gather of the constant '", table->name, "' ", shp(table->shape),
+                           " with computed indices (only a 2-D float32 table)"));
+    if (idx->dtype != ir::DType::I64) node_fail(c, str_cat("indices '", idx->name, "' must be int64"));
+    if (attr_int(c, "axis", 0) != 0) node_fail(c, "unsupported attribute value: computed indices need axis=0");
+    Shape out = idx->shape;
+    out.push_back(table->shape[1]);
+    emit(c, name, "Embedding", {table, idx}, out);
+  }
+
+  void cast(Ctx& c, const std::string& name) {
+    need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {"to", "saturate"});
+    const int64_t to = attr_int(c, "to", 0);
+    if (to != onnx::TensorProto::FLOAT)
+      node_fail(c, str_cat("unsupported: Cast of an activation to ", dtype_name(static_cast<int>(to)), " (only to FLOAT)"));
+    emit(c, name, c.in[0]->dtype == ir::DType::F32 ? "Identity" : "Cast", {c.in[0]}, c.in[0]->shape);
+  }
+
   // Gather from an activation with constant indices.
   void gather(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {"axis"});
     Value *x = c.in[0], *idx = c.in[1];
-    if (x->is_constant())
-      node_fail(c, str_cat("unsupported: Gather of constant '", x->name, "' with computed indices '", idx->name,
-                           "' (embedding lookups need int64 graph inputs)"));
+    if (x->is_constant()) return embedding(c, name);
     if (!idx->i64) node_fail(c, str_cat("indices '", idx->name, "' must be a constant int64 tensor"));
     const int64_t r = static_cast<int64_t>(x->shape.size());
     const int64_t axis = axis_in(c, attr_int(c, "axis", 0), r);
@@ -894,14 +920,13 @@ class Importer {
     if (axis < 0) axis += r;
     int64_t outer = 1, inner = 1;
     for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= s[i];
-    emit(c, name, "Flatten", {c.in[0]}, {outer, inner});
+    emit(c, name, "Flatten", {c.in[0]}, {outer, inner}, c.in[0]->dtype);
   }
 
   void reshape(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {"allowzero"});
     Value* x = c.in[0];
-    if (x->dtype != ir::DType::F32) node_fail(c, "only float32 data is supported");
     Value* sv = c.in[1];
     if (!sv->i64 || sv->shape.size() != 1)
       node_fail(c, str_cat("shape input '", sv->name, "' must be a constant 1-D int64 tensor"));
@@ -927,7 +952,7 @@ class Importer {
       out[infer] = x->numel() / known;
     }
     if (ir::num_elements(out) != x->numel()) node_fail(c, str_cat("cannot reshape ", shp(x->shape), " to ", shp(out)));
-    emit(c, name, "Reshape", {x}, out);
+    emit(c, name, "Reshape", {x}, out, x->dtype);
   }
 
   std::string label_;
@@ -935,6 +960,7 @@ class Importer {
   std::unique_ptr<ir::Graph> g_;
   std::unordered_map<std::string, Value*> values_;
   int64_t opset_ = 0;
+  ir::DType input_dtype_ = ir::DType::F32;  // of the graph input being imported
 };
 
 }  // namespace
@@ -942,8 +968,8 @@ class Importer {
 std::string supported_ops() {
   std::string s;
   for (const char* op : kSupported) s += (s.empty() ? "" : ", ") + std::string(op);
-  s += "; on constant inputs only (folded at compile time) also Cast, ConstantOfShape, Equal, Expand, Greater, "
-       "Less, Not, Range, Where";
+  s += "; on constant inputs only (folded at compile time) also ConstantOfShape, Equal, Expand, Greater, Less, "
+       "Not, Range, Where";
   return s;
 }
 

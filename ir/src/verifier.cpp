@@ -137,6 +137,14 @@ std::vector<Shape> infer_shapes(const Node& n) {
     y.push_back(b.back());
     return {y};
   }
+  if (op == "cast") return {in(n, 0).shape};
+  if (op == "embedding") {
+    const Shape& t = in(n, 0).shape;
+    Shape y = in(n, 1).shape;
+    if (t.size() != 2 || in(n, 1).dtype != DType::I64) fail(n.where(), ": needs a 2-D table and int64 indices");
+    y.push_back(t[1]);
+    return {y};
+  }
   if (op == "pad_planes") {
     // [B, C, H, W] -> [B, C * Sh * Sw, rows, ceil((W + pl + pr) / Sw)], rows >= the padded height's
     const Shape& x = in(n, 0).shape;

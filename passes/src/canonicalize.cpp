@@ -15,7 +15,8 @@
 //   LayerNormalization -> layernorm {axis, epsilon}; Transpose -> transpose {perm};
 //   MatMul of two activations (or with a batched constant right operand) -> matmul
 //   Slice / Split -> slice {starts, steps, counts}; Concat -> concat {axis};
-//   Gather with constant indices -> gather {axis, indices}
+//   Gather with constant indices -> gather {axis, indices}; Gather of a constant table by int64
+//   index inputs -> embedding(table, indices); Cast int64 -> float -> cast
 //   Identity, Flatten / Reshape that keep the shape -> removed; other Flatten / Reshape -> reshape
 // A weight's layout is always [out features x in features] (the SpMM's A) after this pass.
 #include <algorithm>
@@ -118,6 +119,10 @@ class Canonicalize : public Pass {
       if (fn == "leaky_relu") n->attrs["alpha"] = attrs.at("alpha");
       n->op = "unary";
       n->attrs["fn"] = fn;
+      return;
+    }
+    if (n->op == "Embedding" || n->op == "Cast") {
+      n->op = n->op == "Embedding" ? "embedding" : "cast";
       return;
     }
     if (n->op == "Slice" || n->op == "Concat" || n->op == "Gather") {

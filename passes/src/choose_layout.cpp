@@ -73,7 +73,8 @@ class ChooseLayout : public Pass {
         if (n->inputs.size() > 3) require(g, n, 3, Layout::RowMajor);
         out = Layout::FeatureBlocked;
       } else if (n->op == "matmul" || n->op == "transpose" || n->op == "softmax" || n->op == "reduce_mean" ||
-                 n->op == "slice" || n->op == "concat" || n->op == "gather") {
+                 n->op == "slice" || n->op == "concat" || n->op == "gather" || n->op == "cast" ||
+                 n->op == "embedding") {
         for (size_t i = 0; i < n->inputs.size(); ++i) require(g, n, i, Layout::RowMajor);
         out = Layout::RowMajor;
       } else {

@@ -124,6 +124,11 @@ typedef enum {
                                   * [ceil(out_h*out_w/VL)][C][VL], keeping columns x < out_w of each
                                   * of the out_h (= in_h) rows (dst pad columns written 0); scratch
                                   * sdnn_window_scratch_floats */
+  SDNN_STEP_CAST_I64 = 24,       /* dst[i] = (float)((const int64_t*)src0)[i], i < dims[0] */
+  SDNN_STEP_GATHER_ROWS = 25,    /* dst[t][0..dims[1]) = table[idx[t]] with idx = (const int64_t*)
+                                  * src0, t < dims[0], table = (const float*)params [dims[2]][dims[1]]
+                                  * (negative indices count from the end; sdnn_run rejects others
+                                  * outside [-dims[2], dims[2]) before running) */
 } sdnn_step_op;
 
 /* ---- tensor steps ------------------------------------------------------------------------- */

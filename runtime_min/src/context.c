@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "attention.h"
@@ -120,6 +121,12 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
                                           FLOPS_MIN_PER_THREAD, units, max_threads);
       break;
     }
+    case SDNN_STEP_CAST_I64:
+    case SDNN_STEP_GATHER_ROWS: {
+      const int64_t n = step->dims[0], per = step->op == SDNN_STEP_GATHER_ROWS ? step->dims[1] : 1;
+      schedule->num_threads = threads_for(n * per, ELEMENTWISE_MIN_PER_THREAD, n, max_threads);
+      break;
+    }
     default: {
       const int64_t floats = step->dims[0];
       schedule->num_threads = threads_for(floats, ELEMENTWISE_MIN_PER_THREAD,
@@ -198,6 +205,25 @@ static int run_tensor_share(const sdnn_context* c, const sdnn_bound_step* bound,
   const uint32_t cpu = c->plan->required_cpu;
   int64_t units;
   switch (step->op) {
+    case SDNN_STEP_CAST_I64: {
+      const int64_t* src = (const int64_t*)(const void*)bound->src0;
+      const int64_t n = step->dims[0];
+      for (int64_t i = n * thread / threads; i < n * (thread + 1) / threads; ++i) bound->dst[i] = (float)src[i];
+      return 1;
+    }
+    case SDNN_STEP_GATHER_ROWS: {
+      const int64_t* idx = (const int64_t*)(const void*)bound->src0;
+      const float* table = step->params;
+      const int64_t n = step->dims[0], width = step->dims[1], rows = step->dims[2];
+      for (int64_t t = n * thread / threads; t < n * (thread + 1) / threads; ++t) {
+        const int64_t r = idx[t] < 0 ? idx[t] + rows : idx[t]; /* graph inputs: checked by sdnn_run */
+        if (r >= 0 && r < rows)
+          memcpy(bound->dst + t * width, table + r * width, (size_t)width * sizeof(float));
+        else
+          memset(bound->dst + t * width, 0, (size_t)width * sizeof(float));
+      }
+      return 1;
+    }
     case SDNN_STEP_ELEMENTWISE:
       units = sdnn_elementwise_units(step->params);
       sdnn_elementwise_run(step->params, bound->dst, bound->src0, bound->src1,
@@ -312,7 +338,8 @@ static const char* step_name(uint32_t op) {
   static const char* const names[] = {"?", "kernel", "pack_rows", "copy", "relu", "add", "unpack_rows",
                                       "pack_channels", "unpack_channels", "im2col", "depthwise", "maxpool",
                                       "avgpool", "global_avgpool", "clip", "elementwise", "reduce_mean",
-                                      "softmax", "matmul", "layernorm", "attention", "depthwise_blocked", "pad_planes", "crop"};
+                                      "softmax", "matmul", "layernorm", "attention", "depthwise_blocked", "pad_planes", "crop", "cast_i64",
+                                      "gather_rows"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -407,6 +434,17 @@ SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float
     if (!outputs[i]) return SDNN_ERR_INVALID_ARGUMENT;
   if (atomic_exchange_explicit(&c->running, 1, memory_order_acquire))
     return SDNN_ERR_INVALID_ARGUMENT;
+  /* Index inputs select table rows: every index must be in range before anything runs. */
+  for (uint32_t i = 0; i < plan->num_steps; ++i) {
+    const sdnn_step* step = &plan->steps[i];
+    if (step->op != SDNN_STEP_GATHER_ROWS || step->src0.kind != SDNN_BUF_INPUT) continue;
+    const int64_t* idx = (const int64_t*)(const void*)((const char*)inputs[step->src0.index] + step->src0.offset);
+    for (int64_t t = 0; t < step->dims[0]; ++t)
+      if (idx[t] < -step->dims[2] || idx[t] >= step->dims[2]) {
+        atomic_store_explicit(&c->running, 0, memory_order_release);
+        return SDNN_ERR_INVALID_ARGUMENT;
+      }
+  }
 
   for (uint32_t i = 0; i < plan->num_steps; ++i) {
     const sdnn_step* step = &plan->steps[i];

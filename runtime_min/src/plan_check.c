@@ -33,11 +33,12 @@ static int checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
 }
 
 static int tensor_bytes(const sdnn_tensor_info* t, uint64_t* bytes) {
-  if (!t->name || t->rank < 0 || (t->rank > 0 && !t->dims)) return 0;
+  if (!t->name || t->rank < 0 || (t->rank > 0 && !t->dims) || (t->dtype != SDNN_F32 && t->dtype != SDNN_I64))
+    return 0;
   uint64_t count = 1;
   for (int i = 0; i < t->rank; ++i)
     if (t->dims[i] < 0 || !checked_mul(count, (uint64_t)t->dims[i], &count)) return 0;
-  return checked_mul(count, sizeof(float), bytes);
+  return checked_mul(count, t->dtype == SDNN_I64 ? sizeof(int64_t) : sizeof(float), bytes);
 }
 
 static int buffer_capacity(const sdnn_plan* plan, sdnn_buf_ref ref, int written, uint64_t* bytes) {
@@ -285,6 +286,21 @@ static int attention_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
 
 static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   switch (s->op) {
+    case SDNN_STEP_CAST_I64: {
+      if (s->dims[0] < 1) return 0;
+      const uint64_t n = (uint64_t)s->dims[0];
+      return ref_is_valid(plan, s->src0, 2 * n, 0) && ref_is_valid(plan, s->dst, n, 1) &&
+             disjoint(s->src0, 2 * n, s->dst, n);
+    }
+    case SDNN_STEP_GATHER_ROWS: {
+      uint64_t out;
+      if (!s->params || s->dims[0] < 1 || s->dims[1] < 1 || s->dims[2] < 1 ||
+          !checked_mul((uint64_t)s->dims[0], (uint64_t)s->dims[1], &out))
+        return 0;
+      const uint64_t n = (uint64_t)s->dims[0];
+      return ref_is_valid(plan, s->src0, 2 * n, 0) && ref_is_valid(plan, s->dst, out, 1) &&
+             disjoint(s->src0, 2 * n, s->dst, out);
+    }
     case SDNN_STEP_ELEMENTWISE:
       return elementwise_is_valid(plan, s);
     case SDNN_STEP_REDUCE_MEAN:

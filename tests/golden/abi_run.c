@@ -65,14 +65,16 @@ int main(int argc, char** argv) {
   const float** ins = calloc(nin, sizeof *ins);
   float** outs = calloc(nout, sizeof *outs);
   for (size_t i = 0; i < nin; ++i) {
+    /* raw float32, or raw int64 for an SDNN_I64 input (passed cast, as sdnn.h says) */
     const size_t n = elements(input(m, i));
-    float* buf = malloc(n * sizeof(float) + 1);
+    const size_t item = input(m, i)->dtype == SDNN_I64 ? sizeof(int64_t) : sizeof(float);
+    char* buf = malloc(n * item + 8);
     FILE* f = fopen(argv[3 + i], "rb");
     if (!f || !buf) FAIL("cannot read %s", argv[3 + i]);
-    size_t got = fread(buf, sizeof(float), n + 1, f);
+    size_t got = fread(buf, item, n + 1, f);
     fclose(f);
-    if (got != n) FAIL("input '%s': %s holds %zu floats, the model expects %zu", input(m, i)->name, argv[3 + i], got, n);
-    ins[i] = buf;
+    if (got != n) FAIL("input '%s': %s holds %zu elements, the model expects %zu", input(m, i)->name, argv[3 + i], got, n);
+    ins[i] = (const float*)(const void*)buf;
   }
   for (size_t j = 0; j < nout; ++j) {
     outs[j] = malloc(elements(output(m, j)) * sizeof(float));

@@ -184,6 +184,9 @@ GROUPS: dict[str, list[Case]] = {
         Case("bert_h192_l1_s24_op20",
              lambda: BERT.bert(layers=1, hidden=192, heads=3, ffn=384, seq=24, sparsity=0.95, opset=20,
                                seed=105), tol=CNN_TOL),
+        Case("bert_embeddings_int_mask_h128_l1_b2_s12",
+             lambda: BERT.bert(layers=1, hidden=128, heads=2, ffn=256, seq=12, batch=2, sparsity=0.9, embedding=True,
+                               vocab=500, mask="input_int", seed=107), tol=CNN_TOL),
         Case("bert_dynamic_h256_l1_bound1x24",
              lambda: BERT.bert(layers=1, hidden=256, heads=4, ffn=1024, seq=24, sparsity=0.95, dynamic=True,
                                seed=106), {"batch": 1, "seq": 24}, tol=CNN_TOL),
@@ -417,7 +420,8 @@ def run_case(args, group: str, case: Case, skips: dict[str, str]) -> tuple[int, 
     for name, value in feeds.items():
         inputs[name] = os.path.join(case_dir, f"in_{name}.npy")
         np.save(inputs[name], value)
-        np.ascontiguousarray(value, dtype=np.float32).tofile(inputs[name][:-4] + ".bin")
+        raw = value.astype(np.int64) if np.issubdtype(value.dtype, np.integer) else value.astype(np.float32)
+        np.ascontiguousarray(raw).tofile(inputs[name][:-4] + ".bin")  # the ABI's f32 / int64
     # Bind the symbolic dims of each input that has any: --input-shape NAME=DxD...
     compile_args = []
     for vi in model.graph.input:

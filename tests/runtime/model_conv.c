@@ -63,8 +63,8 @@ static const sdnn_kernel_step conv_step = {
 
 static const int64_t img_dims[] = {TM_CONV_BATCH, TM_CONV_IN, TM_CONV_H, TM_CONV_W};
 static const int64_t out_dims[] = {TM_CONV_BATCH, TM_CONV_OUT, TM_CONV_H, TM_CONV_W};
-static const sdnn_tensor_info inputs[] = {{"img", 4, img_dims}};
-static const sdnn_tensor_info outputs[] = {{"out", 4, out_dims}};
+static const sdnn_tensor_info inputs[] = {{"img", 4, img_dims, SDNN_F32}};
+static const sdnn_tensor_info outputs[] = {{"out", 4, out_dims, SDNN_F32}};
 
 static const sdnn_step steps[] = {
     {.op = SDNN_STEP_PACK_CHANNELS,

@@ -67,9 +67,9 @@ static const sdnn_kernel_step spmm_step = {
 };
 
 static const int64_t token_major_dims[] = {TOKENS, FEATURES};
-static const sdnn_tensor_info inputs[] = {{"x", 2, token_major_dims}};
-static const sdnn_tensor_info outputs[] = {{"y", 2, token_major_dims},
-                                           {"x_copy", 2, token_major_dims}};
+static const sdnn_tensor_info inputs[] = {{"x", 2, token_major_dims, SDNN_F32}};
+static const sdnn_tensor_info outputs[] = {{"y", 2, token_major_dims, SDNN_F32},
+                                           {"x_copy", 2, token_major_dims, SDNN_F32}};
 
 #define ARENA(offset) {SDNN_BUF_ARENA, 0, (offset)}
 #define INPUT(i) {SDNN_BUF_INPUT, (i), 0}

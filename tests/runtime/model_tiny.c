@@ -15,8 +15,8 @@
 #endif
 
 static const int64_t dims[] = {4};
-static const sdnn_tensor_info inputs[] = {{"x", 1, dims}};
-static const sdnn_tensor_info outputs[] = {{"y", 1, dims}};
+static const sdnn_tensor_info inputs[] = {{"x", 1, dims, SDNN_F32}};
+static const sdnn_tensor_info outputs[] = {{"y", 1, dims, SDNN_F32}};
 
 static const sdnn_step steps[] = {
     {.op = SDNN_STEP_COPY,

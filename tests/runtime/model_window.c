@@ -42,8 +42,8 @@ __attribute__((constructor)) static void build_plan(void) {
     const tw_case* k = &tw_cases[i];
     in_dims[i] = tw_in_floats(k);
     out_dims[i] = tw_out_floats(k);
-    inputs[i] = (sdnn_tensor_info){k->name, 1, &in_dims[i]};
-    outputs[i] = (sdnn_tensor_info){k->name, 1, &out_dims[i]};
+    inputs[i] = (sdnn_tensor_info){k->name, 1, &in_dims[i], SDNN_F32};
+    outputs[i] = (sdnn_tensor_info){k->name, 1, &out_dims[i], SDNN_F32};
 
     float* w = NULL;
     float* b = NULL;

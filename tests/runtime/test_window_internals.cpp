@@ -110,8 +110,8 @@ struct OneStepPlan {
     const tw_case& k = tw_cases[index];
     in_dims[0] = tw_in_floats(&k);
     out_dims[0] = tw_out_floats(&k);
-    in = {"x", 1, in_dims};
-    out = {"y", 1, out_dims};
+    in = {"x", 1, in_dims, SDNN_F32};
+    out = {"y", 1, out_dims, SDNN_F32};
     weights = sdnn_test::window_weights(index);
     biases = sdnn_test::window_biases(index);
     params = tw_params(&k, weights.empty() ? nullptr : weights.data(),

@@ -152,8 +152,9 @@ MODELS = {
         [helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Shape", ["x"], ["s"], name="shape"),
          helper.make_node("Cast", ["s"], ["c"], name="cast", to=TensorProto.FLOAT)],
         [fin("x", [2, 3])], [fin("y", None), fin("c", None)], []), "shape_chain_opset11": lambda: shape_chain(11),
-    "cast_activation": lambda: model(
-        [helper.make_node("Cast", ["x"], ["y"], name="to_float", to=TensorProto.FLOAT)],
+    "equal_activation": lambda: model(
+        [helper.make_node("Equal", ["x", "x"], ["e"], name="same"),
+         helper.make_node("Cast", ["e"], ["y"], name="to_float", to=TensorProto.FLOAT)],
         [fin("x", [5, 3])], [fin("y", None)], []),
 }
 

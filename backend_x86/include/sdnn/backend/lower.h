@@ -72,6 +72,11 @@ struct AttentionStep {
   std::vector<float> mask_const;  // non-empty: the mask is this constant
 };
 
+// GATHER_ROWS: the table rows are picked from.
+struct TableStep {
+  std::vector<float> table;
+};
+
 struct LoweredStep {
   uint32_t op = 0;  // sdnn_step_op
   ir::Storage src0, src1, dst, src2, src3;
@@ -85,12 +90,14 @@ struct LoweredStep {
   MatmulStep matmul;
   NormStep norm;
   AttentionStep attention;
+  TableStep table;
 };
 
 struct LoweredModel {
   struct Io {
     std::string name;
     ir::Shape shape;
+    bool i64 = false;
   };
   std::vector<LoweredKernel> kernels;
   std::vector<LoweredStep> steps;
