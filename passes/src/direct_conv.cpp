@@ -14,7 +14,7 @@
 // columns ox >= Wo are discarded by crop), so B row k for the chunk at column n is one vector at
 // plane(k) + shift(k) + n: an immediate displacement, as for the blocked SpMM. R leaves room for
 // the reads of the padded grid's last vector. Dense weights keep im2col (the dense kernel reads
-// blocked B only). Runs after choose-kernels; `vector_floats` sizes R.
+// blocked B only), and so do 1x1 windows (strided 1x1 convs: im2col is a plain subsampling copy). Runs after choose-kernels; `vector_floats` sizes R.
 #include <algorithm>
 
 #include "sdnn/ir/error.h"
@@ -39,6 +39,9 @@ class DirectConv : public Pass {
       if (n->op != "conv1x1" || n->get_str("kernel", "") != "sparse") continue;
       Node* im = n->inputs[0]->producer;
       if (!im || im->op != "im2col" || g.users(n->inputs[0]).size() != 1) continue;
+      // A 1x1 window (a strided 1x1 conv) reads one phase plane of the Sh * Sw pad_planes would
+      // write: im2col's subsampling copy is cheaper.
+      if (im->get_ints("kernel") == std::vector<int64_t>{1, 1}) continue;
       rewrite(g, im, n);
       changed = true;
     }
