@@ -13,8 +13,10 @@
 //   tile:   the same, but overlap is counted against the union of the current tile's columns,
 //           and each tile starts from the densest remaining row.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <numeric>
+#include <thread>
 
 #include "sdnn/ir/error.h"
 #include "sdnn/passes/pass.h"
@@ -157,19 +159,31 @@ class PermuteRows : public Pass {
   explicit PermuteRows(int64_t tile_height) : tile_(tile_height) {}
   const char* name() const override { return "permute-rows"; }
 
+  // The layers are independent: their orders are computed on all cores (each result depends
+  // only on its weights, so the output does not depend on the thread count).
   bool run(ir::Graph& g) override {
-    bool changed = false;
-    for (const auto& n : g.nodes()) {
-      if ((n->op != "fc" && n->op != "conv1x1" && n->op != "conv_direct") || n->get_str("kernel", "") != "sparse")
-        continue;
-      const ir::Value* w = n->inputs[1];
-      const int64_t m = w->shape[0], k = w->shape[1];
-      const ChosenOrder c = choose_row_order(w->f32->data(), m, k, tile_);
-      n->attrs["tile_loads"] = str_cat(c.loads_before, " -> ", c.loads_after);
-      if (!c.order.empty()) n->attrs["row_order"] = c.order;
-      changed = true;
+    std::vector<ir::Node*> work;
+    for (const auto& n : g.nodes())
+      if ((n->op == "fc" || n->op == "conv1x1" || n->op == "conv_direct") && n->get_str("kernel", "") == "sparse")
+        work.push_back(n.get());
+    std::vector<ChosenOrder> chosen(work.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      for (size_t i; (i = next++) < work.size();) {
+        const ir::Value* w = work[i]->inputs[1];
+        chosen[i] = choose_row_order(w->f32->data(), w->shape[0], w->shape[1], tile_);
+      }
+    };
+    const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), work.size());
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    for (size_t i = 0; i < work.size(); ++i) {
+      work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after);
+      if (!chosen[i].order.empty()) work[i]->attrs["row_order"] = chosen[i].order;
     }
-    return changed;
+    return !work.empty();
   }
 
  private:
