@@ -781,9 +781,9 @@ struct PointResult {
       if (p.name == name && p.ok) return &p;
     return nullptr;
   }
-  double speedup(const PeerResult& r) const {  // oneDNN's median over this peer's
+  double speedup(const PeerResult& r) const {  // oneDNN's median over this peer's; none for pad / crop alone
     const PeerResult* d = find("onednn");
-    return d && r.ok ? d->median_us / r.median_us : NAN;
+    return d && r.ok && r.flops != Peer::Flops::None ? d->median_us / r.median_us : NAN;
   }
   double gflops(const PeerResult& r) const {
     if (!r.ok || r.flops == Peer::Flops::None) return NAN;

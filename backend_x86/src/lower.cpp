@@ -479,6 +479,10 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       if (n.op == "pad_planes") {
         const auto st = n.get_ints("strides"), pads = n.get_ints("pads");
         s.op = SDNN_STEP_PAD_PLANES;
+        if (n.has("width")) {  // reads a direct convolution's output grid, skipping its extra columns
+          w.in_w = n.get_int("width", 0);
+          w.in_row_stride = x->shape[3];
+        }
         w.stride_h = st[0];
         w.stride_w = st[1];
         w.pad_top = pads[0];

@@ -147,9 +147,13 @@ std::vector<Shape> infer_shapes(const Node& n) {
   }
   if (op == "pad_planes") {
     // [B, C, H, W] -> [B, C * Sh * Sw, rows, ceil((W + pl + pr) / Sw)], rows >= the padded height's
-    const Shape& x = in(n, 0).shape;
+    Shape x = in(n, 0).shape;
     const auto st = n.get_ints("strides"), p = n.get_ints("pads");
     const Shape& y = n.outputs[0]->shape;
+    if (n.has("width") && x.size() == 4) {  // a grid input: only `width` of its columns are data
+      if (n.get_int("width", 0) > x[3] || n.get_int("width", 0) < 1) fail(n.where(), ": width exceeds the input");
+      x[3] = n.get_int("width", 0);
+    }
     if (x.size() != 4 || st.size() != 2 || p.size() != 4 || y.size() != 4 || y[0] != x[0] ||
         y[1] != x[1] * st[0] * st[1] || y[3] != (x[3] + p[1] + p[3] + st[1] - 1) / st[1] ||
         y[2] < (x[2] + p[0] + p[2] + st[0] - 1) / st[0])

@@ -14,7 +14,9 @@
 // columns ox >= Wo are discarded by crop), so B row k for the chunk at column n is one vector at
 // plane(k) + shift(k) + n: an immediate displacement, as for the blocked SpMM. R leaves room for
 // the reads of the padded grid's last vector. Dense weights keep im2col (the dense kernel reads
-// blocked B only), and so do 1x1 windows (strided 1x1 convs: im2col is a plain subsampling copy). Runs after choose-kernels; `vector_floats` sizes R.
+// blocked B only), and so do 1x1 windows (strided 1x1 convs: im2col is a plain subsampling copy).
+// When a crop's only reader is the next direct convolution's pad_planes, pad_planes reads the grid
+// directly ({width = Wo}: the grid's first Wo columns of each row are data) and the crop goes. Runs after choose-kernels; `vector_floats` sizes R.
 #include <algorithm>
 
 #include "sdnn/ir/error.h"
@@ -45,8 +47,21 @@ class DirectConv : public Pass {
       rewrite(g, im, n);
       changed = true;
     }
-    if (changed) g.remove_dead();
-    return changed;
+    if (!changed) return false;
+    g.remove_dead();  // the replaced im2col nodes still read the crops
+    // A crop read only by the next direct convolution's pad_planes: pad_planes reads the grid
+    // itself (attr width = the columns that are data) and the crop pass disappears.
+    for (const auto& np : g.nodes()) {
+      Node* pad = np.get();
+      if (pad->op != "pad_planes" || pad->has("width")) continue;
+      Node* crop = pad->inputs[0]->producer;
+      if (!crop || crop->op != "crop" || g.users(pad->inputs[0]).size() != 1 || g.is_graph_output(pad->inputs[0]))
+        continue;
+      pad->attrs["width"] = pad->inputs[0]->shape[3];
+      pad->inputs[0] = crop->inputs[0];
+    }
+    g.remove_dead();
+    return true;
   }
 
  private:

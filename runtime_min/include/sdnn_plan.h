@@ -229,6 +229,9 @@ typedef struct {
   const float* bias;         /* DEPTHWISE: [C] or NULL */
   uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
   uint32_t count_include_pad;/* AVGPOOL */
+  int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
+                              * row to the next (0: in_w; more when the input is a direct
+                              * convolution's output grid whose extra columns are skipped) */
 } sdnn_window_params;
 
 typedef struct {

@@ -133,8 +133,11 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       }
       case SDNN_STEP_PAD_PLANES: {
         if (p->vl != 0 && p->vl != 8 && p->vl != 16) return 0;
+        if (p->in_row_stride != 0 && (!p->vl || p->in_row_stride < p->in_w || !in_limit(p->in_row_stride, 1)))
+          return 0;
         if (p->vl) {
-          const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
+          const int64_t stride = p->in_row_stride ? p->in_row_stride : p->in_w;
+          const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * stride);
           if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats)) return 0;
         }
         if (!checked_mul(batch * c, columns, &dst_floats) ||

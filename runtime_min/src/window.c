@@ -669,7 +669,8 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
   /* PAD_PLANES: unit (item, row phase py, plane row r), every channel and column phase */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
-  const int64_t in_item = vl ? (h * w + vl - 1) / vl * c * vl : c * h * w;
+  const int64_t row_stride = vl && p->in_row_stride ? p->in_row_stride : w;
+  const int64_t in_item = vl ? (h * row_stride + vl - 1) / vl * c * vl : c * h * w;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const int64_t item = u / (sh * rows), py = u / rows % sh, r = u % rows;
     const int64_t iy = r * sh + py - p->pad_top;
@@ -679,7 +680,7 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
       const float* line = NULL;
       if (iy >= 0 && iy < h) {
         if (vl) {
-          sdnn_blocked_copy(row, (float*)in + ch * vl, iy * w, w, c * vl, vl, 0);
+          sdnn_blocked_copy(row, (float*)in + ch * vl, iy * row_stride, w, c * vl, vl, 0);
           line = row;
         } else {
           line = in + (ch * h + iy) * w;
