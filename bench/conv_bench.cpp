@@ -15,16 +15,22 @@
 // (sdnn_planes_run, sdnn_kernel_split_init, sdnn_pool_*: linked from the static runtime archive):
 //   pad_planes  x -> planes [IC][R][Wq]: Wq = W + 2, R = max(H + 2, (G + 2*Wq + 2 + Wq-1)/Wq + 1)
 //               with G = round_up(Ho*Wq, VL), so the reads of the grid's last vector stay inside;
-//               x is NCHW (--input nchw, the default) or ChannelBlocked [ceil(H*W/VL)][IC][VL]
-//               (--input blocked: what a previous sparse conv's crop leaves)
+//               x is NCHW (--input nchw, the default), ChannelBlocked [ceil(H*W/VL)][IC][VL]
+//               (--input blocked: what a previous sparse conv's crop leaves), or a previous 3x3
+//               direct conv's output grid [ceil(H*Wq/VL)][IC][VL] whose columns ox >= W are
+//               garbage (--input grid: the direct-conv pass drops a crop whose only reader is
+//               the next direct conv's pad_planes, which then reads the grid with in_row_stride
+//               Wq; the test data puts NaN in the garbage columns, so reading one fails the check)
 //   kernel      backend::default_plan(Spmm, isa, M = OC, K = IC*9, n = Ho*Wq) with
 //               b_offsets[(c, ky, kx)] = c*R*Wq + ky*Wq + kx (lower.cpp's direct_offsets), emitted
 //               by backend::emit_kernel and run through JitKernel with the runtime's contract (one
 //               call per k block): grid [G/VL][OC][VL], columns ox >= Wo of every row garbage
-//   crop        grid -> y ChannelBlocked [ceil(Ho*Wo/VL)][OC][VL] (pad columns written 0)
+//   crop        grid -> y ChannelBlocked [ceil(Ho*Wo/VL)][OC][VL] (pad columns written 0); not
+//               with --input grid, where the layer stands for one in a chain of 3x3 direct convs
+//               and leaves its grid for the next one's pad_planes
 // Peers (--peers):
-//   sdnn          pad_planes + kernel + crop; the default plan with the rows tiled in the order
-//                 the compiler's permute-rows pass picks (passes::choose_row_order, tile height
+//   sdnn          pad_planes + kernel + crop (no crop with --input grid); the default plan with
+//                 the rows tiled in the order the compiler's permute-rows pass picks (passes::choose_row_order, tile height
 //                 backend::spmm_tile_height(isa), kept only if it saves B loads): what
 //                 `sdnnc --tune=none` runs for the layer
 //   sdnn-kernel   that kernel alone, on planes padded beforehand, writing the grid
@@ -190,6 +196,13 @@ struct Point {
 
 int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
+// The sdnn peers' input x: NCHW, ChannelBlocked, or a previous direct conv's output grid.
+enum class Input { Nchw, Blocked, Grid };
+
+Input parse_input(const std::string& s) {
+  return s == "blocked" ? Input::Blocked : s == "grid" ? Input::Grid : Input::Nchw;
+}
+
 // The shapes of the three steps, as passes/src/direct_conv.cpp computes them for stride 1,
 // dilation 1: padded planes of rows x wq, the kernel's output grid of ho x wq columns.
 struct Geometry {
@@ -203,7 +216,9 @@ struct Geometry {
   int64_t planes_floats() const { return ic * plane_floats(); }
   int64_t grid_floats() const { return oc * grid_cols; }
   int64_t out_floats() const { return oc * out_cols; }
-  int64_t x_floats(bool blocked) const { return blocked ? ic * in_cols : ic * h * w; }
+  int64_t x_floats(Input in) const {
+    return in == Input::Nchw ? ic * h * w : in == Input::Blocked ? ic * in_cols : ic * round_up(h * wq, vl);
+  }
   int64_t k() const { return ic * kKernel * kKernel; }
   double dense_flops() const { return 2.0 * static_cast<double>(k() * oc * ho * wo); }
 };
@@ -321,7 +336,7 @@ std::unique_ptr<Workload> make_workload(const Point& pt, const Geometry& g, cons
     }
 
   // Copies: enough that one rotation of the largest peer's activations exceeds --rotate-mib.
-  const double per_copy = 4.0 * static_cast<double>(g.x_floats(true) + g.planes_floats() + g.grid_floats() +
+  const double per_copy = 4.0 * static_cast<double>(g.x_floats(Input::Grid) + g.planes_floats() + g.grid_floats() +
                                                     g.out_floats());
   wl->copies = std::clamp(static_cast<int>(std::ceil(opt.rotate_mib * 1024 * 1024 / per_copy)), 2, 4096);
   return wl;
@@ -521,24 +536,32 @@ class ConvKernel {
 
 // The sdnn peers' activations (shared by all sdnn peers of a point) and the two window steps.
 struct SdnnData {
-  bool blocked_input = false;
+  Input input = Input::Nchw;
   Rotation x, planes, grid, out;
   std::unique_ptr<PlanesStep> pad, crop;
 
-  SdnnData(const Workload& wl, bool blocked, sdnn_pool* pool, int max_threads) : blocked_input(blocked) {
+  SdnnData(const Workload& wl, Input in, sdnn_pool* pool, int max_threads) : input(in) {
     const Geometry& g = wl.g;
-    x = Rotation(wl.copies, g.x_floats(blocked));
+    x = Rotation(wl.copies, g.x_floats(in));
     planes = Rotation(wl.copies, g.planes_floats());
     grid = Rotation(wl.copies, g.grid_floats());
     out = Rotation(wl.copies, g.out_floats());
+    // Blocked and grid inputs: position p = iy * row + ix of channel c at (p / VL * IC + c) * VL + p % VL,
+    // row = W (blocked, pad columns 0) or Wq (grid: columns ix >= W and the last block's tail NaN).
+    const int64_t row = in == Input::Grid ? g.wq : g.w;
     for (int i = 0; i < wl.copies; ++i) {
       float* d = x[i];
-      if (!blocked) {
+      if (in == Input::Nchw) {
         std::copy(wl.x.begin(), wl.x.end(), d);
         continue;
       }
-      for (int64_t c = 0; c < g.ic; ++c)  // ChannelBlocked, pad columns 0 (alloc_floats zeroes)
-        for (int64_t p = 0; p < g.h * g.w; ++p) d[(p / g.vl * g.ic + c) * g.vl + p % g.vl] = wl.x[c * g.h * g.w + p];
+      if (in == Input::Grid) std::fill(d, d + g.x_floats(in), NAN);
+      for (int64_t c = 0; c < g.ic; ++c)
+        for (int64_t iy = 0; iy < g.h; ++iy)
+          for (int64_t ix = 0; ix < g.w; ++ix) {
+            const int64_t p = iy * row + ix;
+            d[(p / g.vl * g.ic + c) * g.vl + p % g.vl] = wl.x[(c * g.h + iy) * g.w + ix];
+          }
     }
     // lower.cpp's window fields for pad_planes (x -> [IC][R][Wq]) and crop (grid -> y).
     sdnn_window_params pp{};
@@ -552,7 +575,8 @@ struct SdnnData {
     pp.pad_top = pp.pad_left = kPad;
     pp.kernel_h = pp.kernel_w = kKernel;
     pp.dilation_h = pp.dilation_w = 1;
-    pp.vl = blocked ? g.vl : 0;
+    pp.vl = in == Input::Nchw ? 0 : g.vl;
+    pp.in_row_stride = in == Input::Grid ? g.wq : 0;
     pad = std::make_unique<PlanesStep>(SDNN_STEP_PAD_PLANES, pp, pool, max_threads);
     sdnn_window_params cp{};
     cp.batch = 1;
@@ -638,7 +662,8 @@ class SdnnPeer : public Peer {
   std::string details() const override {
     std::string s;
     if (stages_ & kPadStage)
-      s += std::string("pad_planes (") + (d_->blocked_input ? "ChannelBlocked" : "NCHW") + " x; " +
+      s += std::string("pad_planes (") +
+           (d_->input == Input::Nchw ? "NCHW" : d_->input == Input::Blocked ? "ChannelBlocked" : "grid") + " x; " +
            std::to_string(d_->pad->threads()) + " thread(s))";
     if (stages_ & kKernelStage) s += (s.empty() ? "" : " + ") + std::string("kernel [") + kernel_->details() + "]";
     if (stages_ & kCropStage)
@@ -853,9 +878,12 @@ PointResult measure(const Point& pt, const Context& ctx) {
   };
   auto make_peer = [&](const std::string& name) -> std::unique_ptr<Peer> {
     if (name == "onednn") return std::make_unique<OnednnPeer>(*wl, ctx.alg, ctx.eng, ctx.strm);
-    if (!data) data = std::make_unique<SdnnData>(*wl, opt.input == "blocked", ctx.pool, opt.threads);
+    const Input in = parse_input(opt.input);
+    if (!data) data = std::make_unique<SdnnData>(*wl, in, ctx.pool, opt.threads);
     const bool kernel_only = name.size() > 7 && name.compare(name.size() - 7, 7, "-kernel") == 0;
-    const unsigned stages = kernel_only ? kKernelStage : kPadStage | kKernelStage | kCropStage;
+    const unsigned stages = kernel_only          ? kKernelStage
+                            : in == Input::Grid ? kPadStage | kKernelStage
+                                                : kPadStage | kKernelStage | kCropStage;
     if (name == "sdnn-pad") return std::make_unique<SdnnPeer>(name, kPadStage, data.get(), nullptr);
     if (name == "sdnn-crop") return std::make_unique<SdnnPeer>(name, kCropStage, data.get(), nullptr);
     const Variant v = name.rfind("sdnn-noperm", 0) == 0  ? Variant::ModelOrder
@@ -1048,7 +1076,7 @@ double geomean(const std::vector<double>& v) {
 
 // The summary: per sdnn peer with a kernel and per sparsity, the geometric mean, min and max of
 // its speedup over oneDNN; the targets of issue 4 (reported, not asserted); and how much of the
-// sdnn pipeline's time pad_planes + crop take.
+// sdnn pipeline's time pad_planes + crop (pad_planes alone with --input grid) take.
 void print_summary(const std::vector<PointResult>& results, const Options& opt) {
   std::printf("\n== summary: speedup over oneDNN's dense convolution (t_onednn / t_peer), %d thread(s), isa %s, "
               "input %s\n",
@@ -1094,9 +1122,8 @@ void print_summary(const std::vector<PointResult>& results, const Options& opt) 
     }
     if (share.empty()) continue;
     const double mean = std::accumulate(share.begin(), share.end(), 0.0) / static_cast<double>(share.size());
-    std::printf("   pad_planes + crop at sparsity %.2f: mean %.1f %% of sdnn's time (1 - t_sdnn-kernel / t_sdnn), "
-                "max %.1f %% (%s)\n",
-                sp, 100.0 * mean, 100.0 * worst, at.c_str());
+    std::printf("   %s at sparsity %.2f: mean %.1f %% of sdnn's time (1 - t_sdnn-kernel / t_sdnn), max %.1f %% (%s)\n",
+                opt.input == "grid" ? "pad_planes" : "pad_planes + crop", sp, 100.0 * mean, 100.0 * worst, at.c_str());
   }
 }
 
@@ -1139,8 +1166,10 @@ int run(int argc, char** argv) {
   app.add_option("--isa", opt.isa, "ISA of the generated kernels")
       ->check(CLI::IsMember({"native", "avx512", "avx2"}))
       ->capture_default_str();
-  app.add_option("--input", opt.input, "layout of the sdnn peers' input x: nchw or blocked (ChannelBlocked)")
-      ->check(CLI::IsMember({"nchw", "blocked"}))
+  app.add_option("--input", opt.input,
+                 "the sdnn peers' input x: nchw, blocked (ChannelBlocked), or grid (a previous direct conv's\n"
+                 "output grid; then no crop either: a layer inside a chain of direct convs)")
+      ->check(CLI::IsMember({"nchw", "blocked", "grid"}))
       ->capture_default_str();
   app.add_option("--onednn-alg", opt.onednn_alg, "oneDNN algorithm: auto (convolution_auto) or direct")
       ->check(CLI::IsMember({"auto", "direct"}))

@@ -512,6 +512,11 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         SDNN_CHECK(n.outputs[0]->layout == ir::Layout::ChannelBlocked);
         s.op = SDNN_STEP_DEPTHWISE_BLOCKED;
         s.window.vl = vl;
+        // AVX-512, "same" stride-1 windows: shifted windows of the blocked input, block by block.
+        const WindowStep& g = s.window;
+        s.window.by_blocks = opts.isa == Isa::Avx512 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+                             g.dilation_w == 1 && g.out_h == g.in_h && g.out_w == g.in_w &&
+                             g.kernel_h * g.kernel_w <= 49;
         const WindowStep& w = s.window;
         sdnn_window_params wp{};
         wp.in_h = w.in_h, wp.in_w = w.in_w, wp.out_h = w.out_h, wp.out_w = w.out_w, wp.kernel_h = w.kernel_h;

@@ -238,3 +238,70 @@ int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, 
   }
   return 1;
 }
+
+/* ---- AVX-512, stride 1, "same" geometry: shifted windows of the blocked input ----------------
+ * Output block b (positions p0 = 16 b .. p0 + 15 of the Ho x Wo = H x W grid, possibly spanning
+ * rows) of one channel: tap (ky, kx) needs input positions p + s with s = (ky - pad_top) * W +
+ * (kx - pad_left): a window of 16 consecutive positions, taken from the two input blocks it
+ * straddles with one two-source permute, the lanes whose (oy + ky - pad_top, ox + kx - pad_left)
+ * leave the image zeroed by the permute's mask. The block's geometry (masks, permute indices,
+ * source blocks) is computed once and serves every channel; the channel loop walks the blocks'
+ * channel-contiguous memory in order. */
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
+    const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
+    int64_t block_end, float lo, float hi) {
+  enum { MAX_TAPS = 49 };
+  const int64_t h = p->in_h, w = p->in_w, c = p->channels, n = h * w;
+  const int64_t kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw, c_vl = c * 16;
+  const int64_t in_blocks = (n + 15) / 16;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 inv_w = _mm512_set1_ps(1.0f / (float)w);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  __mmask16 mask[MAX_TAPS];
+  __m512i idx[MAX_TAPS];
+  int64_t src[MAX_TAPS];
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int64_t p0 = b * 16;
+    /* (oy, ox) of each lane: oy = floor((p + 0.5) / W), exact for these sizes */
+    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
+    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
+    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_w));
+    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)w)));
+    const __mmask16 real = (__mmask16)(p0 + 16 <= n ? 0xFFFFu : (1u << (n - p0)) - 1u);
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const int64_t dy = ky - p->pad_top;
+      const __m512i iy = _mm512_add_epi32(oy, _mm512_set1_epi32((int)dy));
+      const __mmask16 row_ok = _mm512_cmpge_epi32_mask(iy, _mm512_setzero_si512()) &
+                               _mm512_cmplt_epi32_mask(iy, _mm512_set1_epi32((int)h));
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const int64_t dx = kx - p->pad_left, t = ky * kw + kx;
+        const __m512i ix = _mm512_add_epi32(ox, _mm512_set1_epi32((int)dx));
+        mask[t] = row_ok & real & _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512()) &
+                  _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32((int)w));
+        const int64_t start = p0 + dy * w + dx; /* window start, may be negative */
+        const int64_t first = start >= 0 ? start / 16 : -((-start + 15) / 16);
+        const int64_t shift = start - first * 16; /* 0..15 */
+        idx[t] = _mm512_add_epi32(lane, _mm512_set1_epi32((int)shift));
+        /* source blocks first, first + 1, clamped into the tensor: lanes from a clamped block
+         * are outside the image and masked */
+        src[t] = first;
+      }
+    }
+    float* out = out_item + b * c_vl;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* in = in_item + ch * 16;
+      const float* wts = p->weights + ch * taps;
+      __m512 acc = _mm512_set1_ps(p->bias ? p->bias[ch] : 0.0f);
+      for (int64_t t = 0; t < taps; ++t) {
+        if (!mask[t]) continue;
+        const int64_t b0 = src[t] < 0 ? 0 : src[t] >= in_blocks ? in_blocks - 1 : src[t];
+        const int64_t b1 = src[t] + 1 < 0 ? 0 : src[t] + 1 >= in_blocks ? in_blocks - 1 : src[t] + 1;
+        const __m512 window = _mm512_maskz_permutex2var_ps(mask[t], _mm512_loadu_ps(in + b0 * c_vl), idx[t],
+                                                           _mm512_loadu_ps(in + b1 * c_vl));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(wts[t]), window, acc);
+      }
+      acc = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc));
+      _mm512_storeu_ps(out + ch * 16, _mm512_maskz_mov_ps(real, acc));
+    }
+  }
+}

@@ -31,4 +31,10 @@ int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, 
                              float* scratch, int64_t channel, int64_t oy0, int64_t oy1, float lo,
                              float hi, uint32_t cpu);
 
+/* DEPTHWISE_BLOCKED with conv->by_blocks (AVX-512, VL = 16, stride 1, dilation 1, output size =
+ * input size, at most 49 taps): output column blocks [block_begin, block_end) of one batch item,
+ * every channel, pad columns written 0. See depthwise_simd.c. */
+void sdnn_depthwise_blocks_avx512(const sdnn_window_params* p, const float* in_item, float* out_item,
+                                  int64_t block_begin, int64_t block_end, float lo, float hi);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

@@ -551,6 +551,7 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_IM2COL:
       return p->batch * column_blocks(p) * p->channels;
     case SDNN_STEP_DEPTHWISE_BLOCKED:
+      return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->channels;
     case SDNN_STEP_GLOBAL_AVGPOOL:
       return p->batch * p->channels;
     case SDNN_STEP_PAD_PLANES:
@@ -602,6 +603,16 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
   float* out = scratch + in_blocks * vl;
   float lo, hi;
   act_bounds(p->act, &lo, &hi);
+  if (p->by_blocks) { /* units: (batch item, output column block), every channel */
+    for (int64_t u = unit_begin; u < unit_end;) {
+      const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
+      const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
+      sdnn_depthwise_blocks_avx512(p, src + item * in_blocks * c_vl, dst + item * out_blocks * c_vl, b0, b1, lo,
+                                   hi);
+      u += b1 - b0;
+    }
+    return;
+  }
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const int64_t item = u / g.c, c = u - item * g.c;
     const float* in_item = src + item * in_blocks * c_vl;
