@@ -202,7 +202,7 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
     c << "static const sdnn_kernel_step k" << i << " = {" << k.bin.symbol << ", sdnn_w" << i << "_values, "
       << (k.bias.empty() ? std::string("0") : str_cat("sdnn_w", i, "_bias")) << ", k" << i << "_blocks, "
       << p.num_tiles() << ", " << p.num_k_blocks() << ", " << p.n << ", " << p.column_align() << ", " << k.batch
-      << ", " << k.b_batch_stride << ", " << k.c_batch_stride << ", " << k.b_col_scale << ", " << p.m << ", "
+      << ", " << k.b_batch_stride << ", " << k.c_batch_stride << ", " << k.b_col_scale << ", " << k.c_col_scale << ", "
       << c_string(k.layer + ": " + p.str()) << "};\n";
   }
   auto io = [&](const char* what, const std::vector<LoweredModel::Io>& list) {

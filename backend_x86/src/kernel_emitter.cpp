@@ -281,6 +281,8 @@ class BlockedKernelEmitter : public Emitter {
         if (off < 0 || (off + p_.nb * vector_floats(p_.isa)) * 4 >= limit)
           fail("kernel plan ", p_.str(), ": B offset ", off, " is outside the displacement range");
     }
+    if (p_.c_plane < 0 || (p_.c_plane > 0 && (p_.m * p_.c_plane + p_.nb * vector_floats(p_.isa)) * 4 >= limit))
+      fail("kernel plan ", p_.str(), ": C planes of ", p_.c_plane, " floats exceed the displacement range");
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
   }
@@ -304,12 +306,16 @@ class BlockedKernelEmitter : public Emitter {
   int64_t vbytes() const { return vector_floats(p_.isa) * 4; }
   // One [K][VL] block of B; a direct convolution's planes advance one vector per vector.
   int64_t b_block_bytes() const { return p_.direct() ? vbytes() : p_.k * vbytes(); }
-  int64_t c_block_bytes() const { return p_.m * vbytes(); }  // one [M][VL] block of C
+  // One [M][VL] block of C; planes advance one vector per vector.
+  int64_t c_block_bytes() const { return p_.c_plane > 0 ? vbytes() : p_.m * vbytes(); }
   Xbyak::Address b_addr(int64_t k, int j) {
     if (p_.direct()) return ptr[reg_bin + j * vbytes() + p_.b_offsets[k] * 4];
     return ptr[reg_bin + j * b_block_bytes() + k * vbytes()];
   }
-  Xbyak::Address c_addr(int64_t row, int j) { return ptr[reg_cin + j * c_block_bytes() + row * vbytes()]; }
+  Xbyak::Address c_addr(int64_t row, int j) {
+    if (p_.c_plane > 0) return ptr[reg_cin + j * vbytes() + row * p_.c_plane * 4];
+    return ptr[reg_cin + j * c_block_bytes() + row * vbytes()];
+  }
 
   // Values operand for element `idx` of the block, rebasing reg_vals so the displacement stays
   // in disp8 range (EVEX scales disp8 by 4 for a dword broadcast; VEX does not).

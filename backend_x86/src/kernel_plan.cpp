@@ -26,6 +26,7 @@ std::string KernelPlan::str() const {
   if (n_group > 1) s += str_cat(" ng=", n_group);
   if (!row_order.empty()) s += " permuted";
   if (direct()) s += " direct";
+  if (c_plane > 0) s += " planes-out";
   std::string epi;
   if (bias) epi = "bias";
   if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));

@@ -428,17 +428,29 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       const Activation act = activation_of(n);
       KernelPlan plan;
       if (n.op == "conv_direct") {
-        // B: the planes [B][C*Sh*Sw][R][Wq]; C over the Ho x Wq grid, ChannelBlocked.
+        // B: the planes [B][C*Sh*Sw][R][Wq]; C over the Ho x Wq grid, ChannelBlocked, or
+        // ({planes_out}) straight into the next conv's planes [B][M][R'][Wq].
         const Value* y = n.outputs[0];
-        const ir::BlockedDims bd = ir::blocked_dims(y->shape, y->layout, vl);
-        SDNN_CHECK(family == Family::Spmm && x->layout == ir::Layout::RowMajor && bd.features == rows);
-        const int64_t cols = bd.padded_columns;
-        plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
-        plan.b_offsets = direct_offsets(n);
+        SDNN_CHECK(family == Family::Spmm && x->layout == ir::Layout::RowMajor);
         lk.batch = x->shape[0];
         lk.b_batch_stride = x->numel() / x->shape[0];
-        lk.c_batch_stride = rows * cols;
         lk.b_col_scale = 1;
+        if (n.has("planes_out")) {
+          const int64_t cols = padded_columns(n.get_int("grid_rows", 0) * y->shape[3], opts.isa);
+          plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+          plan.c_plane = y->shape[2] * y->shape[3];
+          lk.c_batch_stride = rows * plan.c_plane;
+          lk.c_col_scale = 1;
+          const auto po = n.get_ints("planes_out");  // pad_top, pad_left, H, W
+          lk.c_offset = po[0] * y->shape[3] + po[1];
+        } else {
+          const ir::BlockedDims bd = ir::blocked_dims(y->shape, y->layout, vl);
+          SDNN_CHECK(bd.features == rows);
+          plan = default_plan(family, opts.isa, rows, k, bd.padded_columns, b != nullptr, act);
+          lk.c_batch_stride = rows * bd.padded_columns;
+          lk.c_col_scale = rows;
+        }
+        plan.b_offsets = direct_offsets(n);
       } else {
         const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
         SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);
@@ -447,6 +459,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         lk.b_batch_stride = k * cols;
         lk.c_batch_stride = rows * cols;
         lk.b_col_scale = k;
+        lk.c_col_scale = rows;
         plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
       }
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
@@ -460,9 +473,28 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       lk.op = n.op;
       s.op = SDNN_STEP_KERNEL;
       s.src0 = x->storage;
-      s.dst = n.outputs[0]->storage;
+      s.dst = at_float(n.outputs[0]->storage, lk.c_offset);
       s.kernel = static_cast<int>(m.kernels.size());
       m.kernels.push_back(std::move(lk));
+      if (n.has("planes_out")) {
+        // The kernel wrote garbage where the planes' zero padding belongs: clear it.
+        m.steps.push_back(s);
+        const Value* y = n.outputs[0];
+        const auto po = n.get_ints("planes_out");
+        s = LoweredStep{};
+        s.op = SDNN_STEP_ZERO_BORDERS;
+        s.dst = y->storage;
+        s.has_window = true;
+        WindowStep& w = s.window;
+        w.batch = y->shape[0];
+        w.channels = y->shape[1];
+        w.out_h = y->shape[2];
+        w.out_w = y->shape[3];
+        w.pad_top = po[0];
+        w.pad_left = po[1];
+        w.in_h = po[2];
+        w.in_w = po[3];
+      }
     } else if (n.op == "pad_planes" || n.op == "crop") {
       const Value* x = n.inputs[0];
       const Value* y = n.outputs[0];

@@ -114,7 +114,8 @@ class Candidate {
 // alternate call by call so drift in the machine's speed hits them all alike.
 std::vector<double> time_candidates(const std::vector<std::unique_ptr<Candidate>>& cands, const KernelPlan& p,
                                     double budget_s) {
-  const size_t b_size = static_cast<size_t>(p.b_extent(p.n)), c_size = static_cast<size_t>(p.m * p.n);
+  const size_t b_size = static_cast<size_t>(p.b_extent(p.n));
+  const size_t c_size = static_cast<size_t>(p.c_plane > 0 ? p.m * p.c_plane + p.n : p.m * p.n);
   const size_t copies = std::max<size_t>(2, (4u << 20) / std::max<size_t>(1, (b_size + c_size) * 4) + 1);
   std::vector<float> b(b_size * copies), c(c_size * copies), bias(p.m, 0.5f);
   std::mt19937 rng(7);
@@ -175,6 +176,7 @@ std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel l
   h.vec(a.col);
   h.vec(base.row_order);
   h.vec(base.b_offsets);
+  h.pod(base.c_plane);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h.h));
   return buf;

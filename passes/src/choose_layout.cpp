@@ -48,7 +48,8 @@ class ChooseLayout : public Pass {
         out = Layout::RowMajor;
       } else if (n->op == "conv_direct" || n->op == "crop") {
         require(g, n, 0, n->op == "crop" ? Layout::ChannelBlocked : Layout::RowMajor);
-        out = Layout::ChannelBlocked;
+        // conv_direct {planes_out} writes the next conv's planes (row-major), else its grid blocked
+        out = n->has("planes_out") ? Layout::RowMajor : Layout::ChannelBlocked;
       } else if (n->op == "depthwise" && n->inputs[0]->layout == Layout::ChannelBlocked) {
         out = Layout::ChannelBlocked;  // per channel plane, staged through the thread's scratch
       } else if (n->op == "reshape" || n->op == "copy" || n->op == "depthwise" || n->op == "maxpool" ||

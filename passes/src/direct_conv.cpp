@@ -15,8 +15,11 @@
 // plane(k) + shift(k) + n: an immediate displacement, as for the blocked SpMM. R leaves room for
 // the reads of the padded grid's last vector. Dense weights keep im2col (the dense kernel reads
 // blocked B only), and so do 1x1 windows (strided 1x1 convs: im2col is a plain subsampling copy).
-// When a crop's only reader is the next direct convolution's pad_planes, pad_planes reads the grid
-// directly ({width = Wo}: the grid's first Wo columns of each row are data) and the crop goes. Runs after choose-kernels; `vector_floats` sizes R.
+// When a crop's only reader is the next direct convolution's pad_planes, the crop goes: with
+// stride 1 and the same row width the kernel writes that pad_planes' planes itself
+// ({planes_out = [pad_top, pad_left, H, W]}: grid shifted by the pads, a zero_borders step
+// clearing the pad columns the grid's extra columns land on); otherwise pad_planes reads the grid
+// ({width = Wo}: the grid's first Wo columns of each row are data). Runs after choose-kernels; `vector_floats` sizes R.
 #include <algorithm>
 
 #include "sdnn/ir/error.h"
@@ -51,14 +54,19 @@ class DirectConv : public Pass {
     g.remove_dead();  // the replaced im2col nodes still read the crops
     // A crop read only by the next direct convolution's pad_planes: pad_planes reads the grid
     // itself (attr width = the columns that are data) and the crop pass disappears.
-    for (const auto& np : g.nodes()) {
-      Node* pad = np.get();
-      if (pad->op != "pad_planes" || pad->has("width")) continue;
+    std::vector<Node*> pads;
+    for (const auto& np : g.nodes())
+      if (np->op == "pad_planes") pads.push_back(np.get());
+    for (Node* pad : pads) {
+      if (pad->has("width")) continue;
       Node* crop = pad->inputs[0]->producer;
       if (!crop || crop->op != "crop" || g.users(pad->inputs[0]).size() != 1 || g.is_graph_output(pad->inputs[0]))
         continue;
+      Value* grid = crop->inputs[0];
+      Node* dc = grid->producer;
+      if (writes_planes(g, dc, grid, pad)) continue;
       pad->attrs["width"] = pad->inputs[0]->shape[3];
-      pad->inputs[0] = crop->inputs[0];
+      pad->inputs[0] = grid;
     }
     g.remove_dead();
     return true;
@@ -104,6 +112,27 @@ class DirectConv : public Pass {
       if (g.nodes()[i].get() == conv) next = g.nodes()[i + 1].get();
     g.remove_node(conv);
     g.add_node("crop", name + ".crop", {wide}, {y}, next);
+  }
+
+  // The kernel of `dc` writes `pad`'s planes itself when they are its grid shifted by the pads:
+  // stride 1 (one phase) and the same row width. The kernel then stores grid column n at plane
+  // position pad_top * Wq + pad_left + n, the grid's extra columns landing on the pad columns,
+  // which a zero_borders step clears after it. Returns whether it rewired the graph.
+  bool writes_planes(ir::Graph& g, Node* dc, Value* grid, Node* pad) {
+    if (!dc || dc->op != "conv_direct" || g.users(grid).size() != 1) return false;
+    const auto st = pad->get_ints("strides"), pads = pad->get_ints("pads");
+    Value* planes = pad->outputs[0];
+    const int64_t wq = grid->shape[3], rows = planes->shape[2];
+    const int64_t grid_cols = (grid->shape[2] * wq + vl_ - 1) / vl_ * vl_;
+    if (st != std::vector<int64_t>{1, 1} || planes->shape[3] != wq || pads[0] * wq + pads[1] + grid_cols > rows * wq)
+      return false;
+    const int64_t width = pad->inputs[0]->shape[3], height = pad->inputs[0]->shape[2];
+    dc->attrs["planes_out"] = std::vector<int64_t>{pads[0], pads[1], height, width};
+    dc->attrs["grid_rows"] = grid->shape[2];
+    g.remove_node(pad);
+    dc->outputs[0] = planes;
+    planes->producer = dc;
+    return true;
   }
 
   int64_t vl_;

@@ -129,6 +129,11 @@ typedef enum {
                                   * src0, t < dims[0], table = (const float*)params [dims[2]][dims[1]]
                                   * (negative indices count from the end; sdnn_run rejects others
                                   * outside [-dims[2], dims[2]) before running) */
+  SDNN_STEP_ZERO_BORDERS = 26,   /* in place on dst [batch][C][out_h][out_w] planes: zero every
+                                  * element outside rows [pad_top, pad_top + in_h) x columns
+                                  * [pad_left, pad_left + in_w) (conv: batch, channels, in_h, in_w,
+                                  * out_h, out_w, pad_top, pad_left; a kernel wrote the planes with
+                                  * garbage where the zero padding belongs) */
 } sdnn_step_op;
 
 /* ---- tensor steps ------------------------------------------------------------------------- */

@@ -45,7 +45,8 @@ enum {
 static int is_window_op(uint32_t op) {
   return op == SDNN_STEP_IM2COL || op == SDNN_STEP_DEPTHWISE || op == SDNN_STEP_MAXPOOL ||
          op == SDNN_STEP_AVGPOOL || op == SDNN_STEP_GLOBAL_AVGPOOL ||
-         op == SDNN_STEP_DEPTHWISE_BLOCKED || op == SDNN_STEP_PAD_PLANES || op == SDNN_STEP_CROP;
+         op == SDNN_STEP_DEPTHWISE_BLOCKED || op == SDNN_STEP_PAD_PLANES || op == SDNN_STEP_CROP ||
+         op == SDNN_STEP_ZERO_BORDERS;
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -82,6 +83,7 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
     case SDNN_STEP_DEPTHWISE_BLOCKED:
     case SDNN_STEP_PAD_PLANES:
     case SDNN_STEP_CROP:
+    case SDNN_STEP_ZERO_BORDERS:
       schedule->num_threads = threads_for(sdnn_window_work(step), WINDOW_MIN_PER_THREAD,
                                           sdnn_window_units(step), max_threads);
       break;
@@ -277,6 +279,11 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
                                c->plan->required_cpu);
     return;
   }
+  if (step->op == SDNN_STEP_ZERO_BORDERS) {
+    const int64_t units = sdnn_window_units(step);
+    sdnn_zero_borders_run(step, bound->dst, units * thread / threads, units * (thread + 1) / threads);
+    return;
+  }
   if (step->op == SDNN_STEP_PAD_PLANES || step->op == SDNN_STEP_CROP) {
     const int64_t units = sdnn_window_units(step);
     sdnn_planes_run(step, bound->src0, bound->dst, c->scratch + c->scratch_floats * (size_t)thread,
@@ -339,7 +346,7 @@ static const char* step_name(uint32_t op) {
                                       "pack_channels", "unpack_channels", "im2col", "depthwise", "maxpool",
                                       "avgpool", "global_avgpool", "clip", "elementwise", "reduce_mean",
                                       "softmax", "matmul", "layernorm", "attention", "depthwise_blocked", "pad_planes", "crop", "cast_i64",
-                                      "gather_rows"};
+                                      "gather_rows", "zero_borders"};
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 

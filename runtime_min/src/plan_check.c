@@ -146,6 +146,12 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         if (plan->scratch_bytes < (uint64_t)sdnn_window_scratch_floats(p) * sizeof(float)) return 0;
         break;
       }
+      case SDNN_STEP_ZERO_BORDERS: {
+        /* in place: the planes are the destination */
+        if (p->out_h < p->pad_top + p->in_h || p->out_w < p->pad_left + p->in_w) return 0;
+        if (!checked_mul(batch * c, columns, &dst_floats)) return 0;
+        return ref_is_valid(plan, s->dst, dst_floats, 1);
+      }
       case SDNN_STEP_CROP: {
         if ((p->vl != 8 && p->vl != 16) || p->out_h != p->in_h || p->out_w > p->in_w) return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
@@ -350,6 +356,7 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
     case SDNN_STEP_DEPTHWISE_BLOCKED:
     case SDNN_STEP_PAD_PLANES:
     case SDNN_STEP_CROP:
+    case SDNN_STEP_ZERO_BORDERS:
       return window_is_valid(plan, s);
     case SDNN_STEP_CLIP:
       if (s->alpha != s->alpha || s->beta != s->beta) return 0; /* NaN bounds */

@@ -553,6 +553,7 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_DEPTHWISE_BLOCKED:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->channels;
     case SDNN_STEP_GLOBAL_AVGPOOL:
+    case SDNN_STEP_ZERO_BORDERS:
       return p->batch * p->channels;
     case SDNN_STEP_PAD_PLANES:
       return p->batch * p->stride_h * p->out_h;
@@ -580,6 +581,10 @@ int64_t sdnn_window_work(const sdnn_step* step) {
       break;
     case SDNN_STEP_CROP:
       work = (double)p->batch * (double)p->channels * (double)p->out_h * (double)p->out_w;
+      break;
+    case SDNN_STEP_ZERO_BORDERS: /* floats written */
+      work = (double)p->batch * (double)p->channels *
+             (double)((p->out_h - p->in_h) * p->out_w + p->in_h * (p->out_w - p->in_w));
       break;
     case SDNN_STEP_DEPTHWISE_BLOCKED: /* taps */
       work = (double)p->batch * (double)p->channels * (double)p->out_h * (double)p->out_w *
@@ -704,6 +709,21 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
         else
           zero_run(d, cols);
       }
+    }
+  }
+}
+
+void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end) {
+  const sdnn_window_params* p = step->conv;
+  const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
+  const int64_t top = p->pad_top, left = p->pad_left, h = p->in_h, w = p->in_w;
+  for (int64_t u = unit_begin; u < unit_end; ++u) {
+    float* d = dst + u * plane;
+    zero_run(d, top * cols + left); /* the top rows, then row top's left pad */
+    for (int64_t r = top; r < top + h; ++r) {
+      /* right pad of row r and left pad of row r + 1 are adjacent */
+      const int64_t from = r * cols + left + w, to = r + 1 < top + h ? (r + 1) * cols + left : plane;
+      zero_run(d + from, to - from);
     }
   }
 }

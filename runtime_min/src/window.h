@@ -36,6 +36,9 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
 void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end);
 
+/* ZERO_BORDERS: units (batch item, channel). */
+void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end);
+
 /* Units of the step's work split (>= 1 for a valid step). */
 int64_t sdnn_window_units(const sdnn_step* step);
 

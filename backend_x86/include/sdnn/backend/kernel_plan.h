@@ -47,6 +47,11 @@ struct KernelPlan {
   // of a chunk VL floats further. Empty: the blocked B above.
   std::vector<int64_t> b_offsets;
 
+  // C written as planes (c_plane > 0): row m of C, for the chunk at column n, is the vector at
+  // c + m * c_plane + n floats (the next direct convolution's zero-padded input planes); 0: the
+  // blocked C above.
+  int64_t c_plane = 0;
+
   bool direct() const { return !b_offsets.empty(); }
   // Floats of B one call may read for n columns: the blocked [N/VL][K][VL], or the largest
   // shifted window's end.

@@ -29,6 +29,8 @@ struct LoweredKernel {
   std::vector<float> bias;  // empty when the kernel has no bias epilogue
   int64_t batch = 1, b_batch_stride = 0, c_batch_stride = 0;
   int64_t b_col_scale = 0;  // floats from B's column n0 to n0 + 1 (K blocked, 1 for planes)
+  int64_t c_col_scale = 0;  // the same for C (M blocked, 1 for planes)
+  int64_t c_offset = 0;     // floats from the output value's start to C's column 0
   std::string layer;        // ONNX node name, for diagnostics and reports
   std::string op;           // fc | conv1x1 | conv_direct
   TuneRecord tune;
