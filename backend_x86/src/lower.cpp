@@ -170,6 +170,16 @@ void simplify(const Node& n, ElementwiseStep& e) {
   if (d.size() > SDNN_MAX_RANK)
     fail(n.where(), ": unsupported: the elementwise index space needs ", d.size(), " dims (at most ", SDNN_MAX_RANK,
          ")");
+  // One long contiguous run (the usual blocked case) would be one unit of the runtime's work split:
+  // cut it into rows of a few thousand floats so threads can share it.
+  if (d.size() == 1 && d[0] >= 8192) {
+    for (int64_t row = 4096; row >= 256; row /= 2)
+      if (d[0] % row == 0) {
+        d = {d[0] / row, row};
+        for (int o = 0; o < 3; ++o) st[o] = {st[o][0] * row, st[o][0]};
+        break;
+      }
+  }
   e.dims = d;
   e.dst_strides = st[0];
   e.src0_strides = st[1];
