@@ -554,11 +554,14 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         SDNN_CHECK(n.outputs[0]->layout == ir::Layout::ChannelBlocked);
         s.op = SDNN_STEP_DEPTHWISE_BLOCKED;
         s.window.vl = vl;
-        // AVX-512, "same" stride-1 windows: shifted windows of the blocked input, block by block.
+        // AVX-512: output block by output block, every channel inside; "same" stride-1 windows
+        // as shifted windows of the blocked input (1), any other geometry gathered (2).
         const WindowStep& g = s.window;
-        s.window.by_blocks = opts.isa == Isa::Avx512 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-                             g.dilation_w == 1 && g.out_h == g.in_h && g.out_w == g.in_w &&
-                             g.kernel_h * g.kernel_w <= 49;
+        const bool same = g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
+                          g.out_h == g.in_h && g.out_w == g.in_w;
+        if (opts.isa == Isa::Avx512 && g.kernel_h * g.kernel_w <= 49 &&
+            (g.in_h * g.in_w + 16) * g.channels < (int64_t{1} << 31))
+          s.window.by_blocks = same ? 1 : 2;
         const WindowStep& w = s.window;
         sdnn_window_params wp{};
         wp.in_h = w.in_h, wp.in_w = w.in_w, wp.out_h = w.out_h, wp.out_w = w.out_w, wp.kernel_h = w.kernel_h;

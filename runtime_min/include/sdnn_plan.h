@@ -234,9 +234,10 @@ typedef struct {
   const float* bias;         /* DEPTHWISE: [C] or NULL */
   uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
   uint32_t count_include_pad;/* AVGPOOL */
-  uint32_t by_blocks;        /* DEPTHWISE_BLOCKED: 1 = units are output column blocks (all
-                              * channels each): the AVX-512 shifted-window code for stride 1,
-                              * dilation 1 and out_h x out_w = in_h x in_w; 0 = units are channels */
+  uint32_t by_blocks;        /* DEPTHWISE_BLOCKED: units are output column blocks (all channels
+                              * each) with AVX-512 code: 1 = shifted windows (stride 1, dilation 1,
+                              * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry);
+                              * 0 = units are channels */
   uint32_t reserved;
   int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct

@@ -305,3 +305,62 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
     }
   }
 }
+
+/* ---- AVX-512, any stride / dilation: gathered windows --------------------------------------
+ * As above, output block by output block with every channel inside, but each tap's 16 inputs are
+ * gathered: lane (oy, ox) reads input (oy*sh - pad_top + ky*dh, ox*sw - pad_left + kx*dw), whose
+ * offset in the blocked input, (q / 16) * C * 16 + q % 16 for q = iy * W + ix, is the same for
+ * every channel (the channel adds c * 16); lanes outside the image are masked to 0. */
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_avx512(
+    const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
+    int64_t block_end, float lo, float hi) {
+  enum { MAX_TAPS = 49 };
+  const int64_t h = p->in_h, w = p->in_w, c = p->channels, ow = p->out_w;
+  const int64_t n_out = p->out_h * ow, kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw;
+  const int64_t c_vl = c * 16;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 inv_ow = _mm512_set1_ps(1.0f / (float)ow);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  __mmask16 mask[MAX_TAPS];
+  __m512i off[MAX_TAPS];
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int64_t p0 = b * 16;
+    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
+    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
+    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_ow));
+    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)ow)));
+    const __m512i y0 = _mm512_sub_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->stride_h)),
+                                        _mm512_set1_epi32((int)p->pad_top));
+    const __m512i x0 = _mm512_sub_epi32(_mm512_mullo_epi32(ox, _mm512_set1_epi32((int)p->stride_w)),
+                                        _mm512_set1_epi32((int)p->pad_left));
+    const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const __m512i iy = _mm512_add_epi32(y0, _mm512_set1_epi32((int)(ky * p->dilation_h)));
+      const __mmask16 row_ok = _mm512_cmpge_epi32_mask(iy, _mm512_setzero_si512()) &
+                               _mm512_cmplt_epi32_mask(iy, _mm512_set1_epi32((int)h));
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const int64_t t = ky * kw + kx;
+        const __m512i ix = _mm512_add_epi32(x0, _mm512_set1_epi32((int)(kx * p->dilation_w)));
+        mask[t] = row_ok & real & _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512()) &
+                  _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32((int)w));
+        /* q = iy * W + ix (garbage in masked lanes, never used): block * C * 16 + q % 16 */
+        const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(iy, _mm512_set1_epi32((int)w)), ix);
+        off[t] = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(q, 4), _mm512_set1_epi32((int)c_vl)),
+                                  _mm512_and_si512(q, _mm512_set1_epi32(15)));
+      }
+    }
+    float* out = out_item + b * c_vl;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* in = in_item + ch * 16;
+      const float* wts = p->weights + ch * taps;
+      __m512 acc = _mm512_set1_ps(p->bias ? p->bias[ch] : 0.0f);
+      for (int64_t t = 0; t < taps; ++t) {
+        if (!mask[t]) continue;
+        const __m512 x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[t], off[t], in, 4);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(wts[t]), x, acc);
+      }
+      acc = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc));
+      _mm512_storeu_ps(out + ch * 16, _mm512_maskz_mov_ps(real, acc));
+    }
+  }
+}

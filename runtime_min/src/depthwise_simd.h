@@ -37,4 +37,10 @@ int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, 
 void sdnn_depthwise_blocks_avx512(const sdnn_window_params* p, const float* in_item, float* out_item,
                                   int64_t block_begin, int64_t block_end, float lo, float hi);
 
+/* DEPTHWISE_BLOCKED with conv->by_blocks == 2 (AVX-512, VL = 16, any stride / dilation / size, at
+ * most 49 taps, input offsets below 2^31 floats): the same, each tap's inputs gathered. */
+void sdnn_depthwise_blocks_gather_avx512(const sdnn_window_params* p, const float* in_item,
+                                         float* out_item, int64_t block_begin, int64_t block_end,
+                                         float lo, float hi);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

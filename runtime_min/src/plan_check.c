@@ -162,11 +162,15 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         break;
       }
       case SDNN_STEP_DEPTHWISE_BLOCKED: {
-        if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 1) return 0;
-        if (p->by_blocks &&
-            (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) || p->stride_h != 1 || p->stride_w != 1 ||
-             p->dilation_h != 1 || p->dilation_w != 1 || p->out_h != p->in_h || p->out_w != p->in_w ||
-             p->kernel_h * p->kernel_w > 49 || p->in_h * p->in_w >= (INT64_C(1) << 24)))
+        if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 2) return 0;
+        if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
+                             p->kernel_h * p->kernel_w > 49 || p->in_h * p->in_w >= (INT64_C(1) << 24) ||
+                             p->out_h * p->out_w >= (INT64_C(1) << 24) ||
+                             (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31)))
+          return 0;
+        if (p->by_blocks == 1 &&
+            (p->stride_h != 1 || p->stride_w != 1 || p->dilation_h != 1 || p->dilation_w != 1 ||
+             p->out_h != p->in_h || p->out_w != p->in_w))
           return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
         const uint64_t in_padded = (in_n / vl + (in_n % vl != 0)) * vl;

@@ -612,8 +612,12 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
     for (int64_t u = unit_begin; u < unit_end;) {
       const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
       const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
-      sdnn_depthwise_blocks_avx512(p, src + item * in_blocks * c_vl, dst + item * out_blocks * c_vl, b0, b1, lo,
-                                   hi);
+      if (p->by_blocks == 1)
+        sdnn_depthwise_blocks_avx512(p, src + item * in_blocks * c_vl, dst + item * out_blocks * c_vl, b0, b1, lo,
+                                     hi);
+      else
+        sdnn_depthwise_blocks_gather_avx512(p, src + item * in_blocks * c_vl, dst + item * out_blocks * c_vl, b0,
+                                            b1, lo, hi);
       u += b1 - b0;
     }
     return;
