@@ -5,8 +5,8 @@ For each model: generate it (models/make_model.py configurations), compile it wi
 that the .so's output matches ONNX Runtime's (rtol 1e-3, atol 1e-4; a mismatch aborts), then
 time rounds in which every peer runs `--iters` inferences back to back, the peers taking turns
 round by round (so drifting clock speeds or noisy neighbours hit all of them alike); before its
-block a peer waits `--settle-ms` (the other peer's idle threads stop spinning) and makes one
-untimed call. Reports the
+block a peer waits `--settle-ms` (the other peer's idle threads stop spinning) and makes
+`--warmup` untimed calls (the other peer's weights have just gone through the caches). Reports the
 median and 10th/90th percentile latency per peer and the ratio of the medians ONNX Runtime /
 sdnnc. ONNX Runtime runs the dense model (its sparse weights are plain initializers) with all
 graph optimizations, intra-op threads 1 and 2, sequential execution; sdnnc's context has 1 and 2
@@ -88,6 +88,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--iters", type=int, default=5, help="inferences per peer per round")
     ap.add_argument("--settle-ms", type=float, default=50, help="pause before each peer's block of a round")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="untimed calls after the pause (the other peer's weights have left the caches)")
     ap.add_argument("--workdir", default="/tmp/sdnn_e2e")
     ap.add_argument("--sdnnc-arg", action="append", default=[], help="extra sdnnc argument")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table at the end")
@@ -142,7 +144,8 @@ def main() -> int:
                     # after a run, runtime_min's pool briefly too) and would take this peer's
                     # second core: let them settle, then one untimed call wakes this peer's own.
                     time.sleep(args.settle_ms / 1e3)
-                    peers[p]()
+                    for _ in range(args.warmup):
+                        peers[p]()
                     for _ in range(args.iters):
                         t = time.perf_counter()
                         peers[p]()
