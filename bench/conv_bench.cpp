@@ -586,6 +586,7 @@ struct SdnnData {
     cp.out_h = g.ho;
     cp.out_w = g.wo;
     cp.vl = g.vl;
+    cp.by_blocks = g.vl == 16;  // as sdnnc lowers a crop for AVX-512: gathered, block by block
     crop = std::make_unique<PlanesStep>(SDNN_STEP_CROP, cp, pool, max_threads);
   }
 };

@@ -533,6 +533,8 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       } else {
         s.op = SDNN_STEP_CROP;
         w.vl = vl;
+        w.by_blocks = opts.isa == Isa::Avx512 && (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) &&
+                      w.out_h * w.out_w < (int64_t{1} << 24);  // gathered, block by block
       }
       sdnn_window_params wp{};
       wp.in_w = w.in_w;

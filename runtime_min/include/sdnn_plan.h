@@ -237,7 +237,8 @@ typedef struct {
   uint32_t by_blocks;        /* DEPTHWISE_BLOCKED: units are output column blocks (all channels
                               * each) with AVX-512 code: 1 = shifted windows (stride 1, dilation 1,
                               * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry);
-                              * 0 = units are channels */
+                              * 0 = units are channels. CROP: 1 = units are output column
+                              * blocks, gathered with AVX-512; 0 = units are rows */
   uint32_t reserved;
   int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct

@@ -364,3 +364,32 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
     }
   }
 }
+
+/* ---- AVX-512 crop: output block by output block, every channel ------------------------------
+ * Output position p = oy * out_w + ox of the compact layout comes from grid position
+ * oy * in_w + ox; the 16 lanes' source offsets in the blocked grid are the same for every channel,
+ * so each (block, channel) is one gather and one store (pad lanes of the last block stored 0). */
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const sdnn_window_params* p,
+                                                                          const float* in_item,
+                                                                          float* out_item,
+                                                                          int64_t block_begin,
+                                                                          int64_t block_end) {
+  const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, n_out = p->out_h * ow;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 inv_ow = _mm512_set1_ps(1.0f / (float)ow);
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int64_t p0 = b * 16;
+    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
+    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
+    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_ow));
+    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)ow)));
+    const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->in_w)), ox);
+    const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(q, 4), _mm512_set1_epi32((int)c_vl)),
+                                         _mm512_and_si512(q, _mm512_set1_epi32(15)));
+    const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
+    float* out = out_item + b * c_vl;
+    for (int64_t ch = 0; ch < c; ++ch)
+      _mm512_storeu_ps(out + ch * 16,
+                       _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4));
+  }
+}

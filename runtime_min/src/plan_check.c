@@ -153,7 +153,11 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         return ref_is_valid(plan, s->dst, dst_floats, 1);
       }
       case SDNN_STEP_CROP: {
-        if ((p->vl != 8 && p->vl != 16) || p->out_h != p->in_h || p->out_w > p->in_w) return 0;
+        if ((p->vl != 8 && p->vl != 16) || p->out_h != p->in_h || p->out_w > p->in_w || p->by_blocks > 1) return 0;
+        if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
+                             (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
+                             p->out_h * p->out_w >= (INT64_C(1) << 24)))
+          return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
         if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats) ||
             !checked_mul(batch * c, (columns / vl + (columns % vl != 0)) * vl, &dst_floats))

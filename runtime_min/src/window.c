@@ -558,7 +558,7 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_PAD_PLANES:
       return p->batch * p->stride_h * p->out_h;
     case SDNN_STEP_CROP:
-      return p->batch * p->out_h;
+      return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
     default:
       return p->batch * p->channels * p->out_h;
   }
@@ -648,8 +648,8 @@ static void zero_run(float* d, int64_t n) {
 static void phase_row(float* restrict d, const float* restrict line, int64_t cols, int64_t s, int64_t f,
                       int64_t pad, int64_t w) {
   const int64_t first = pad - f; /* inside: x * s >= first and x * s < first + w */
-  int64_t x0 = first <= 0 ? 0 : (first + s - 1) / s;
-  int64_t x1 = first + w <= 0 ? 0 : (first + w + s - 1) / s;
+  int64_t x0 = first <= 0 ? 0 : s == 1 ? first : (first + s - 1) / s;
+  int64_t x1 = first + w <= 0 ? 0 : s == 1 ? first + w : (first + w + s - 1) / s;
   x0 = min64(x0, cols);
   x1 = min64(x1, cols);
   if (x1 < x0) x1 = x0;
@@ -671,6 +671,15 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
     /* unit (item, row y): row y's first out_w columns of every channel */
     const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;
     const int64_t in_item = (in_n + vl - 1) / vl * c * vl, out_blocks = (out_n + vl - 1) / vl;
+    if (p->by_blocks) { /* AVX-512: unit (item, output column block), gathered */
+      for (int64_t u = unit_begin; u < unit_end;) {
+        const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
+        const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
+        sdnn_crop_blocks_avx512(p, src + item * in_item, dst + item * out_blocks * c * vl, b0, b1);
+        u += b1 - b0;
+      }
+      return;
+    }
     for (int64_t u = unit_begin; u < unit_end; ++u) {
       const int64_t item = u / p->out_h, y = u - item * p->out_h;
       float* in = (float*)src + item * in_item;
