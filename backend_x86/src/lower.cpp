@@ -69,7 +69,11 @@ void emit_all(LoweredModel& m, const std::vector<Job>& jobs, int threads) {
     for (size_t i; !failed && (i = next++) < jobs.size();) {
       try {
         LoweredKernel& lk = m.kernels[i];
-        lk.bin = emit_kernel(lk.bin.plan, weights_of(jobs[i]), lk.bin.symbol);
+        try {
+          lk.bin = emit_kernel(lk.bin.plan, weights_of(jobs[i]), lk.bin.symbol);
+        } catch (const Error& e) {
+          fail(jobs[i].node->where(), ": ", e.what());
+        }
       } catch (...) {
         if (!failed.exchange(true)) error = std::current_exception();
       }
@@ -534,7 +538,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         s.op = SDNN_STEP_CROP;
         w.vl = vl;
         w.by_blocks = opts.isa == Isa::Avx512 && (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) &&
-                      w.out_h * w.out_w < (int64_t{1} << 24);  // gathered, block by block
+                      w.out_h * w.out_w < (int64_t{1} << 31);  // gathered, block by block (as plan_check)
       }
       sdnn_window_params wp{};
       wp.in_w = w.in_w;
@@ -561,8 +565,9 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         const WindowStep& g = s.window;
         const bool same = g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
                           g.out_h == g.in_h && g.out_w == g.in_w;
+        // (The block code indexes in int32: the same limits as plan_check.)
         if (opts.isa == Isa::Avx512 && g.kernel_h * g.kernel_w <= 49 &&
-            (g.in_h * g.in_w + 16) * g.channels < (int64_t{1} << 31))
+            (g.in_h * g.in_w + 16) * g.channels < (int64_t{1} << 31) && g.out_h * g.out_w < (int64_t{1} << 31))
           s.window.by_blocks = same ? 1 : 2;
         const WindowStep& w = s.window;
         sdnn_window_params wp{};

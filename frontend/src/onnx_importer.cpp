@@ -456,6 +456,7 @@ class Importer {
     reject_unknown_attrs(c, {"axes", "keepdims", "noop_with_empty_axes"});
     const Shape& x = c.in[0]->shape;
     const int64_t r = static_cast<int64_t>(x.size());
+    if (opset_ >= 18 && attr(c, "axes")) node_fail(c, "unsupported attribute 'axes' (an input from opset 18)");
     std::vector<int64_t> axes = axes_operand(c, 18);
     if (axes.empty()) {
       if (attr_int(c, "noop_with_empty_axes", 0) != 0) {
@@ -601,6 +602,9 @@ class Importer {
     if (sizes.empty()) {
       const int64_t parts = attr(c, "num_outputs") ? attr_int(c, "num_outputs", outs) : outs;
       if (parts != outs || parts < 1) node_fail(c, str_cat("num_outputs ", parts, " but ", outs, " outputs"));
+      // Before opset 18 an implicit split is into equal parts; from 18 the last may be smaller.
+      if (opset_ < 18 && x[axis] % parts)
+        node_fail(c, str_cat("dim ", x[axis], " does not split into ", parts, " equal parts"));
       const int64_t each = (x[axis] + parts - 1) / parts;  // the last part may be smaller
       for (int64_t i = 0, left = x[axis]; i < parts; ++i, left -= each) sizes.push_back(std::min(each, left));
     }

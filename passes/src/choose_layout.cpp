@@ -8,8 +8,9 @@
 // FeatureBlocked input stays blocked; attention reads and writes FeatureBlocked (its mask
 // row-major), so a whole transformer encoder runs blocked between one pack and one unpack; a
 // depthwise conv of a ChannelBlocked input stays ChannelBlocked (MobileNet's blocks need no pack);
-// matmul, transpose, softmax, reduce_mean, reshape, copy, depthwise, pools and graph inputs /
-// outputs are row-major (NCHW). Where a consumer needs
+// a depthwise conv of a ChannelBlocked input stays ChannelBlocked; the direct convolution's planes
+// are row-major and its grid ChannelBlocked; matmul, transpose, softmax, reduce_mean, reshape,
+// copy, other depthwise convs, pools and graph inputs / outputs are row-major (NCHW). Where a consumer needs
 // another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
 // value and layout, shared by all consumers); a graph output that ends blocked gets one at the
 // end, which takes over the output's name. The vector width is recorded in the graph's meta

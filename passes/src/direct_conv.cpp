@@ -47,6 +47,7 @@ class DirectConv : public Pass {
       // A 1x1 window (a strided 1x1 conv) reads one phase plane of the Sh * Sw pad_planes would
       // write: im2col's subsampling copy is cheaper.
       if (im->get_ints("kernel") == std::vector<int64_t>{1, 1}) continue;
+      if (!fits_displacements(im, n)) continue;  // im2col then; the kernel's offsets would not fit
       rewrite(g, im, n);
       changed = true;
     }
@@ -73,6 +74,18 @@ class DirectConv : public Pass {
   }
 
  private:
+  // The planes of one batch item must be addressable with 32-bit displacements: the generated
+  // code reads B row k at an immediate offset from the chunk.
+  bool fits_displacements(const Node* im, const Node* conv) const {
+    const ir::Shape& xs = im->inputs[0]->shape;
+    const auto k = im->get_ints("kernel"), st = im->get_ints("strides"), pads = im->get_ints("pads");
+    const ir::Shape& y = conv->outputs[0]->shape;
+    const int64_t wq = (xs[3] + pads[1] + pads[3] + st[1] - 1) / st[1];
+    const int64_t rows = (xs[2] + pads[0] + pads[2] + st[0] - 1) / st[0] + (k[0] - 1) + y[2] + 2 +
+                         (vl_ + k[1]) / std::max<int64_t>(wq, 1);
+    return (xs[1] * st[0] * st[1] * rows * wq + y[2] * wq + 2 * vl_) * 4 < (int64_t{1} << 31);
+  }
+
   void rewrite(ir::Graph& g, Node* im, Node* conv) {
     Value* x = im->inputs[0];
     const ir::Shape& xs = x->shape;  // [B, C, H, W]
@@ -126,6 +139,7 @@ class DirectConv : public Pass {
     const int64_t grid_cols = (grid->shape[2] * wq + vl_ - 1) / vl_ * vl_;
     if (st != std::vector<int64_t>{1, 1} || planes->shape[3] != wq || pads[0] * wq + pads[1] + grid_cols > rows * wq)
       return false;
+    if ((dc->outputs[0]->shape[1] * rows * wq + vl_) * 4 >= (int64_t{1} << 31)) return false;  // C displacements
     const int64_t width = pad->inputs[0]->shape[3], height = pad->inputs[0]->shape[2];
     dc->attrs["planes_out"] = std::vector<int64_t>{pads[0], pads[1], height, width};
     dc->attrs["grid_rows"] = grid->shape[2];

@@ -14,6 +14,7 @@
 //           and each tile starts from the densest remaining row.
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <cstdint>
 #include <numeric>
 #include <thread>
@@ -168,10 +169,16 @@ class PermuteRows : public Pass {
         work.push_back(n.get());
     std::vector<ChosenOrder> chosen(work.size());
     std::atomic<size_t> next{0};
+    std::exception_ptr error;
+    std::atomic<bool> failed{false};
     auto worker = [&] {
-      for (size_t i; (i = next++) < work.size();) {
-        const ir::Value* w = work[i]->inputs[1];
-        chosen[i] = choose_row_order(w->f32->data(), w->shape[0], w->shape[1], tile_);
+      for (size_t i; !failed && (i = next++) < work.size();) {
+        try {
+          const ir::Value* w = work[i]->inputs[1];
+          chosen[i] = choose_row_order(w->f32->data(), w->shape[0], w->shape[1], tile_);
+        } catch (...) {
+          if (!failed.exchange(true)) error = std::current_exception();
+        }
       }
     };
     const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), work.size());
@@ -179,6 +186,7 @@ class PermuteRows : public Pass {
     for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
     worker();
     for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
     for (size_t i = 0; i < work.size(); ++i) {
       work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after);
       if (!chosen[i].order.empty()) work[i]->attrs["row_order"] = chosen[i].order;

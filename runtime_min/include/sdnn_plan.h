@@ -113,7 +113,7 @@ typedef enum {
   SDNN_STEP_DEPTHWISE_BLOCKED = 21, /* like DEPTHWISE, on ChannelBlocked src0 / dst:
                                      * [batch][ceil(H*W/VL)][C][VL] -> [batch][ceil(Ho*Wo/VL)][C][VL]
                                      * with VL = conv->vl (dst pad columns written 0); scratch
-                                     * ceil(H*W/VL)*VL + ceil(Ho*Wo/VL)*VL floats per thread */
+                                     * sdnn_depthwise_blocked_scratch_floats per thread */
   SDNN_STEP_PAD_PLANES = 22,     /* direct convolution input: src0 NCHW (conv->vl == 0) or
                                   * ChannelBlocked (conv->vl = VL) [batch][C][in_h][in_w] -> dst
                                   * [batch][C][Sh][Sw][out_h][out_w] with S = conv->stride: plane
@@ -267,13 +267,13 @@ static inline int64_t sdnn_attention_scratch_floats(const sdnn_attention_params*
 }
 
 static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_params* p) {
-  /* the input plane, the output plane (both padded to VL), and a zero-padded copy of the input
-   * rows an output needs, split into stride_w column phases, each phase round_up(out_w, 16) +
-   * kernel_w + 16 columns wide */
-  const int64_t rows = (p->out_h - 1) * p->stride_h + (p->kernel_h - 1) * p->dilation_h + 1;
+  /* the larger of: the plane path's input and output planes (both padded to VL); the row-streamed
+   * path's ring of kernel_h padded rows in stride_w column phases (each phase round_up(out_w, 16)
+   * + kernel_w + 16 columns wide), one output row of that width, one input row */
   const int64_t phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16;
-  return sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl) +
-         rows * phase_cols * p->stride_w + 64;
+  const int64_t planes = sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl);
+  const int64_t rows = p->kernel_h * phase_cols * p->stride_w + phase_cols + p->in_w;
+  return (planes > rows ? planes : rows) + 64;
 }
 
 /* PAD_PLANES and CROP: one row. */

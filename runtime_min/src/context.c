@@ -11,8 +11,12 @@
  * Packs and unpacks split over (batch item, column block), elementwise steps (copy, ReLU, add,
  * clip) over 16-float (cache line) chunks, windowed steps over their equal-cost units (window.h:
  * im2col (batch item, column block, channel), depthwise and pools (batch item, channel, output
- * row), global average pool (batch item, channel)); each thread takes one contiguous range of
- * units, the ranges differing by at most one unit.
+ * row), global average pool (batch item, channel); the blocked depthwise, pad_planes, crop and
+ * zero_borders steps as window.h says), tensor steps over the units their functions define
+ * (tensor_ops.h, attention.h; elementwise: innermost rows); each thread takes one contiguous range
+ * of units, the ranges differing by at most one unit. Steps with a workspace (attention, blocked
+ * depthwise, pad_planes, crop) get the thread's slice of the context's scratch
+ * (plan->scratch_bytes per thread). Index inputs of gather steps are range-checked before a run.
  *
  * The pool is sized to the largest number of threads any step uses, at most num_threads: threads
  * that would never get work are not started.
@@ -459,7 +463,8 @@ SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float
     bound->step = step;
     bound->schedule = &c->schedule[i];
     bound->src0 = resolve(c, step->src0, inputs, outputs);
-    const int tensor = step->op >= SDNN_STEP_ELEMENTWISE;
+    /* only the refs the op reads (plan_check validated those, not the others) */
+    const int tensor = step->op >= SDNN_STEP_ELEMENTWISE; /* refs they do not read are zero */
     bound->src1 = step->op == SDNN_STEP_ADD || tensor ? resolve(c, step->src1, inputs, outputs) : NULL;
     bound->src2 = tensor ? resolve(c, step->src2, inputs, outputs) : NULL;
     bound->src3 = tensor ? resolve(c, step->src3, inputs, outputs) : NULL;

@@ -239,6 +239,25 @@ int sdnn_depthwise_rows_simd(const sdnn_window_params* p, const float* in_item, 
   return 1;
 }
 
+/* Row and column of the 16 positions p0 .. p0 + 15 of a grid `w` wide, in integers: the block's
+ * first row by one scalar division, then at most ceil(16 / w) carries into the next row. */
+__attribute__((target("avx512f,avx2,fma"))) static inline void lane_rows(int64_t p0, int64_t w,
+                                                                         __m512i* oy, __m512i* ox) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int64_t row = p0 / w;
+  __m512i y = _mm512_set1_epi32((int)row);
+  __m512i x = _mm512_add_epi32(_mm512_set1_epi32((int)(p0 - row * w)), lane);
+  const __m512i vw = _mm512_set1_epi32((int)w), one = _mm512_set1_epi32(1);
+  for (int64_t carried = 0; carried < 16; carried += w) {
+    const __mmask16 over = _mm512_cmpge_epi32_mask(x, vw);
+    if (!over) break;
+    x = _mm512_mask_sub_epi32(x, over, x, vw);
+    y = _mm512_mask_add_epi32(y, over, y, one);
+  }
+  *oy = y;
+  *ox = x;
+}
+
 /* ---- AVX-512, stride 1, "same" geometry: shifted windows of the blocked input ----------------
  * Output block b (positions p0 = 16 b .. p0 + 15 of the Ho x Wo = H x W grid, possibly spanning
  * rows) of one channel: tap (ky, kx) needs input positions p + s with s = (ky - pad_top) * W +
@@ -255,18 +274,14 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
   const int64_t kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw, c_vl = c * 16;
   const int64_t in_blocks = (n + 15) / 16;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 inv_w = _mm512_set1_ps(1.0f / (float)w);
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __mmask16 mask[MAX_TAPS];
   __m512i idx[MAX_TAPS];
   int64_t src[MAX_TAPS];
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
-    /* (oy, ox) of each lane: oy = floor((p + 0.5) / W), exact for these sizes */
-    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
-    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
-    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_w));
-    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)w)));
+    __m512i oy, ox;
+    lane_rows(p0, w, &oy, &ox);
     const __mmask16 real = (__mmask16)(p0 + 16 <= n ? 0xFFFFu : (1u << (n - p0)) - 1u);
     for (int64_t ky = 0; ky < kh; ++ky) {
       const int64_t dy = ky - p->pad_top;
@@ -318,17 +333,13 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
   const int64_t h = p->in_h, w = p->in_w, c = p->channels, ow = p->out_w;
   const int64_t n_out = p->out_h * ow, kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw;
   const int64_t c_vl = c * 16;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 inv_ow = _mm512_set1_ps(1.0f / (float)ow);
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __mmask16 mask[MAX_TAPS];
   __m512i off[MAX_TAPS];
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
-    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
-    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
-    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_ow));
-    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)ow)));
+    __m512i oy, ox;
+    lane_rows(p0, ow, &oy, &ox);
     const __m512i y0 = _mm512_sub_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->stride_h)),
                                         _mm512_set1_epi32((int)p->pad_top));
     const __m512i x0 = _mm512_sub_epi32(_mm512_mullo_epi32(ox, _mm512_set1_epi32((int)p->stride_w)),
@@ -375,14 +386,10 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
                                                                           int64_t block_begin,
                                                                           int64_t block_end) {
   const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, n_out = p->out_h * ow;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 inv_ow = _mm512_set1_ps(1.0f / (float)ow);
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
-    const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)p0), lane);
-    const __m512 posf = _mm512_add_ps(_mm512_cvtepi32_ps(pos), _mm512_set1_ps(0.5f));
-    const __m512i oy = _mm512_cvttps_epi32(_mm512_mul_ps(posf, inv_ow));
-    const __m512i ox = _mm512_sub_epi32(pos, _mm512_mullo_epi32(oy, _mm512_set1_epi32((int)ow)));
+    __m512i oy, ox;
+    lane_rows(p0, ow, &oy, &ox);
     const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->in_w)), ox);
     const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(q, 4), _mm512_set1_epi32((int)c_vl)),
                                          _mm512_and_si512(q, _mm512_set1_epi32(15)));

@@ -18,8 +18,9 @@
  *
  * Tensor steps: parameters present and in range, every operand's strided extent inside its buffer
  * (strides non-negative), outputs disjoint from inputs except where the op allows in place
- * (elementwise with the operand walked exactly like dst, softmax, layernorm); attention also
- * needs plan->scratch_bytes to cover its scratch. */
+ * (elementwise with the operand walked exactly like dst, softmax, layernorm). Steps with a
+ * per-thread workspace (attention, depthwise on the blocked layout, pad_planes, crop) also need
+ * plan->scratch_bytes to cover it. Refs a step does not use are never resolved. */
 #include <stddef.h>
 
 #include "attention.h"
@@ -156,7 +157,7 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         if ((p->vl != 8 && p->vl != 16) || p->out_h != p->in_h || p->out_w > p->in_w || p->by_blocks > 1) return 0;
         if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
                              (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
-                             p->out_h * p->out_w >= (INT64_C(1) << 24)))
+                             p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
         if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats) ||
@@ -167,10 +168,11 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       }
       case SDNN_STEP_DEPTHWISE_BLOCKED: {
         if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 2) return 0;
+        /* the block-by-block code indexes in int32: every input offset below 2^31 floats */
         if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
-                             p->kernel_h * p->kernel_w > 49 || p->in_h * p->in_w >= (INT64_C(1) << 24) ||
-                             p->out_h * p->out_w >= (INT64_C(1) << 24) ||
-                             (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31)))
+                             p->kernel_h * p->kernel_w > 49 ||
+                             (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
+                             p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;
         if (p->by_blocks == 1 &&
             (p->stride_h != 1 || p->stride_w != 1 || p->dilation_h != 1 || p->dilation_w != 1 ||
@@ -181,6 +183,10 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         const uint64_t out_padded = (columns / vl + (columns % vl != 0)) * vl;
         if (!checked_mul(batch * c, in_padded, &src_floats) ||
             !checked_mul(batch * c, out_padded, &dst_floats))
+          return 0;
+        /* the scratch formula multiplies three window sizes: keep them small enough for int64 */
+        if (p->in_h * p->in_w >= (INT64_C(1) << 40) || p->out_w >= (INT64_C(1) << 20) ||
+            p->kernel_h >= (INT64_C(1) << 20) || p->kernel_w >= (INT64_C(1) << 20) || p->stride_w >= (INT64_C(1) << 10))
           return 0;
         if (plan->scratch_bytes < (uint64_t)sdnn_depthwise_blocked_scratch_floats(p) * sizeof(float))
           return 0;
@@ -280,6 +286,7 @@ static int layernorm_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       (p->blocked && p->vl != 8 && p->vl != 16) || p->epsilon != p->epsilon)
     return 0;
   uint64_t floats;
+  if (p->tokens >= (INT64_C(1) << 40)) return 0;
   const uint64_t columns = p->blocked ? (uint64_t)((p->tokens + p->vl - 1) / p->vl * p->vl) : (uint64_t)p->tokens;
   if (!checked_mul(columns, (uint64_t)p->features, &floats)) return 0;
   return ref_is_valid(plan, s->src0, floats, 0) && ref_is_valid(plan, s->dst, floats, 1) &&
@@ -301,12 +308,52 @@ static int attention_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   for (int i = 0; i < 3; ++i)
     if (!ref_is_valid(plan, in[i], floats, 0) || !disjoint(in[i], floats, s->dst, floats)) return 0;
   if (p->has_mask && !p->mask_const &&
-      !ref_is_valid(plan, s->src3, (uint64_t)(p->mask_batch * p->seq), 0))
+      (!ref_is_valid(plan, s->src3, (uint64_t)(p->mask_batch * p->seq), 0) ||
+       !disjoint(s->src3, (uint64_t)(p->mask_batch * p->seq), s->dst, floats)))
     return 0;
   return ref_is_valid(plan, s->dst, floats, 1);
 }
 
+static int is_zero_ref(sdnn_buf_ref r) { return r.kind == SDNN_BUF_ARENA && r.index == 0 && r.offset == 0; }
+
+/* Refs a step does not read are zero ({arena, 0, 0}), so resolving one can never index past the
+ * caller's input or output arrays. */
+static int unused_refs_are_zero(const sdnn_step* s) {
+  int src0 = 1, src1 = 0, src2 = 0, src3 = 0;
+  switch (s->op) {
+    case SDNN_STEP_ADD:
+      src1 = 1;
+      break;
+    case SDNN_STEP_ELEMENTWISE: {
+      const sdnn_elementwise_params* p = s->params;
+      if (!p) return 0;
+      src0 = !p->src0_const;
+      src1 = !sdnn_vmath_is_unary(p->fn) && !p->src1_const;
+      break;
+    }
+    case SDNN_STEP_MATMUL:
+      if (!s->params) return 0;
+      src1 = !((const sdnn_matmul_params*)s->params)->b_const;
+      break;
+    case SDNN_STEP_ATTENTION: {
+      const sdnn_attention_params* p = s->params;
+      if (!p) return 0;
+      src1 = src2 = 1;
+      src3 = p->has_mask && !p->mask_const;
+      break;
+    }
+    case SDNN_STEP_ZERO_BORDERS:
+      src0 = 0;
+      break;
+    default:
+      break;
+  }
+  return (src0 || is_zero_ref(s->src0)) && (src1 || is_zero_ref(s->src1)) && (src2 || is_zero_ref(s->src2)) &&
+         (src3 || is_zero_ref(s->src3));
+}
+
 static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
+  if (!unused_refs_are_zero(s)) return 0;
   switch (s->op) {
     case SDNN_STEP_CAST_I64: {
       if (s->dims[0] < 1) return 0;

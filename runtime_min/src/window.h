@@ -22,8 +22,10 @@
 
 #include "sdnn_plan.h"
 
-/* DEPTHWISE_BLOCKED: units (batch item, channel): each channel's rows go through the
- * row-streamed SIMD code (depthwise_simd.h: wide rows, dilation 1, stride_w 1 or 2, when `cpu` has
+/* DEPTHWISE_BLOCKED: with conv->by_blocks (AVX-512 models) units are (batch item, output column
+ * block), every channel inside (depthwise_simd.h: shifted windows for same-size stride 1,
+ * gathered windows otherwise). Without, units are (batch item, channel): each channel's rows go
+ * through the row-streamed SIMD code (depthwise_simd.h: wide rows, dilation 1, stride_w 1 or 2, when `cpu` has
  * AVX2 or AVX-512), or are copied out of the blocked input into a plane in scratch, computed by
  * the DEPTHWISE row code and copied back. Either way no pack / unpack pass over the whole tensor is
  * needed around a depthwise conv between two conv1x1 kernels. */
