@@ -1,0 +1,216 @@
+// test_direct_conv.cpp — the generated direct sparse convolution kernel (KernelPlan::b_offsets,
+// and c_plane output) against a double-precision convolution, on both ISAs.
+//
+// The test builds what the compiler's direct-conv pass and the runtime's pad_planes step build
+// (zero-padded phase planes [C][Sh][Sw][R][Wq], R rows so the last grid vector's reads stay
+// inside; see passes/src/direct_conv.cpp), gives the kernel B row k = (c, ky, kx) at plane
+// (c, (ky*dh) % Sh, (kx*dw) % Sw) shifted by (ky*dh) / Sh rows and (kx*dw) / Sw columns, runs it
+// over the Ho x Wq output grid as the runtime does (one call per k block; also split into column
+// ranges), and checks the Ho x Wo real outputs. With c_plane the kernel writes the grid shifted by
+// (pad_top, pad_left) into planes of another conv; the test checks those positions and that
+// nothing outside the written span changed.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernel_tester.h"
+#include "sdnn/backend/jit.h"
+#include "sdnn/backend/kernel_emitter.h"
+
+namespace {
+
+using sdnn::backend::Activation;
+using sdnn::backend::Family;
+using sdnn::backend::Isa;
+
+struct Conv {
+  int64_t c = 8, m = 8, h = 7, w = 7, k = 3, stride = 1, pad = 1, dilation = 1;
+  double sparsity = 0.9;
+  std::vector<int64_t> empty_filters;
+  bool bias = true, relu = false;
+  bool planes_out = false;  // write the grid into planes [M][R2][Wq] at (pad, pad)
+  int col_parts = 1;
+};
+
+void check(const Conv& cv, Isa isa) {
+  if (!sdnn::test::isa_available(isa)) return;
+  const int64_t vl = sdnn::backend::vector_floats(isa);
+  const int64_t span = cv.dilation * (cv.k - 1) + 1;
+  const int64_t hp = cv.h + 2 * cv.pad, wp = cv.w + 2 * cv.pad;
+  const int64_t ho = (hp - span) / cv.stride + 1, wo = (wp - span) / cv.stride + 1;
+  const int64_t s = cv.stride, wq = (wp + s - 1) / s, hq = (hp + s - 1) / s;
+  const int64_t dy_max = (cv.k - 1) * cv.dilation / s, dx_max = dy_max;
+  const int64_t grid = (ho * wq + vl - 1) / vl * vl;
+  const int64_t rows = std::max(hq, (grid + dy_max * wq + dx_max + wq - 1) / wq + 1);
+  const int64_t plane = rows * wq, kk = cv.c * cv.k * cv.k;
+  INFO("C=" << cv.c << " M=" << cv.m << " " << cv.h << "x" << cv.w << " k=" << cv.k << " s=" << s << " d="
+            << cv.dilation << " pad=" << cv.pad << " planes_out=" << cv.planes_out << " isa="
+            << sdnn::backend::to_string(isa));
+
+  std::mt19937 rng(static_cast<uint32_t>(cv.c * 131 + cv.m * 7 + cv.h + s));
+  std::normal_distribution<float> normal;
+  std::vector<float> x(cv.c * cv.h * cv.w), wt(cv.m * kk), bias(cv.m);
+  for (float& v : x) v = normal(rng);
+  for (float& v : bias) v = 0.1f * normal(rng);
+  for (float& v : wt) v = normal(rng);
+  {  // magnitude-prune to the sparsity, then empty the requested filters
+    std::vector<float> mags;
+    for (float v : wt) mags.push_back(std::fabs(v));
+    std::nth_element(mags.begin(), mags.begin() + static_cast<long>(cv.sparsity * mags.size()), mags.end());
+    const float cut = mags[static_cast<size_t>(cv.sparsity * mags.size())];
+    for (float& v : wt)
+      if (std::fabs(v) < cut) v = 0.0f;
+    for (int64_t f : cv.empty_filters) std::fill(wt.begin() + f * kk, wt.begin() + (f + 1) * kk, 0.0f);
+  }
+
+  // The planes: plane (c, py, px) row r column q = input (r*s + py - pad, q*s + px - pad).
+  std::vector<float> planes(cv.c * s * s * plane + vl, 0.0f);
+  for (int64_t c = 0; c < cv.c; ++c)
+    for (int64_t py = 0; py < s; ++py)
+      for (int64_t px = 0; px < s; ++px)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t q = 0; q < wq; ++q) {
+            const int64_t iy = r * s + py - cv.pad, ix = q * s + px - cv.pad;
+            if (iy >= 0 && iy < cv.h && ix >= 0 && ix < cv.w)
+              planes[((c * s + py) * s + px) * plane + r * wq + q] = x[(c * cv.h + iy) * cv.w + ix];
+          }
+
+  sdnn::backend::KernelPlan p = sdnn::backend::default_plan(
+      Family::Spmm, isa, cv.m, kk, ho * wq, cv.bias, cv.relu ? Activation::Relu : Activation::None);
+  for (int64_t c = 0; c < cv.c; ++c)
+    for (int64_t ky = 0; ky < cv.k; ++ky)
+      for (int64_t kx = 0; kx < cv.k; ++kx) {
+        const int64_t py = ky * cv.dilation % s, dy = ky * cv.dilation / s;
+        const int64_t px = kx * cv.dilation % s, dx = kx * cv.dilation / s;
+        p.b_offsets.push_back(((c * s + py) * s + px) * plane + dy * wq + dx);
+      }
+  // planes_out: C as planes of R2 rows (room for the shifted grid) at offset pad * wq + pad.
+  const int64_t rows2 = (cv.pad * wq + cv.pad + p.n + wq - 1) / wq + 1, shift = cv.pad * wq + cv.pad;
+  if (cv.planes_out) p.c_plane = rows2 * wq;
+  const sdnn::backend::SparseMatrix a = sdnn::backend::SparseMatrix::from_dense(wt.data(), cv.m, kk);
+  const sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(p, a, "direct_conv_test");
+  const sdnn::backend::JitKernel jit(bin.code);
+
+  const float kSentinel = -12345.0f;
+  const int64_t c_floats = cv.planes_out ? cv.m * p.c_plane + vl : cv.m * p.n + vl;
+  std::vector<float> out(c_floats, kSentinel);
+  float* c_base = out.data() + (cv.planes_out ? shift : 0);
+  const int64_t c_scale = cv.planes_out ? 1 : cv.m;  // floats from column n0 to n0 + 1
+  const int64_t tiles = p.num_tiles(), align = p.column_align();
+  for (int part = 0; part < cv.col_parts; ++part) {
+    const int64_t chunks = p.n / align;
+    const int64_t n0 = chunks * part / cv.col_parts * align, n1 = chunks * (part + 1) / cv.col_parts * align;
+    if (n1 <= n0) continue;
+    for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
+      const sdnn_kernel_args args{planes.data() + n0, c_base + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
+                                  bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles};
+      jit.fn()(&args);
+    }
+  }
+
+  int64_t bad = 0;
+  for (int64_t m = 0; m < cv.m; ++m)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox) {
+        double ref = cv.bias ? bias[m] : 0.0;
+        for (int64_t c = 0; c < cv.c; ++c)
+          for (int64_t ky = 0; ky < cv.k; ++ky)
+            for (int64_t kx = 0; kx < cv.k; ++kx) {
+              const int64_t iy = oy * s - cv.pad + ky * cv.dilation, ix = ox * s - cv.pad + kx * cv.dilation;
+              if (iy >= 0 && iy < cv.h && ix >= 0 && ix < cv.w)
+                ref += double(wt[m * kk + (c * cv.k + ky) * cv.k + kx]) * x[(c * cv.h + iy) * cv.w + ix];
+            }
+        if (cv.relu) ref = std::max(ref, 0.0);
+        const int64_t n = oy * wq + ox;
+        const float got = cv.planes_out ? c_base[m * p.c_plane + n] : c_base[(n / vl) * cv.m * vl + m * vl + n % vl];
+        if (std::fabs(got - ref) > 1e-4 + 1e-4 * std::fabs(ref) && bad++ < 5)
+          UNSCOPED_INFO("m=" << m << " oy=" << oy << " ox=" << ox << ": got " << got << ", want " << ref);
+      }
+  CHECK(bad == 0);
+  // Nothing written outside C's span: the planes' rows before the shift, the guard after.
+  if (cv.planes_out)
+    for (int64_t m = 0; m < cv.m; ++m) {
+      const float* pl = out.data() + m * p.c_plane;
+      for (int64_t i = 0; i < shift; ++i) CHECK(pl[i] == kSentinel);
+      for (int64_t i = shift + p.n; i < p.c_plane; ++i) CHECK(pl[i] == kSentinel);
+    }
+  for (int64_t i = c_floats - vl; i < c_floats; ++i) CHECK(out[i] == kSentinel);
+}
+
+void check_both(const Conv& cv) {
+  check(cv, Isa::Avx512);
+  check(cv, Isa::Avx2);
+}
+
+}  // namespace
+
+TEST_CASE("direct conv: image sizes 1x1, 7x7, odd 9x11, 56x56", "[direct-conv]") {
+  Conv cv;
+  cv.h = cv.w = 1;
+  check_both(cv);
+  cv.h = cv.w = 7;
+  check_both(cv);
+  cv.h = 9;
+  cv.w = 11;
+  check_both(cv);
+  cv.h = cv.w = 56;
+  cv.c = cv.m = 32;
+  cv.sparsity = 0.95;
+  check_both(cv);
+}
+
+TEST_CASE("direct conv: stride 2, dilation 2, 5x5, no padding", "[direct-conv]") {
+  Conv cv;
+  cv.h = 13;
+  cv.w = 10;
+  cv.stride = 2;
+  check_both(cv);
+  cv.stride = 1;
+  cv.dilation = 2;
+  cv.pad = 2;
+  check_both(cv);
+  cv.dilation = 1;
+  cv.k = 5;
+  cv.pad = 0;
+  check_both(cv);
+  cv.stride = 2;
+  cv.pad = 2;
+  check_both(cv);
+}
+
+TEST_CASE("direct conv: channel counts off the vector width, empty filters, dense-ish weights", "[direct-conv]") {
+  Conv cv;
+  cv.c = 3;
+  cv.m = 13;
+  cv.h = cv.w = 12;
+  check_both(cv);
+  cv.c = 17;
+  cv.m = 30;
+  cv.empty_filters = {0, 7, 29};
+  cv.relu = true;
+  check_both(cv);
+  cv.sparsity = 0.5;
+  cv.bias = false;
+  check_both(cv);
+  cv.sparsity = 1.0;  // every filter empty: bias (or 0) only
+  cv.bias = true;
+  check_both(cv);
+}
+
+TEST_CASE("direct conv: column ranges as threads split them, and C written as the next conv's planes", "[direct-conv]") {
+  Conv cv;
+  cv.c = 16;
+  cv.m = 24;
+  cv.h = cv.w = 20;
+  cv.col_parts = 3;
+  check_both(cv);
+  cv.planes_out = true;
+  check_both(cv);
+  cv.col_parts = 1;
+  cv.relu = true;
+  cv.stride = 2;
+  check_both(cv);
+}
