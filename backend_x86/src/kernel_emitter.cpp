@@ -29,7 +29,7 @@
 //            rbp / r15 B / C at the chunk a body works on, rcx columns left, rdx block,
 //            rsi block_end, r8 block_begin, r9 values at block_begin, r10 values of the current
 //            block, r11 bias, r12/r13 temporaries (dispatch; dense: B and values cursors),
-//            r14 dense k counter.
+//            r14 dense k counter, or (sparse, residual epilogue) residual - C.
 //   AVX-512: zmm0..A-1 accumulators (A = mb*nb, row-major), then two sets of nb B registers,
 //            then one broadcast register when nb > 1 (nb == 1 uses embedded {1to16} broadcasts).
 //   AVX2:    ymm0..A-1 accumulators, nb B registers, one broadcast register.
@@ -111,6 +111,10 @@ class BlockedKernelEmitter : public Emitter {
     mov(reg_bias, ptr[reg_args + offsetof(sdnn_kernel_args, bias)]);
     mov(reg_block_begin, ptr[reg_args + offsetof(sdnn_kernel_args, block_begin)]);
     mov(reg_block_end, ptr[reg_args + offsetof(sdnn_kernel_args, block_end)]);
+    if (p_.residual) {  // R - C: the residual of a C element is at [C element + reg_res]
+      mov(reg_res, ptr[reg_args + offsetof(sdnn_kernel_args, residual)]);
+      sub(reg_res, reg_ccur);
+    }
     // reg_args is free from here on: it counts the chunks of a group.
     std::vector<Phase> phases = plan_phases();
     for (Phase& ph : phases) emit_phase(ph);
@@ -273,6 +277,8 @@ class BlockedKernelEmitter : public Emitter {
       fail("kernel plan ", p_.str(), ": needs ", regs, " vector registers, ", to_string(p_.isa), " has ",
            vector_registers(p_.isa));
     const int64_t limit = int64_t{1} << 31;
+    if (p_.residual && p_.family != Family::Spmm)
+      fail("kernel plan ", p_.str(), ": a residual epilogue needs the sparse family");
     if (p_.direct()) {
       if (p_.family != Family::Spmm) fail("kernel plan ", p_.str(), ": direct convolution needs the sparse family");
       if (static_cast<int64_t>(p_.b_offsets.size()) != p_.k)
@@ -315,6 +321,11 @@ class BlockedKernelEmitter : public Emitter {
   Xbyak::Address c_addr(int64_t row, int j) {
     if (p_.c_plane > 0) return ptr[reg_cin + j * vbytes() + row * p_.c_plane * 4];
     return ptr[reg_cin + j * c_block_bytes() + row * vbytes()];
+  }
+  // The residual's element at c_addr(row, j).
+  Xbyak::Address c_addr_res(int64_t row, int j) {
+    if (p_.c_plane > 0) return ptr[reg_cin + reg_res + j * vbytes() + row * p_.c_plane * 4];
+    return ptr[reg_cin + reg_res + j * c_block_bytes() + row * vbytes()];
   }
 
   // Values operand for element `idx` of the block, rebasing reg_vals so the displacement stays
@@ -365,6 +376,7 @@ class BlockedKernelEmitter : public Emitter {
             vaddps(a, a, bcast(nbv));
           }
         }
+        if (b.last && p_.residual) vaddps(a, a, c_addr_res(b.row[r], j));
         if (b.last && p_.act != Activation::None) {
           if (evex()) vmaxps(a, a, ptr_b[rip + zeros_]);
           else vmaxps(a, a, ptr[rip + zeros_]);
@@ -431,6 +443,7 @@ class BlockedKernelEmitter : public Emitter {
   // The chunk a block body works on (a group steps them), and the group's chunk counter.
   const Xbyak::Reg64 reg_bin = rbp, reg_cin = r15, reg_group = rdi;
   const Xbyak::Reg64 reg_kb = r12, reg_kv = r13, reg_kcount = r14;  // dense body only
+  const Xbyak::Reg64 reg_res = r14;  // residual - C (sparse family only)
 };
 
 }  // namespace

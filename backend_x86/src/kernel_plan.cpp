@@ -29,6 +29,7 @@ std::string KernelPlan::str() const {
   if (c_plane > 0) s += " planes-out";
   std::string epi;
   if (bias) epi = "bias";
+  if (residual) epi += (epi.empty() ? "" : "+") + std::string("residual");
   if (act != Activation::None) epi += (epi.empty() ? "" : "+") + std::string(to_string(act));
   if (!epi.empty()) s += " " + epi;
   return s;

@@ -477,6 +477,12 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
       }
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
+      const Value* residual = n.inputs.size() > 3 ? n.inputs[3] : nullptr;
+      if (residual) {
+        SDNN_CHECK(family == Family::Spmm && residual->layout == n.outputs[0]->layout);
+        plan.residual = true;
+        s.src1 = residual->storage;
+      }
       lk.bin.plan = plan;
       lk.bin.symbol = kernel_symbol(static_cast<int>(m.kernels.size()), plan);
       jobs.push_back({&n, w});

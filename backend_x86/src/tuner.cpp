@@ -93,11 +93,11 @@ std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
 class Candidate {
  public:
   Candidate(const KernelPlan& p, const SparseMatrix& a) : plan_(p), bin_(emit_kernel(p, a, "tune")), jit_(bin_.code) {}
-  void call(const float* b, float* c, const float* bias) const {
+  void call(const float* b, float* c, const float* bias, const float* residual) const {
     const int64_t tiles = plan_.num_tiles();
     for (int64_t kb = 0; kb < plan_.num_k_blocks(); ++kb) {
       sdnn_kernel_args args{b, c, bin_.values.data() + bin_.block_offsets[kb * tiles], bias, plan_.n, kb * tiles,
-                            (kb + 1) * tiles};
+                            (kb + 1) * tiles, residual};
       jit_.fn()(&args);
     }
   }
@@ -118,17 +118,19 @@ std::vector<double> time_candidates(const std::vector<std::unique_ptr<Candidate>
   const size_t c_size = static_cast<size_t>(p.c_plane > 0 ? p.m * p.c_plane + p.n : p.m * p.n);
   const size_t copies = std::max<size_t>(2, (4u << 20) / std::max<size_t>(1, (b_size + c_size) * 4) + 1);
   std::vector<float> b(b_size * copies), c(c_size * copies), bias(p.m, 0.5f);
+  std::vector<float> res(p.residual ? c_size * copies : 0, 0.25f);  // a residual in C's layout
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   for (float& x : b) x = normal(rng);
-  for (const auto& cand : cands) cand->call(b.data(), c.data(), bias.data());  // warm-up
+  for (const auto& cand : cands) cand->call(b.data(), c.data(), bias.data(), p.residual ? res.data() : nullptr);  // warm-up
   std::vector<std::vector<double>> times(cands.size());
   size_t copy = 0;
   const auto start = std::chrono::steady_clock::now();
   for (size_t round = 0; round < 2000; ++round) {
     for (size_t i = 0; i < cands.size(); ++i, copy = (copy + 1) % copies) {
       const auto t0 = std::chrono::steady_clock::now();
-      cands[i]->call(b.data() + copy * b_size, c.data() + copy * c_size, bias.data());
+      cands[i]->call(b.data() + copy * b_size, c.data() + copy * c_size, bias.data(),
+                     p.residual ? res.data() + copy * c_size : nullptr);
       times[i].push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     if (round >= 9 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > budget_s) break;
@@ -177,6 +179,7 @@ std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel l
   h.vec(base.row_order);
   h.vec(base.b_offsets);
   h.pod(base.c_plane);
+  h.pod(base.residual);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h.h));
   return buf;

@@ -56,6 +56,8 @@ std::vector<Shape> infer_shapes(const Node& n) {
       fail(n.where(), ": bias shape ", shape_to_string(n.inputs[2]->shape), " is not [", w[0], "]");
     Shape y = x;
     y.back() = w[0];
+    if (n.inputs.size() > 3 && n.inputs[3] && n.inputs[3]->shape != y)
+      fail(n.where(), ": residual ", shape_to_string(n.inputs[3]->shape), " is not the output's ", shape_to_string(y));
     return {y};
   }
   if (op == "conv1x1") {
@@ -65,7 +67,10 @@ std::vector<Shape> infer_shapes(const Node& n) {
       fail(n.where(), ": input ", shape_to_string(x), " does not match weight ", shape_to_string(w));
     if (n.inputs.size() > 2 && n.inputs[2] && n.inputs[2]->shape != Shape{w[0]})
       fail(n.where(), ": bias shape ", shape_to_string(n.inputs[2]->shape), " is not [", w[0], "]");
-    return {{x[0], w[0], x[2], x[3]}};
+    const Shape y = {x[0], w[0], x[2], x[3]};
+    if (n.inputs.size() > 3 && n.inputs[3] && n.inputs[3]->shape != y)
+      fail(n.where(), ": residual ", shape_to_string(n.inputs[3]->shape), " is not the output's ", shape_to_string(y));
+    return {y};
   }
   if (op == "relu" || op == "copy" || op == "layout" || op == "clip") return {in(n, 0).shape};
   if (op == "im2col" || op == "depthwise" || op == "maxpool" || op == "avgpool") {

@@ -39,10 +39,9 @@ class ChooseLayout : public Pass {
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (Node* n : work) {
       Layout out;
-      if (n->op == "fc") {
-        out = require(g, n, 0, Layout::FeatureBlocked);
-      } else if (n->op == "conv1x1") {
-        out = require(g, n, 0, Layout::ChannelBlocked);
+      if (n->op == "fc" || n->op == "conv1x1") {
+        out = require(g, n, 0, n->op == "fc" ? Layout::FeatureBlocked : Layout::ChannelBlocked);
+        if (n->inputs.size() > 3 && n->inputs[3]) require(g, n, 3, out);  // the residual: C's layout
       } else if (n->op == "pad_planes") {
         // Reads NCHW or ChannelBlocked, writes the planes row-major.
         if (n->inputs[0]->layout == Layout::FeatureBlocked) require(g, n, 0, Layout::RowMajor);

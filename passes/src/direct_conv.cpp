@@ -42,6 +42,7 @@ class DirectConv : public Pass {
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (Node* n : work) {
       if (n->op != "conv1x1" || n->get_str("kernel", "") != "sparse") continue;
+      if (n->inputs.size() > 3 && n->inputs[3]) continue;  // a residual epilogue: keep im2col
       Node* im = n->inputs[0]->producer;
       if (!im || im->op != "im2col" || g.users(n->inputs[0]).size() != 1) continue;
       // A 1x1 window (a strided 1x1 conv) reads one phase plane of the Sh * Sw pad_planes would

@@ -10,6 +10,7 @@ std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   p.push_back(make_fuse_patterns());
   p.push_back(make_fuse_epilogue());
   p.push_back(make_choose_kernels(opts.sparse_threshold));
+  p.push_back(make_fuse_residual());
   if (opts.direct_conv) p.push_back(make_direct_conv(opts.vector_floats));
   if (opts.tile_height > 0) p.push_back(make_permute_rows(opts.tile_height));
   p.push_back(make_choose_layout(opts.vector_floats));

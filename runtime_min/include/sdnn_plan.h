@@ -45,6 +45,8 @@ typedef struct {
   int64_t n;           /* columns to compute, > 0, a multiple of VL */
   int64_t block_begin;
   int64_t block_end;
+  const float* residual; /* kernels with a residual epilogue: a tensor in C's layout, added after
+                          * the bias and before the activation, read at c's offsets */
 } sdnn_kernel_args;
 
 typedef void (*sdnn_kernel_fn)(const sdnn_kernel_args* args);
@@ -73,11 +75,14 @@ typedef struct {
   int64_t b_col_scale;    /* a column range starting at n0 begins at b + n0 * b_col_scale (= K) */
   int64_t c_col_scale;    /* ... and at c + n0 * c_col_scale (= M) */
   const char* name;       /* kernel symbol, for diagnostics */
+  uint32_t residual;      /* 1: the step's src1 is the residual (same layout and strides as C) */
+  uint32_t reserved;
 } sdnn_kernel_step;
 
 /* PACK / UNPACK dims = {batch, N, F, VL}; the blocked side is [batch][ceil(N/VL)][F][VL]. */
 typedef enum {
-  SDNN_STEP_KERNEL = 1,          /* kernel: see sdnn_kernel_step; src0 = B, dst = C */
+  SDNN_STEP_KERNEL = 1,          /* kernel: see sdnn_kernel_step; src0 = B, dst = C, src1 = the
+                                  * residual when kernel->residual */
   SDNN_STEP_PACK_ROWS = 2,       /* src0 row-major [batch][N][F] (tokens x features) -> dst blocked */
   SDNN_STEP_COPY = 3,            /* dst = src0; dims[0] = floats */
   SDNN_STEP_RELU = 4,            /* dst = max(src0, 0); dims[0] = floats */

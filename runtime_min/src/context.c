@@ -144,13 +144,14 @@ static int make_schedule(sdnn_step_schedule* schedule, const sdnn_step* step, in
 }
 
 static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split* split,
-                             int thread, const float* b_base, float* c_base) {
+                             int thread, const float* b_base, float* c_base, const float* r_base) {
   const int64_t tiles = k->num_tiles;
   for (int64_t i = split->first[thread]; i < split->first[thread + 1]; ++i) {
     const sdnn_kernel_task task = split->tasks[i];
     for (int64_t item = task.b0; item < task.b1; ++item) {
       const float* b = b_base + item * k->b_batch_stride + task.n0 * k->b_col_scale;
       float* c = c_base + item * k->c_batch_stride + task.n0 * k->c_col_scale;
+      const float* r = k->residual ? r_base + item * k->c_batch_stride + task.n0 * k->c_col_scale : NULL;
       for (int64_t kb = 0; kb < k->num_k_blocks; ++kb) {
         const sdnn_kernel_args args = {
             .b = b,
@@ -160,6 +161,7 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
             .n = task.n1 - task.n0,
             .block_begin = kb * tiles + task.t0,
             .block_end = kb * tiles + task.t1,
+            .residual = r,
         };
         k->fn(&args);
       }
@@ -272,7 +274,7 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
   const sdnn_step* step = bound->step;
   if (run_tensor_share(c, bound, thread, threads)) return;
   if (step->op == SDNN_STEP_KERNEL) {
-    run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst);
+    run_kernel_tasks(step->kernel, &bound->schedule->split, thread, bound->src0, bound->dst, bound->src1);
     return;
   }
   if (step->op == SDNN_STEP_DEPTHWISE_BLOCKED) {
@@ -465,7 +467,8 @@ SDNN_API sdnn_status sdnn_run(sdnn_context* c, const float* const* inputs, float
     bound->src0 = resolve(c, step->src0, inputs, outputs);
     /* only the refs the op reads (plan_check validated those, not the others) */
     const int tensor = step->op >= SDNN_STEP_ELEMENTWISE; /* refs they do not read are zero */
-    bound->src1 = step->op == SDNN_STEP_ADD || tensor ? resolve(c, step->src1, inputs, outputs) : NULL;
+    const int residual = step->op == SDNN_STEP_KERNEL && step->kernel->residual;
+    bound->src1 = step->op == SDNN_STEP_ADD || tensor || residual ? resolve(c, step->src1, inputs, outputs) : NULL;
     bound->src2 = tensor ? resolve(c, step->src2, inputs, outputs) : NULL;
     bound->src3 = tensor ? resolve(c, step->src3, inputs, outputs) : NULL;
     bound->dst = resolve(c, step->dst, inputs, outputs);

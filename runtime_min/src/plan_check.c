@@ -324,6 +324,10 @@ static int unused_refs_are_zero(const sdnn_step* s) {
     case SDNN_STEP_ADD:
       src1 = 1;
       break;
+    case SDNN_STEP_KERNEL:
+      if (!s->kernel) return 0;
+      src1 = s->kernel->residual != 0;
+      break;
     case SDNN_STEP_ELEMENTWISE: {
       const sdnn_elementwise_params* p = s->params;
       if (!p) return 0;
@@ -383,7 +387,8 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       return attention_is_valid(plan, s);
     case SDNN_STEP_KERNEL:
       return kernel_is_valid(s->kernel) && ref_is_valid(plan, s->src0, 0, 0) &&
-             ref_is_valid(plan, s->dst, 0, 1);
+             ref_is_valid(plan, s->dst, 0, 1) && s->kernel->residual <= 1 &&
+             (!s->kernel->residual || ref_is_valid(plan, s->src1, 0, 0));
     case SDNN_STEP_PACK_ROWS:
     case SDNN_STEP_UNPACK_ROWS:
     case SDNN_STEP_PACK_CHANNELS:

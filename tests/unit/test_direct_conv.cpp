@@ -106,7 +106,7 @@ void check(const Conv& cv, Isa isa) {
     if (n1 <= n0) continue;
     for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
       const sdnn_kernel_args args{planes.data() + n0, c_base + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
-                                  bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles};
+                                  bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles, nullptr};
       jit.fn()(&args);
     }
   }

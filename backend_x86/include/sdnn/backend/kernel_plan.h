@@ -33,6 +33,9 @@ struct KernelPlan {
   int n_group = 1;      // column chunks a block visits in a row (its code is reused that often)
   int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of vector_floats(isa)
   bool bias = false;
+  // Residual epilogue (sparse family): C += R after the bias, before the activation, R a tensor in
+  // C's layout read at C's offsets (sdnn_kernel_args.residual).
+  bool residual = false;
   Activation act = Activation::None;
   // AVX-512 with nb > 1: FMAs read the weight with an embedded broadcast (true) or share one
   // vbroadcastss register per weight (false). AVX2 always broadcasts into a register.
