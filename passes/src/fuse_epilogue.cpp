@@ -12,16 +12,6 @@
 namespace sdnn::passes {
 namespace {
 
-// The epilogue name of an activation node, or "" when it is not one kernels apply.
-std::string activation(const ir::Node& n) {
-  if (n.op == "relu") return "relu";
-  if (n.op != "clip" || n.get_float("min", -1.0) != 0.0) return "";
-  const double hi = n.get_float("max", 0.0);
-  if (hi == 6.0) return "relu6";
-  if (std::isinf(hi) && hi > 0) return "relu";
-  return "";
-}
-
 class FuseEpilogue : public Pass {
  public:
   const char* name() const override { return "fuse-epilogue"; }
@@ -31,7 +21,7 @@ class FuseEpilogue : public Pass {
     std::vector<ir::Node*> work;
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (ir::Node* n : work) {
-      const std::string act = activation(*n);
+      const std::string act = epilogue_activation(*n);
       if (act.empty()) continue;
       ir::Value* x = n->inputs[0];
       ir::Node* p = x->producer;

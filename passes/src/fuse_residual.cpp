@@ -23,14 +23,6 @@ namespace {
 using ir::Node;
 using ir::Value;
 
-std::string activation_of(const Node& n) {
-  if (n.op == "relu") return "relu";
-  if (n.op != "clip" || n.get_float("min", -1.0) != 0.0) return "";
-  const double hi = n.get_float("max", 0.0);
-  if (hi == 6.0) return "relu6";
-  if (std::isinf(hi) && hi > 0) return "relu";
-  return "";
-}
 
 class FuseResidual : public Pass {
  public:
@@ -66,7 +58,7 @@ class FuseResidual : public Pass {
         // An activation reading only the sum joins the epilogue too.
         auto users = g.users(z);
         if (users.size() == 1 && !g.is_graph_output(z)) {
-          const std::string act = activation_of(*users[0]);
+          const std::string act = epilogue_activation(*users[0]);
           if (!act.empty()) {
             Value* a = users[0]->outputs[0];
             g.remove_node(users[0]);

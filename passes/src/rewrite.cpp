@@ -1,6 +1,8 @@
 // rewrite.cpp — graph-editing helpers shared by the passes.
 #include "rewrite.h"
 
+#include <cmath>
+
 #include "sdnn/ir/error.h"
 
 namespace sdnn::passes {
@@ -10,6 +12,15 @@ void move_output(ir::Node* n, ir::Value* v) {
   n->outputs[0]->producer = nullptr;
   n->outputs[0] = v;
   v->producer = n;
+}
+
+std::string epilogue_activation(const ir::Node& n) {
+  if (n.op == "relu") return "relu";
+  if (n.op != "clip" || n.get_float("min", -1.0) != 0.0) return "";
+  const double hi = n.get_float("max", 0.0);
+  if (hi == 6.0) return "relu6";
+  if (std::isinf(hi) && hi > 0) return "relu";
+  return "";
 }
 
 bool bypass(ir::Graph& g, ir::Node* n) {

@@ -11,6 +11,10 @@ namespace sdnn::passes {
 // if nothing else reads the input; otherwise the node becomes a `copy`. Returns true if removed.
 bool bypass(ir::Graph& g, ir::Node* n);
 
+// The epilogue name of an activation node kernels can apply ("relu", "relu6"), or "": relu,
+// clip(0, 6) and clip(0, +inf).
+std::string epilogue_activation(const ir::Node& n);
+
 // `n` (single output) replaces `old` as producer of `v`: used when a consumer is folded into its
 // producer (bias Add, activation), so the folded node's output value — and its name — survive.
 void move_output(ir::Node* n, ir::Value* v);
