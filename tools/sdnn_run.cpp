@@ -501,7 +501,9 @@ int run(const Options& options) {
   const std::unique_ptr<sdnn_context, decltype(lib.free_context)> context(raw_context,
                                                                           lib.free_context);
   const auto run_once = [&] {
-    lib.check(lib.run(context.get(), input_pointers.data(), output_pointers.data()), "sdnn_run failed");
+    const bool has_indices = std::any_of(inputs.begin(), inputs.end(), [](const TensorInfo& t) { return t.i64; });
+    lib.check(lib.run(context.get(), input_pointers.data(), output_pointers.data()),
+              has_indices ? "sdnn_run failed (is every index in the int64 inputs within its table?)" : "sdnn_run failed");
   };
 
   run_once();
