@@ -555,8 +555,8 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_GLOBAL_AVGPOOL:
     case SDNN_STEP_ZERO_BORDERS:
       return p->batch * p->channels;
-    case SDNN_STEP_PAD_PLANES:
-      return p->batch * p->stride_h * p->out_h;
+    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked: (item, row phase, row) */
+      return p->vl ? p->batch * p->stride_h * p->out_h : p->batch * p->channels;
     case SDNN_STEP_CROP:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
     default:
@@ -695,9 +695,37 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
     }
     return;
   }
-  /* PAD_PLANES: unit (item, row phase py, plane row r), every channel and column phase */
+  /* PAD_PLANES */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
+  if (!vl) { /* NCHW input, unit (item, channel): the channel's Sh * Sw planes zeroed at once,
+              * then its input rows copied in (per-row work was most of it on small images) */
+    for (int64_t u = unit_begin; u < unit_end; ++u) {
+      const float* in = src + u * h * w;
+      float* out = dst + u * sh * sw * plane;
+      memset(out, 0, (size_t)(sh * sw * plane) * sizeof(float));
+      for (int64_t iy = 0; iy < h; ++iy) {
+        const int64_t pr = iy + p->pad_top; /* padded row: phase pr % sh, row pr / sh */
+        const int64_t py = pr % sh, r = pr / sh;
+        if (r >= rows) break;
+        for (int64_t px = 0; px < sw; ++px) {
+          float* d = out + (py * sw + px) * plane + r * cols;
+          const int64_t first = p->pad_left - px; /* inside: x * sw >= first, x * sw < first + w */
+          int64_t x0 = first <= 0 ? 0 : sw == 1 ? first : (first + sw - 1) / sw;
+          int64_t x1 = first + w <= 0 ? 0 : sw == 1 ? first + w : (first + w + sw - 1) / sw;
+          x0 = min64(x0, cols);
+          x1 = min64(x1, cols);
+          const float* line = in + iy * w + (x0 * sw - first);
+          if (sw == 1)
+            for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = line[x];
+          else
+            for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = line[x * sw];
+        }
+      }
+    }
+    return;
+  }
+  /* blocked input: unit (item, row phase py, plane row r), every channel and column phase */
   const int64_t row_stride = vl && p->in_row_stride ? p->in_row_stride : w;
   const int64_t in_item = vl ? (h * row_stride + vl - 1) / vl * c * vl : c * h * w;
   for (int64_t u = unit_begin; u < unit_end; ++u) {

@@ -32,9 +32,11 @@
 void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                                 int64_t unit_begin, int64_t unit_end, uint32_t cpu);
 
-/* PAD_PLANES and CROP (sdnn_plan.h): units are rows with all their channels, so the blocked
- * side is walked block by block: PAD_PLANES (batch item, row phase, plane row), CROP (batch item,
- * row); `scratch` holds sdnn_window_scratch_floats(conv) floats. */
+/* PAD_PLANES and CROP (sdnn_plan.h): from / to the blocked layout the units are rows with all
+ * their channels, so the blocked side is walked block by block: PAD_PLANES (batch item, row phase,
+ * plane row), CROP (batch item, row; with conv->by_blocks (batch item, output column block)).
+ * PAD_PLANES from NCHW: (batch item, channel). `scratch` holds sdnn_window_scratch_floats(conv)
+ * floats. */
 void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end);
 
