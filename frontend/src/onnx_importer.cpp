@@ -569,7 +569,8 @@ class Importer {
     return {c.in[i]->i64->begin(), c.in[i]->i64->end()};
   }
 
-  // Slice of an activation (positive steps): node attrs starts / steps per dim, the output shape.
+  // Slice of an activation (steps of either sign): node attrs starts / steps per dim, the output
+  // shape. A negative step walks its axis backwards from `starts` (clamped to the last element).
   void slice(Ctx& c, const std::string& name) {
     need_inputs(c, 3, 5);
     reject_unknown_attrs(c, {});
@@ -580,8 +581,6 @@ class Importer {
     } catch (const Error& e) {
       node_fail(c, e.what());
     }
-    for (int64_t st : g.step)
-      if (st < 0) node_fail(c, "unsupported: Slice with a negative step");
     for (int64_t n : g.count)
       if (n == 0) node_fail(c, str_cat("unsupported empty tensor: the slice of ", shp(c.in[0]->shape), " is empty"));
     ir::Node* n = emit(c, name, "Slice", {c.in[0]}, g.count);

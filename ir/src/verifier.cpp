@@ -190,7 +190,8 @@ std::vector<Shape> infer_shapes(const Node& n) {
     if (st.size() != x.size() || step.size() != x.size() || cnt.size() != x.size())
       fail(n.where(), ": starts / steps / counts do not match the rank");
     for (size_t d = 0; d < x.size(); ++d)
-      if (st[d] < 0 || step[d] < 1 || cnt[d] < 1 || st[d] + (cnt[d] - 1) * step[d] >= x[d])
+      if (st[d] < 0 || st[d] >= x[d] || step[d] == 0 || cnt[d] < 1 || st[d] + (cnt[d] - 1) * step[d] < 0 ||
+          st[d] + (cnt[d] - 1) * step[d] >= x[d])
         fail(n.where(), ": slice of dim ", d, " leaves the input");
     return {Shape(cnt.begin(), cnt.end())};
   }

@@ -209,17 +209,37 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
 
 /* ---- tensor steps ---- */
 
-/* Floats spanned by an index space walked with non-negative strides: 1 + sum (dim - 1) * stride,
- * or 0 on overflow / a bad dim or stride. */
-static uint64_t strided_extent(uint32_t rank, const int64_t* dims, const int64_t* strides) {
-  uint64_t last = 0, term;
+/* Floats spanned by an index space walked with strides of either sign: 1 + sum (dim - 1) *
+ * |stride|, of which *before lie below the walk's base (the negative strides' share), or 0 on
+ * overflow / a bad dim or stride. */
+static uint64_t strided_extent(uint32_t rank, const int64_t* dims, const int64_t* strides, uint64_t* before) {
+  uint64_t last = 0, below = 0, term;
   for (uint32_t d = 0; d < rank; ++d) {
-    if (dims[d] < 1 || strides[d] < 0 || strides[d] >= (INT64_C(1) << 40)) return 0;
-    if (!checked_mul((uint64_t)(dims[d] - 1), (uint64_t)strides[d], &term)) return 0;
+    const int64_t st = strides[d];
+    if (dims[d] < 1 || st <= -(INT64_C(1) << 40) || st >= (INT64_C(1) << 40)) return 0;
+    if (!checked_mul((uint64_t)(dims[d] - 1), (uint64_t)(st < 0 ? -st : st), &term)) return 0;
     last += term;
+    if (st < 0) below += term;
     if (last >= (UINT64_C(1) << 60)) return 0;
   }
+  *before = below;
   return last + 1;
+}
+
+/* strided_extent for strides that must not be negative (0 otherwise). */
+static uint64_t forward_extent(uint32_t rank, const int64_t* dims, const int64_t* strides) {
+  uint64_t before = 0;
+  const uint64_t floats = strided_extent(rank, dims, strides, &before);
+  return before ? 0 : floats;
+}
+
+/* The walk's lowest float as a reference: ref moved down by `before` floats; 0 when that would
+ * leave the buffer's start. */
+static int lowest(sdnn_buf_ref ref, uint64_t before, sdnn_buf_ref* out) {
+  if (before > ref.offset / sizeof(float)) return 0;
+  *out = ref;
+  out->offset = ref.offset - before * sizeof(float);
+  return 1;
 }
 
 static int same_ref(sdnn_buf_ref a, sdnn_buf_ref b) {
@@ -229,21 +249,24 @@ static int same_ref(sdnn_buf_ref a, sdnn_buf_ref b) {
 static int elementwise_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   const sdnn_elementwise_params* p = s->params;
   if (!p || p->fn >= SDNN_FN_COUNT || p->rank < 1 || p->rank > SDNN_MAX_RANK) return 0;
-  const uint64_t dst = strided_extent(p->rank, p->dims, p->dst_strides);
-  if (!dst || !ref_is_valid(plan, s->dst, dst, 1)) return 0;
+  uint64_t before = 0;
+  sdnn_buf_ref dst_low;
+  const uint64_t dst = strided_extent(p->rank, p->dims, p->dst_strides, &before);
+  if (!dst || !lowest(s->dst, before, &dst_low) || !ref_is_valid(plan, dst_low, dst, 1)) return 0;
   const int binary = !sdnn_vmath_is_unary(p->fn);
   for (int operand = 0; operand < 1 + binary; ++operand) {
     const int64_t* strides = operand ? p->src1_strides : p->src0_strides;
     const float* cst = operand ? p->src1_const : p->src0_const;
     const sdnn_buf_ref ref = operand ? s->src1 : s->src0;
-    const uint64_t floats = strided_extent(p->rank, p->dims, strides);
+    sdnn_buf_ref low;
+    const uint64_t floats = strided_extent(p->rank, p->dims, strides, &before);
     if (!floats) return 0;
     if (cst) continue;
-    if (!ref_is_valid(plan, ref, floats, 0)) return 0;
+    if (!lowest(ref, before, &low) || !ref_is_valid(plan, low, floats, 0)) return 0;
     /* In place only when dst walks the operand exactly; otherwise disjoint. */
     int same_walk = same_ref(ref, s->dst);
     for (uint32_t d = 0; d < p->rank && same_walk; ++d) same_walk = strides[d] == p->dst_strides[d];
-    if (!same_walk && !disjoint(ref, floats, s->dst, dst)) return 0;
+    if (!same_walk && !disjoint(low, floats, dst_low, dst)) return 0;
   }
   return 1;
 }
@@ -267,11 +290,11 @@ static int matmul_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
   const int64_t a_dims[2] = {p->m, p->k}, a_str[2] = {p->lda, 1};
   const int64_t b_dims[2] = {p->k, p->n}, b_str[2] = {p->ldb, 1};
   const int64_t c_dims[2] = {p->m, p->n}, c_str[2] = {p->ldc, 1};
-  const uint64_t a_item = strided_extent(2, a_dims, a_str), b_item = strided_extent(2, b_dims, b_str);
-  const uint64_t c_item = strided_extent(2, c_dims, c_str);
-  const uint64_t a_batch = strided_extent(p->batch_rank, p->batch_dims, p->a_batch_strides);
-  const uint64_t b_batch = strided_extent(p->batch_rank, p->batch_dims, p->b_batch_strides);
-  const uint64_t c_batch = strided_extent(p->batch_rank, p->batch_dims, p->c_batch_strides);
+  const uint64_t a_item = forward_extent(2, a_dims, a_str), b_item = forward_extent(2, b_dims, b_str);
+  const uint64_t c_item = forward_extent(2, c_dims, c_str);
+  const uint64_t a_batch = forward_extent(p->batch_rank, p->batch_dims, p->a_batch_strides);
+  const uint64_t b_batch = forward_extent(p->batch_rank, p->batch_dims, p->b_batch_strides);
+  const uint64_t c_batch = forward_extent(p->batch_rank, p->batch_dims, p->c_batch_strides);
   if (!a_item || !b_item || !c_item || !a_batch || !b_batch || !c_batch) return 0;
   const uint64_t a = a_batch - 1 + a_item, b = b_batch - 1 + b_item, c = c_batch - 1 + c_item;
   if (!ref_is_valid(plan, s->src0, a, 0) || !ref_is_valid(plan, s->dst, c, 1) ||
