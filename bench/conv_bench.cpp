@@ -380,7 +380,7 @@ class PlanesStep {
   PlanesStep& operator=(const PlanesStep&) = delete;
 
   void run(const float* src, float* dst) {
-    if (threads_ == 1) return sdnn_planes_run(&step_, src, dst, scratch_.get(), 0, units_);
+    if (threads_ == 1) return sdnn_planes_run(&step_, src, nullptr, dst, scratch_.get(), 0, units_);
     Call call{this, src, dst};
     sdnn_pool_run(pool_, &PlanesStep::share, &call);
   }
@@ -396,7 +396,7 @@ class PlanesStep {
     const Call* c = static_cast<const Call*>(arg);
     PlanesStep& s = *c->self;
     if (t >= s.threads_) return;
-    sdnn_planes_run(&s.step_, c->src, c->dst, s.scratch_.get() + t * s.scratch_floats_, s.units_ * t / s.threads_,
+    sdnn_planes_run(&s.step_, c->src, nullptr, c->dst, s.scratch_.get() + t * s.scratch_floats_, s.units_ * t / s.threads_,
                     s.units_ * (t + 1) / s.threads_);
   }
 

@@ -543,6 +543,11 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       } else {
         s.op = SDNN_STEP_CROP;
         w.vl = vl;
+        if (n.inputs.size() > 1) {  // a residual block's add (and activation) folded into the crop
+          s.src1 = n.inputs[1]->storage;
+          w.residual = 1;
+          w.act = sdnn_act(activation_of(n));
+        }
         w.by_blocks = opts.isa == Isa::Avx512 && (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) &&
                       w.out_h * w.out_w < (int64_t{1} << 31);  // gathered, block by block (as plan_check)
       }

@@ -182,6 +182,8 @@ std::vector<Shape> infer_shapes(const Node& n) {
     const Shape& y = n.outputs[0]->shape;
     if (x.size() != 4 || y.size() != 4 || x[0] != y[0] || x[1] != y[1] || x[2] != y[2] || y[3] > x[3])
       fail(n.where(), ": cannot crop ", shape_to_string(x), " to ", shape_to_string(y));
+    if (n.inputs.size() > 2 || (n.inputs.size() == 2 && in(n, 1).shape != y))
+      fail(n.where(), ": a crop's residual must have the output's shape ", shape_to_string(y));
     return {y};
   }
   if (op == "slice") {

@@ -48,6 +48,7 @@ class ChooseLayout : public Pass {
         out = Layout::RowMajor;
       } else if (n->op == "conv_direct" || n->op == "crop") {
         require(g, n, 0, n->op == "crop" ? Layout::ChannelBlocked : Layout::RowMajor);
+        if (n->op == "crop" && n->inputs.size() > 1) require(g, n, 1, Layout::ChannelBlocked);  // residual
         // conv_direct {planes_out} writes the next conv's planes (row-major), else its grid blocked
         out = n->has("planes_out") ? Layout::RowMajor : Layout::ChannelBlocked;
       } else if (n->op == "depthwise" && n->inputs[0]->layout == Layout::ChannelBlocked) {

@@ -19,9 +19,13 @@
 // stride 1 and the same row width the kernel writes that pad_planes' planes itself
 // ({planes_out = [pad_top, pad_left, H, W]}: grid shifted by the pads, a zero_borders step
 // clearing the pad columns the grid's extra columns land on); otherwise pad_planes reads the grid
-// ({width = Wo}: the grid's first Wo columns of each row are data). Runs after choose-kernels; `vector_floats` sizes R.
+// ({width = Wo}: the grid's first Wo columns of each row are data). A residual block's Add that
+// reads a crop (and the activation after it) joins the crop, which adds the residual while it
+// copies ({epilogue}: %y = crop(%g, %r) = act(crop(%g) + %r)): one pass over the block's output
+// instead of three. Runs after choose-kernels; `vector_floats` sizes R.
 #include <algorithm>
 
+#include "rewrite.h"
 #include "sdnn/ir/error.h"
 #include "sdnn/passes/pass.h"
 
@@ -54,6 +58,7 @@ class DirectConv : public Pass {
     }
     if (!changed) return false;
     g.remove_dead();  // the replaced im2col nodes still read the crops
+    fold_residuals(g);
     // A crop read only by the next direct convolution's pad_planes: pad_planes reads the grid
     // itself (attr width = the columns that are data) and the crop pass disappears.
     std::vector<Node*> pads;
@@ -62,7 +67,8 @@ class DirectConv : public Pass {
     for (Node* pad : pads) {
       if (pad->has("width")) continue;
       Node* crop = pad->inputs[0]->producer;
-      if (!crop || crop->op != "crop" || g.users(pad->inputs[0]).size() != 1 || g.is_graph_output(pad->inputs[0]))
+      if (!crop || crop->op != "crop" || crop->inputs.size() != 1 || g.users(pad->inputs[0]).size() != 1 ||
+          g.is_graph_output(pad->inputs[0]))
         continue;
       Value* grid = crop->inputs[0];
       Node* dc = grid->producer;
@@ -75,6 +81,40 @@ class DirectConv : public Pass {
   }
 
  private:
+  // add(crop(%g), %r) -> crop(%g, %r), at the add's place (after %r's producer); an activation
+  // reading only the sum joins as the crop's epilogue.
+  void fold_residuals(ir::Graph& g) {
+    std::vector<Node*> crops;
+    for (const auto& n : g.nodes())
+      if (n->op == "crop" && n->inputs.size() == 1) crops.push_back(n.get());
+    for (Node* crop : crops) {
+      Value* y = crop->outputs[0];
+      const auto users = g.users(y);
+      if (users.size() != 1 || g.is_graph_output(y) || users[0]->op != "add") continue;
+      Node* add = users[0];
+      Value* r = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
+      if (r == y || r->shape != y->shape || r->is_constant()) continue;
+      Value* grid = crop->inputs[0];
+      const auto attrs = crop->attrs;
+      g.remove_node(crop);
+      add->op = "crop";
+      add->inputs = {grid, r};
+      add->attrs = attrs;
+      Value* z = add->outputs[0];
+      const auto readers = g.users(z);
+      if (readers.size() == 1 && !g.is_graph_output(z)) {
+        const std::string act = epilogue_activation(*readers[0]);
+        if (!act.empty()) {
+          Value* a = readers[0]->outputs[0];
+          g.remove_node(readers[0]);
+          move_output(add, a);
+          add->attrs["epilogue"] = act;
+        }
+      }
+    }
+    g.remove_dead();
+  }
+
   // The planes of one batch item must be addressable with 32-bit displacements: the generated
   // code reads B row k at an immediate offset from the chunk.
   bool fits_displacements(const Node* im, const Node* conv) const {

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 4u
+#define SDNN_PLAN_VERSION 5u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -127,7 +127,9 @@ typedef enum {
                                   * sdnn_window_scratch_floats */
   SDNN_STEP_CROP = 23,           /* ChannelBlocked [batch][ceil(in_h*in_w/VL)][C][VL] -> [batch]
                                   * [ceil(out_h*out_w/VL)][C][VL], keeping columns x < out_w of each
-                                  * of the out_h (= in_h) rows (dst pad columns written 0); scratch
+                                  * of the out_h (= in_h) rows (dst pad columns written 0); with
+                                  * conv->residual, dst = act(crop + src1) (src1 laid out as dst,
+                                  * act = conv->act: a residual block's add and ReLU); scratch
                                   * sdnn_window_scratch_floats */
   SDNN_STEP_CAST_I64 = 24,       /* dst[i] = (float)((const int64_t*)src0)[i], i < dims[0] */
   SDNN_STEP_GATHER_ROWS = 25,    /* dst[t][0..dims[1]) = table[idx[t]] with idx = (const int64_t*)
@@ -237,14 +239,14 @@ typedef struct {
                               * the input's (0: NCHW) */
   const float* weights;      /* DEPTHWISE: [C][KH][KW] */
   const float* bias;         /* DEPTHWISE: [C] or NULL */
-  uint32_t act;              /* DEPTHWISE: SDNN_ACT_* */
+  uint32_t act;              /* DEPTHWISE, CROP: SDNN_ACT_* */
   uint32_t count_include_pad;/* AVGPOOL */
   uint32_t by_blocks;        /* DEPTHWISE_BLOCKED: units are output column blocks (all channels
                               * each) with AVX-512 code: 1 = shifted windows (stride 1, dilation 1,
                               * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry);
                               * 0 = units are channels. CROP: 1 = units are output column
                               * blocks, gathered with AVX-512; 0 = units are rows */
-  uint32_t reserved;
+  uint32_t residual;         /* CROP: 1 = src1 is added before the activation; otherwise 0 */
   int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct
                               * convolution's output grid whose extra columns are skipped) */
@@ -281,9 +283,9 @@ static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_pa
   return (planes > rows ? planes : rows) + 64;
 }
 
-/* PAD_PLANES and CROP: one row. */
+/* PAD_PLANES and CROP: one row (CROP with a residual: two). */
 static inline int64_t sdnn_window_scratch_floats(const sdnn_window_params* p) {
-  return (p->in_w > p->out_w ? p->in_w : p->out_w) + 16;
+  return 2 * ((p->in_w > p->out_w ? p->in_w : p->out_w) + 16);
 }
 
 typedef struct {

@@ -379,12 +379,16 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
 /* ---- AVX-512 crop: output block by output block, every channel ------------------------------
  * Output position p = oy * out_w + ox of the compact layout comes from grid position
  * oy * in_w + ox; the 16 lanes' source offsets in the blocked grid are the same for every channel,
- * so each (block, channel) is one gather and one store (pad lanes of the last block stored 0). */
+ * so each (block, channel) is one gather and one store (pad lanes of the last block stored 0);
+ * with a residual, its vector is added and the sum clamped before the store. */
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const sdnn_window_params* p,
                                                                           const float* in_item,
+                                                                          const float* res_item,
                                                                           float* out_item,
                                                                           int64_t block_begin,
-                                                                          int64_t block_end) {
+                                                                          int64_t block_end, float lo,
+                                                                          float hi) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, n_out = p->out_h * ow;
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
@@ -395,8 +399,18 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
                                          _mm512_and_si512(q, _mm512_set1_epi32(15)));
     const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
     float* out = out_item + b * c_vl;
-    for (int64_t ch = 0; ch < c; ++ch)
-      _mm512_storeu_ps(out + ch * 16,
-                       _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4));
+    if (!res_item) {
+      for (int64_t ch = 0; ch < c; ++ch)
+        _mm512_storeu_ps(out + ch * 16,
+                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4));
+      continue;
+    }
+    const float* res = res_item + b * c_vl;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4);
+      v = _mm512_add_ps(v, _mm512_loadu_ps(res + ch * 16));
+      v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
+      _mm512_storeu_ps(out + ch * 16, _mm512_maskz_mov_ps(real, v));
+    }
   }
 }

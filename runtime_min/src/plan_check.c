@@ -110,7 +110,9 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       !checked_mul(src_floats, (uint64_t)p->in_w, &src_floats))
     return 0;
   const int depthwise = s->op == SDNN_STEP_DEPTHWISE || s->op == SDNN_STEP_DEPTHWISE_BLOCKED;
-  if (p->act != SDNN_ACT_NONE && (!depthwise || p->act > SDNN_ACT_RELU6)) return 0;
+  const int residual = s->op == SDNN_STEP_CROP && p->residual;
+  if (p->act != SDNN_ACT_NONE && (!(depthwise || residual) || p->act > SDNN_ACT_RELU6)) return 0;
+  if (p->residual > (s->op == SDNN_STEP_CROP)) return 0;
 
   if (s->op == SDNN_STEP_GLOBAL_AVGPOOL) {
     dst_floats = batch * c; /* no overflow: <= src_floats */
@@ -203,8 +205,11 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         return 0;
     }
   }
+  /* a crop's residual is read where dst is written: the same buffer, or disjoint */
   return ref_is_valid(plan, s->src0, src_floats, 0) && ref_is_valid(plan, s->dst, dst_floats, 1) &&
-         disjoint(s->src0, src_floats, s->dst, dst_floats);
+         disjoint(s->src0, src_floats, s->dst, dst_floats) &&
+         (!residual || (ref_is_valid(plan, s->src1, dst_floats, 0) && disjoint(s->src0, src_floats, s->src1, dst_floats) &&
+                        in_place_or_disjoint(s->src1, s->dst, dst_floats)));
 }
 
 /* ---- tensor steps ---- */
@@ -371,6 +376,10 @@ static int unused_refs_are_zero(const sdnn_step* s) {
     }
     case SDNN_STEP_ZERO_BORDERS:
       src0 = 0;
+      break;
+    case SDNN_STEP_CROP:
+      if (!s->conv) return 0;
+      src1 = s->conv->residual != 0;
       break;
     default:
       break;

@@ -662,7 +662,7 @@ static void phase_row(float* restrict d, const float* restrict line, int64_t col
   zero_run(d + x1, cols - x1);
 }
 
-void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end) {
   const sdnn_window_params* p = step->conv;
   const int64_t c = p->channels, vl = p->vl;
@@ -671,21 +671,32 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float*
     /* unit (item, row y): row y's first out_w columns of every channel */
     const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;
     const int64_t in_item = (in_n + vl - 1) / vl * c * vl, out_blocks = (out_n + vl - 1) / vl;
+    const int64_t out_item = out_blocks * c * vl;
+    float lo, hi;
+    act_bounds(p->act, &lo, &hi);
+    if (!p->residual) res = NULL;
     if (p->by_blocks) { /* AVX-512: unit (item, output column block), gathered */
       for (int64_t u = unit_begin; u < unit_end;) {
         const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
         const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
-        sdnn_crop_blocks_avx512(p, src + item * in_item, dst + item * out_blocks * c * vl, b0, b1);
+        sdnn_crop_blocks_avx512(p, src + item * in_item, res ? res + item * out_item : NULL, dst + item * out_item,
+                                b0, b1, lo, hi);
         u += b1 - b0;
       }
       return;
     }
+    float* res_row = row + sdnn_window_scratch_floats(p) / 2;
     for (int64_t u = unit_begin; u < unit_end; ++u) {
       const int64_t item = u / p->out_h, y = u - item * p->out_h;
       float* in = (float*)src + item * in_item;
-      float* out = dst + item * out_blocks * c * vl;
+      float* out = dst + item * out_item;
       for (int64_t ch = 0; ch < c; ++ch) {
         sdnn_blocked_copy(row, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);
+        if (res) {
+          sdnn_blocked_copy(res_row, (float*)res + item * out_item + ch * vl, y * p->out_w, p->out_w, c * vl, vl, 0);
+          for (int64_t x = 0; x < p->out_w; ++x) row[x] += res_row[x];
+          clamp_row(row, p->out_w, lo, hi);
+        }
         sdnn_blocked_copy(row, out + ch * vl, y * p->out_w, p->out_w, c * vl, vl, 1);
       }
       if (y + 1 == p->out_h && out_blocks * vl > out_n) { /* pad columns of the last block */

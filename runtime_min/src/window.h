@@ -37,7 +37,7 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
  * plane row), CROP (batch item, row; with conv->by_blocks (batch item, output column block)).
  * PAD_PLANES from NCHW: (batch item, channel). `scratch` holds sdnn_window_scratch_floats(conv)
  * floats. */
-void sdnn_planes_run(const sdnn_step* step, const float* src, float* dst, float* scratch,
+void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end);
 
 /* ZERO_BORDERS: units (batch item, channel). */

@@ -206,6 +206,9 @@ GROUPS: dict[str, list[Case]] = {
         Case("mobilenet_v2_w025_r100_relu6", lambda: CNN.mobilenet_v2(width=0.25, resolution=100, num_classes=10),
              tol=CNN_TOL),
         Case("resnet18_w8_r32", lambda: CNN.resnet18(width=8, resolution=32, num_classes=10), tol=CNN_TOL),
+        # Residual adds folded into the crops of 28x28 .. 4x4 grids, two batch items.
+        Case("resnet18_w8_r112_b2_l2111", lambda: CNN.resnet(width=8, resolution=112, num_classes=10, batch=2,
+                                                             layers=(2, 1, 1, 1)), tol=CNN_TOL),
         Case("resnet50_w8_r32_l1111_unfolded_b2",
              lambda: CNN.resnet50(width=8, resolution=32, num_classes=10, layers=(1, 1, 1, 1), bn="unfolded",
                                   batch=2), tol=CNN_TOL),

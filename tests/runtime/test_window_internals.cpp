@@ -7,6 +7,7 @@
 //   - the unit counts are the documented ones (window.h);
 //   - sdnn_plan_is_valid accepts each op's valid step and rejects each bad parameter.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -318,4 +319,73 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
   CHECK_FALSE(valid(-10, 1, 49, 4)); // row -1
   CHECK_FALSE(valid(10, 1, 0, -4));  // dst rows before the output's start
   CHECK_FALSE(valid(10, 1, 0, 5));   // dst rows past the output's end
+}
+
+// CROP, with and without a residual epilogue: grid [batch][ceil(H*Wg/VL)][C][VL] -> compact
+// [batch][ceil(H*W/VL)][C][VL], dst = act(grid + residual) over W < Wg columns; pad lanes of the
+// last block 0. Rows path (VL 8 and 16) and the AVX-512 gathered path, units split like threads,
+// the residual in its own buffer or in place (dst == residual).
+TEST_CASE("crop adds a residual and applies the activation on both paths", "[window][crop]") {
+  struct Geometry {
+    int64_t batch, c, h, wg, w;
+  };
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
+  for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
+                            Geometry{2, 8, 14, 16, 14}})
+    for (int64_t vl : {8, 16})
+      for (uint32_t by_blocks : {0u, 1u})
+        for (int residual = 0; residual < 3; ++residual)  // none, separate, in place
+          for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) {
+            if (by_blocks && (vl != 16 || !avx512)) continue;
+            if (!residual && act != SDNN_ACT_NONE) continue;
+            INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl "
+                          << vl << " by_blocks " << by_blocks << " residual " << residual << " act " << act);
+            sdnn_window_params p{};
+            p.batch = g.batch;
+            p.channels = g.c;
+            p.in_h = p.out_h = g.h;
+            p.in_w = g.wg;
+            p.out_w = g.w;
+            p.vl = vl;
+            p.by_blocks = by_blocks;
+            p.residual = residual != 0;
+            p.act = act;
+            sdnn_step step{};
+            step.op = SDNN_STEP_CROP;
+            step.conv = &p;
+            const int64_t in_blocks = (g.h * g.wg + vl - 1) / vl, out_blocks = (g.h * g.w + vl - 1) / vl;
+            const int64_t in_item = in_blocks * g.c * vl, out_item = out_blocks * g.c * vl;
+            std::vector<float> grid(static_cast<size_t>(g.batch * in_item)), res(static_cast<size_t>(g.batch * out_item));
+            for (size_t i = 0; i < grid.size(); ++i) grid[i] = static_cast<float>((i * 7919) % 23) - 11.0f;
+            for (size_t i = 0; i < res.size(); ++i) res[i] = static_cast<float>((i * 104729) % 19) * 0.5f - 4.0f;
+            const auto at = [&](int64_t b, int64_t ch, int64_t pos, int64_t item) {
+              return static_cast<size_t>(b * item + (pos / vl) * g.c * vl + ch * vl + pos % vl);
+            };
+            std::vector<float> want(res.size(), 0.0f);
+            for (int64_t b = 0; b < g.batch; ++b)
+              for (int64_t ch = 0; ch < g.c; ++ch)
+                for (int64_t y = 0; y < g.h; ++y)
+                  for (int64_t x = 0; x < g.w; ++x) {
+                    float v = grid[at(b, ch, y * g.wg + x, in_item)];
+                    if (residual) v += res[at(b, ch, y * g.w + x, out_item)];
+                    if (act != SDNN_ACT_NONE) v = std::max(v, 0.0f);
+                    if (act == SDNN_ACT_RELU6) v = std::min(v, 6.0f);
+                    want[at(b, ch, y * g.w + x, out_item)] = v;
+                  }
+            const int64_t units = sdnn_window_units(&step);
+            std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
+            for (int parts : {1, 3}) {
+              std::vector<float> dst = residual == 2 ? res : std::vector<float>(res.size(), kNaN);
+              const float* r = residual == 2 ? dst.data() : residual ? res.data() : nullptr;
+              for (int t = parts - 1; t >= 0; --t)
+                sdnn_planes_run(&step, grid.data(), r, dst.data(), scratch.data(), units * t / parts,
+                                units * (t + 1) / parts);
+              INFO(parts << " parts");
+              for (size_t i = 0; i < dst.size(); ++i) {
+                INFO("element " << i);
+                REQUIRE(dst[i] == want[i]);
+              }
+            }
+          }
 }

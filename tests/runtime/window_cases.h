@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "sdnn_plan.h"
 #include "test_model.h"
 
@@ -165,6 +167,7 @@ static inline float tw_input(const tw_case* k, uint32_t variant, int64_t i) {
 static inline sdnn_window_params tw_params(const tw_case* k, const float* weights,
                                            const float* bias) {
   sdnn_window_params p;
+  memset(&p, 0, sizeof p); /* fields the case does not set (by_blocks, residual, ...) are 0 */
   p.batch = k->g.batch;
   p.channels = k->g.c;
   p.in_h = k->g.h;
