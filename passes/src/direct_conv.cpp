@@ -100,17 +100,7 @@ class DirectConv : public Pass {
       add->op = "crop";
       add->inputs = {grid, r};
       add->attrs = attrs;
-      Value* z = add->outputs[0];
-      const auto readers = g.users(z);
-      if (readers.size() == 1 && !g.is_graph_output(z)) {
-        const std::string act = epilogue_activation(*readers[0]);
-        if (!act.empty()) {
-          Value* a = readers[0]->outputs[0];
-          g.remove_node(readers[0]);
-          move_output(add, a);
-          add->attrs["epilogue"] = act;
-        }
-      }
+      absorb_activation(g, add);
     }
     g.remove_dead();
   }

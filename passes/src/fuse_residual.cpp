@@ -55,17 +55,7 @@ class FuseResidual : public Pass {
         Value* z = add->outputs[0];
         g.remove_node(add);
         move_output(p, z);
-        // An activation reading only the sum joins the epilogue too.
-        auto users = g.users(z);
-        if (users.size() == 1 && !g.is_graph_output(z)) {
-          const std::string act = epilogue_activation(*users[0]);
-          if (!act.empty()) {
-            Value* a = users[0]->outputs[0];
-            g.remove_node(users[0]);
-            move_output(p, a);
-            p->attrs["epilogue"] = act;
-          }
-        }
+        absorb_activation(g, p);  // an activation reading only the sum joins the epilogue too
         changed = true;
         break;
       }

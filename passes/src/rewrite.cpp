@@ -23,6 +23,19 @@ std::string epilogue_activation(const ir::Node& n) {
   return "";
 }
 
+bool absorb_activation(ir::Graph& g, ir::Node* n) {
+  ir::Value* z = n->outputs[0];
+  const auto readers = g.users(z);
+  if (readers.size() != 1 || g.is_graph_output(z)) return false;
+  const std::string act = epilogue_activation(*readers[0]);
+  if (act.empty()) return false;
+  ir::Value* a = readers[0]->outputs[0];
+  g.remove_node(readers[0]);
+  move_output(n, a);
+  n->attrs["epilogue"] = act;
+  return true;
+}
+
 bool bypass(ir::Graph& g, ir::Node* n) {
   ir::Value* x = n->inputs[0];
   ir::Value* y = n->outputs[0];

@@ -15,6 +15,11 @@ bool bypass(ir::Graph& g, ir::Node* n);
 // clip(0, 6) and clip(0, +inf).
 std::string epilogue_activation(const ir::Node& n);
 
+// When the only reader of `n`'s output (not a graph output) is an activation kernels can apply,
+// removes it and makes `n` produce its output with attr epilogue = that activation. Returns
+// whether it did.
+bool absorb_activation(ir::Graph& g, ir::Node* n);
+
 // `n` (single output) replaces `old` as producer of `v`: used when a consumer is folded into its
 // producer (bias Add, activation), so the folded node's output value — and its name — survive.
 void move_output(ir::Node* n, ir::Value* v);
