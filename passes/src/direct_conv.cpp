@@ -14,7 +14,10 @@
 // columns ox >= Wo are discarded by crop), so B row k for the chunk at column n is one vector at
 // plane(k) + shift(k) + n: an immediate displacement, as for the blocked SpMM. R leaves room for
 // the reads of the padded grid's last vector. Dense weights keep im2col (the dense kernel reads
-// blocked B only), and so do 1x1 windows (strided 1x1 convs: im2col is a plain subsampling copy).
+// blocked B only) except on a first layer's few input channels (at most kDenseDirectChannels:
+// an RGB image): there im2col writes K*K copies of a small input, and the pattern kernel with
+// every weight in its pattern (kernel = sparse, sparsity 0) is a direct dense convolution. 1x1
+// windows keep im2col too (strided 1x1 convs: im2col is a plain subsampling copy).
 // When a crop's only reader is the next direct convolution's pad_planes, the crop goes: with
 // stride 1 and the same row width the kernel writes that pad_planes' planes itself
 // ({planes_out = [pad_top, pad_left, H, W]}: grid shifted by the pads, a zero_borders step
@@ -32,6 +35,8 @@
 namespace sdnn::passes {
 namespace {
 
+constexpr int64_t kDenseDirectChannels = 4;
+
 using ir::Node;
 using ir::Value;
 
@@ -45,10 +50,12 @@ class DirectConv : public Pass {
     std::vector<Node*> work;
     for (const auto& n : g.nodes()) work.push_back(n.get());
     for (Node* n : work) {
-      if (n->op != "conv1x1" || n->get_str("kernel", "") != "sparse") continue;
+      if (n->op != "conv1x1") continue;
       if (n->inputs.size() > 3 && n->inputs[3]) continue;  // a residual epilogue: keep im2col
       Node* im = n->inputs[0]->producer;
       if (!im || im->op != "im2col" || g.users(n->inputs[0]).size() != 1) continue;
+      const std::string kernel = n->get_str("kernel", "");
+      if (kernel != "sparse" && !(kernel == "dense" && im->inputs[0]->shape[1] <= kDenseDirectChannels)) continue;
       // A 1x1 window (a strided 1x1 conv) reads one phase plane of the Sh * Sw pad_planes would
       // write: im2col's subsampling copy is cheaper.
       if (im->get_ints("kernel") == std::vector<int64_t>{1, 1}) continue;
@@ -144,6 +151,7 @@ class DirectConv : public Pass {
     (void)ho;
     (void)wo;
     dc->attrs = conv->attrs;  // kernel choice, sparsity, epilogue
+    dc->attrs["kernel"] = std::string("sparse");  // a dense first layer: every weight in the pattern
     dc->attrs["kernel_shape"] = k;
     dc->attrs["strides"] = st;
     dc->attrs["dilations"] = dil;
