@@ -236,7 +236,8 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
         << ", " << w.in_w << ", " << w.out_h << ", " << w.out_w << ", " << w.kernel_h << ", " << w.kernel_w << ", "
         << w.stride_h << ", " << w.stride_w << ", " << w.pad_top << ", " << w.pad_left << ", " << w.dilation_h << ", "
         << w.dilation_w << ", " << w.vl << ", " << sym("weights") << ", " << sym("bias") << ", " << w.act << "u, "
-        << w.count_include_pad << "u, " << w.by_blocks << "u, " << w.residual << "u, " << w.in_row_stride << "};\n";
+        << w.count_include_pad << "u, " << w.by_blocks << "u, " << w.residual << "u, " << w.in_row_stride << ", "
+        << w.dst_nchw << "u, 0u};\n";
     }
     switch (s.op) {
       case SDNN_STEP_ELEMENTWISE: {

@@ -8,8 +8,8 @@
 // FeatureBlocked input stays blocked; attention reads and writes FeatureBlocked (its mask
 // row-major), so a whole transformer encoder runs blocked between one pack and one unpack; a
 // depthwise conv of a ChannelBlocked input stays ChannelBlocked (MobileNet's blocks need no pack);
-// a depthwise conv of a ChannelBlocked input stays ChannelBlocked; the direct convolution's planes
-// are row-major and its grid ChannelBlocked; matmul, transpose, softmax, reduce_mean, reshape,
+// the direct convolution's planes are row-major and its grid ChannelBlocked, and a crop of the grid
+// whose only reader wants NCHW (a stem conv before its max pool) writes NCHW itself; matmul, transpose, softmax, reduce_mean, reshape,
 // copy, other depthwise convs, pools and graph inputs / outputs are row-major (NCHW). Where a consumer needs
 // another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
 // value and layout, shared by all consumers); a graph output that ends blocked gets one at the
@@ -94,10 +94,33 @@ class ChooseLayout : public Pass {
       out = row;
       changed_ = true;
     }
+    crop_to_rows(g);
     return changed_;
   }
 
  private:
+  // %y = crop(%g) : cb; %r = layout(%y) {to = row}, %y read by nothing else -> %r = crop(%g) : row
+  // (the runtime's crop writes NCHW rows as well as blocks; not with a residual, which is laid
+  // out as the crop's output).
+  void crop_to_rows(ir::Graph& g) {
+    std::vector<Node*> work;
+    for (const auto& n : g.nodes())
+      if (n->op == "layout" && n->get_str("to", "") == "row") work.push_back(n.get());
+    for (Node* to_row : work) {
+      Value* y = to_row->inputs[0];
+      Node* crop = y->producer;
+      if (!crop || crop->op != "crop" || crop->inputs.size() != 1 || g.users(y).size() != 1 ||
+          g.is_graph_output(y))
+        continue;
+      Value* r = to_row->outputs[0];
+      g.remove_node(to_row);
+      crop->outputs[0] = r;
+      r->producer = crop;
+      changed_ = true;
+    }
+    g.remove_dead();
+  }
+
   // A binary op keeps a blocked layout when its operands are two same-shape activations of that
   // layout, or an activation and a constant scalar or per-feature vector (a FeatureBlocked
   // activation); everything else broadcasts row-major.

@@ -127,10 +127,10 @@ typedef enum {
                                   * sdnn_window_scratch_floats */
   SDNN_STEP_CROP = 23,           /* ChannelBlocked [batch][ceil(in_h*in_w/VL)][C][VL] -> [batch]
                                   * [ceil(out_h*out_w/VL)][C][VL], keeping columns x < out_w of each
-                                  * of the out_h (= in_h) rows (dst pad columns written 0); with
-                                  * conv->residual, dst = act(crop + src1) (src1 laid out as dst,
-                                  * act = conv->act: a residual block's add and ReLU); scratch
-                                  * sdnn_window_scratch_floats */
+                                  * of the out_h (= in_h) rows (dst pad columns written 0), or into
+                                  * NCHW with conv->dst_nchw; with conv->residual, dst = act(crop +
+                                  * src1) (src1 laid out as dst, act = conv->act: a residual
+                                  * block's add and ReLU); scratch sdnn_window_scratch_floats */
   SDNN_STEP_CAST_I64 = 24,       /* dst[i] = (float)((const int64_t*)src0)[i], i < dims[0] */
   SDNN_STEP_GATHER_ROWS = 25,    /* dst[t][0..dims[1]) = table[idx[t]] with idx = (const int64_t*)
                                   * src0, t < dims[0], table = (const float*)params [dims[2]][dims[1]]
@@ -250,6 +250,9 @@ typedef struct {
   int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct
                               * convolution's output grid whose extra columns are skipped) */
+  uint32_t dst_nchw;         /* CROP: 1 = dst is NCHW [batch][C][out_h][out_w] (by_blocks and
+                              * residual 0); 0 = ChannelBlocked */
+  uint32_t reserved;
 } sdnn_window_params;
 
 typedef struct {

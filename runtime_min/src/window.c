@@ -689,6 +689,12 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
     for (int64_t u = unit_begin; u < unit_end; ++u) {
       const int64_t item = u / p->out_h, y = u - item * p->out_h;
       float* in = (float*)src + item * in_item;
+      if (p->dst_nchw) { /* row y of every channel plane */
+        float* out = dst + (item * c * p->out_h + y) * p->out_w;
+        for (int64_t ch = 0; ch < c; ++ch)
+          sdnn_blocked_copy(out + ch * out_n, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);
+        continue;
+      }
       float* out = dst + item * out_item;
       for (int64_t ch = 0; ch < c; ++ch) {
         sdnn_blocked_copy(row, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);

@@ -41,7 +41,7 @@ struct WindowStep {
   int64_t batch = 0, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
   int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
   int64_t dilation_h = 1, dilation_w = 1, vl = 0, in_row_stride = 0;
-  uint32_t act = 0, count_include_pad = 0, by_blocks = 0, residual = 0;
+  uint32_t act = 0, count_include_pad = 0, by_blocks = 0, residual = 0, dst_nchw = 0;
   std::vector<float> weights, bias;  // DEPTHWISE: [C][KH][KW], [C] (bias may be empty)
 };
 
