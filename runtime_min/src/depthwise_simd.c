@@ -258,6 +258,119 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void lane_rows(int64_t
   *ox = x;
 }
 
+/* ---- AVX-512 3x3, pads 1, stride 1, "same" geometry: three taps per input row ---------------
+ * Row dy of output block b's taps reads the window starting at s = p0 + dy * W + dx; with
+ * F = floor((p0 + dy * W) / 16) and sh = p0 + dy * W - 16 F (the same for every channel), the
+ * row's three windows come from blocks F - 1, F, F + 1 when sh == 0 (dx = -1 takes F - 1's last
+ * lane, dx = 0 is block F itself) and from blocks F, F + 1 otherwise: two or three loads and at
+ * most three two-source permutes per row instead of two loads per tap. DW3_GROUP channels go at a
+ * time with their accumulators in registers (independent FMA chains). Lanes outside the image
+ * are masked to 0, so clamped source blocks are harmless. */
+enum { DW3_GROUP = 4 };
+
+typedef struct {
+  __m512i idx[3][3];
+  int64_t off[3][3]; /* source blocks of row ky, floats from the channel's base */
+  __mmask16 mask[3][3];
+  int aligned[3], live[3];
+} dw3_block;
+
+__attribute__((target("avx512f,avx2,fma"), always_inline)) static inline void dw3_channels(
+    const dw3_block* k, const float* in, const float* wts, const float* bias, float* out, int g, int masked,
+    __m512 vlo, __m512 vhi, __mmask16 real) {
+  __m512 acc[DW3_GROUP];
+  for (int j = 0; j < g; ++j) acc[j] = _mm512_set1_ps(bias ? bias[j] : 0.0f);
+  for (int ky = 0; ky < 3; ++ky) {
+    if (!k->live[ky]) continue;
+    for (int j = 0; j < g; ++j) {
+      const float* src = in + j * 16;
+      const float* wj = wts + j * 9 + ky * 3;
+      const __m512 r0 = _mm512_loadu_ps(src + k->off[ky][0]), r1 = _mm512_loadu_ps(src + k->off[ky][1]);
+      if (!masked && k->aligned[ky]) {
+        const __m512 r2 = _mm512_loadu_ps(src + k->off[ky][2]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[0]), _mm512_permutex2var_ps(r0, k->idx[ky][0], r1), acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[1]), r1, acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[2]), _mm512_permutex2var_ps(r1, k->idx[ky][2], r2), acc[j]);
+      } else if (!masked) {
+        for (int kx = 0; kx < 3; ++kx)
+          acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[kx]), _mm512_permutex2var_ps(r0, k->idx[ky][kx], r1), acc[j]);
+      } else if (k->aligned[ky]) {
+        const __m512 r2 = _mm512_loadu_ps(src + k->off[ky][2]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[0]),
+                                 _mm512_maskz_permutex2var_ps(k->mask[ky][0], r0, k->idx[ky][0], r1), acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[1]), _mm512_maskz_mov_ps(k->mask[ky][1], r1), acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[2]),
+                                 _mm512_maskz_permutex2var_ps(k->mask[ky][2], r1, k->idx[ky][2], r2), acc[j]);
+      } else {
+        for (int kx = 0; kx < 3; ++kx)
+          acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[kx]),
+                                   _mm512_maskz_permutex2var_ps(k->mask[ky][kx], r0, k->idx[ky][kx], r1), acc[j]);
+      }
+    }
+  }
+  for (int j = 0; j < g; ++j)
+    _mm512_storeu_ps(out + j * 16, _mm512_maskz_mov_ps(real, _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[j]))));
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void dw3_blocks_avx512(const sdnn_window_params* p,
+                                                                          const float* in_item, float* out_item,
+                                                                          int64_t block_begin, int64_t block_end,
+                                                                          float lo, float hi) {
+  const int64_t h = p->in_h, w = p->in_w, c = p->channels, n = h * w, c_vl = c * 16;
+  const int64_t last_block = (n + 15) / 16 - 1;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  dw3_block k;
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int64_t p0 = b * 16;
+    __m512i oy, ox;
+    lane_rows(p0, w, &oy, &ox);
+    const __mmask16 real = (__mmask16)(p0 + 16 <= n ? 0xFFFFu : (1u << (n - p0)) - 1u);
+    const __mmask16 col[3] = {real & _mm512_cmpge_epi32_mask(ox, _mm512_set1_epi32(1)), real,
+                              real & _mm512_cmplt_epi32_mask(ox, _mm512_set1_epi32((int)(w - 1)))};
+    for (int ky = 0; ky < 3; ++ky) {
+      const __m512i iy = _mm512_add_epi32(oy, _mm512_set1_epi32(ky - 1));
+      const __mmask16 row_ok = _mm512_cmpge_epi32_mask(iy, _mm512_setzero_si512()) &
+                               _mm512_cmplt_epi32_mask(iy, _mm512_set1_epi32((int)h));
+      const int64_t s = p0 + (ky - 1) * w;
+      const int64_t f = s >= 0 ? s / 16 : -((-s + 15) / 16);
+      const int64_t sh = s - f * 16;
+      k.aligned[ky] = sh == 0;
+      k.live[ky] = (row_ok & real) != 0;
+      for (int j = 0; j < 3; ++j) {
+        const int64_t blk = k.aligned[ky] ? f - 1 + j : f + (j > 0);
+        k.off[ky][j] = (blk < 0 ? 0 : blk > last_block ? last_block : blk) * c_vl;
+      }
+      for (int kx = 0; kx < 3; ++kx) {
+        k.mask[ky][kx] = row_ok & col[kx];
+        /* aligned: dx = -1 is (F - 1, F) from lane 15, dx = +1 (F, F + 1) from lane 1 */
+        const int64_t from = k.aligned[ky] ? (kx == 0 ? 15 : 1) : sh + kx - 1;
+        k.idx[ky][kx] = _mm512_add_epi32(lane, _mm512_set1_epi32((int)from));
+      }
+    }
+    /* Inside the image every tap's mask is the block's `real` lanes, which only the store needs:
+     * the taps go unmasked (the mask registers are the scarce ones). */
+    int masked = 0;
+    for (int ky = 0; ky < 3; ++ky)
+      for (int kx = 0; kx < 3; ++kx) masked |= k.mask[ky][kx] != real;
+    float* out = out_item + b * c_vl;
+    const float* bias = p->bias;
+    int64_t ch = 0;
+    if (masked) {
+      for (; ch + DW3_GROUP <= c; ch += DW3_GROUP)
+        dw3_channels(&k, in_item + ch * 16, p->weights + ch * 9, bias ? bias + ch : NULL, out + ch * 16, DW3_GROUP,
+                     1, vlo, vhi, real);
+    } else {
+      for (; ch + DW3_GROUP <= c; ch += DW3_GROUP)
+        dw3_channels(&k, in_item + ch * 16, p->weights + ch * 9, bias ? bias + ch : NULL, out + ch * 16, DW3_GROUP,
+                     0, vlo, vhi, real);
+    }
+    for (; ch < c; ++ch)
+      dw3_channels(&k, in_item + ch * 16, p->weights + ch * 9, bias ? bias + ch : NULL, out + ch * 16, 1, 1, vlo,
+                   vhi, real);
+  }
+}
+
 /* ---- AVX-512, stride 1, "same" geometry: shifted windows of the blocked input ----------------
  * Output block b (positions p0 = 16 b .. p0 + 15 of the Ho x Wo = H x W grid, possibly spanning
  * rows) of one channel: tap (ky, kx) needs input positions p + s with s = (ky - pad_top) * W +
@@ -269,6 +382,10 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void lane_rows(int64_t
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
     const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
     int64_t block_end, float lo, float hi) {
+  if (p->kernel_h == 3 && p->kernel_w == 3 && p->pad_top == 1 && p->pad_left == 1) {
+    dw3_blocks_avx512(p, in_item, out_item, block_begin, block_end, lo, hi);
+    return;
+  }
   enum { MAX_TAPS = 49 };
   const int64_t h = p->in_h, w = p->in_w, c = p->channels, n = h * w;
   const int64_t kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw, c_vl = c * 16;

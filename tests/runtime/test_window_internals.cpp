@@ -389,3 +389,93 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
             }
           }
 }
+
+// DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
+// the row path (units are channels; VL 8 and 16), the AVX-512 block paths — shifted windows
+// (stride 1, same size; 3x3 pads 1 has its own code, other kernels the generic one) and gathered
+// windows (any geometry) — with channel counts around the 4-channel groups, images narrower and
+// wider than a block, units split like threads, each activation, with and without bias.
+TEST_CASE("blocked depthwise matches a reference on every path", "[window][depthwise]") {
+  struct Geometry {
+    int64_t batch, c, h, w, k, stride, pad;
+  };
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  if (!avx512) WARN("no AVX-512F on this CPU: the block paths are not tested");
+  const uint32_t cpu = avx512 ? SDNN_CPU_AVX512F | SDNN_CPU_AVX2 : SDNN_CPU_AVX2;
+  for (const Geometry& g : {Geometry{1, 5, 7, 7, 3, 1, 1}, Geometry{2, 4, 14, 14, 3, 1, 1}, Geometry{1, 9, 1, 1, 3, 1, 1},
+                            Geometry{1, 3, 5, 23, 3, 1, 1}, Geometry{1, 17, 33, 32, 3, 1, 1}, Geometry{1, 6, 9, 11, 5, 1, 2},
+                            Geometry{1, 7, 15, 15, 3, 2, 1}, Geometry{2, 4, 14, 14, 3, 2, 1}, Geometry{1, 3, 8, 19, 5, 2, 2}})
+    for (int64_t vl : {8, 16})
+      for (uint32_t by_blocks : {0u, 1u, 2u})
+        for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6})
+          for (bool with_bias : {true, false}) {
+            const int64_t oh = (g.h + 2 * g.pad - g.k) / g.stride + 1, ow = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+            const bool same = g.stride == 1 && oh == g.h && ow == g.w;
+            if (by_blocks && (vl != 16 || !avx512)) continue;
+            if (by_blocks == 1 && !same) continue;
+            INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " k " << g.k << " stride " << g.stride
+                          << " pad " << g.pad << " vl " << vl << " by_blocks " << by_blocks << " act " << act
+                          << " bias " << with_bias);
+            std::vector<float> wts(static_cast<size_t>(g.c * g.k * g.k)), bias(static_cast<size_t>(g.c));
+            for (size_t i = 0; i < wts.size(); ++i) wts[i] = static_cast<float>((i * 37) % 11) * 0.25f - 1.2f;
+            for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 5) - 2.0f;
+            sdnn_window_params p{};
+            p.batch = g.batch;
+            p.channels = g.c;
+            p.in_h = g.h;
+            p.in_w = g.w;
+            p.out_h = oh;
+            p.out_w = ow;
+            p.kernel_h = p.kernel_w = g.k;
+            p.stride_h = p.stride_w = g.stride;
+            p.pad_top = p.pad_left = g.pad;
+            p.dilation_h = p.dilation_w = 1;
+            p.vl = vl;
+            p.weights = wts.data();
+            p.bias = with_bias ? bias.data() : nullptr;
+            p.act = act;
+            p.by_blocks = by_blocks;
+            sdnn_step step{};
+            step.op = SDNN_STEP_DEPTHWISE_BLOCKED;
+            step.conv = &p;
+            const int64_t in_n = g.h * g.w, out_n = oh * ow;
+            const int64_t in_item = (in_n + vl - 1) / vl * g.c * vl, out_item = (out_n + vl - 1) / vl * g.c * vl;
+            const auto at = [&](int64_t b, int64_t ch, int64_t pos, int64_t item) {
+              return static_cast<size_t>(b * item + (pos / vl) * g.c * vl + ch * vl + pos % vl);
+            };
+            std::vector<float> x(static_cast<size_t>(g.batch * in_item), 0.0f);
+            for (int64_t b = 0; b < g.batch; ++b)
+              for (int64_t ch = 0; ch < g.c; ++ch)
+                for (int64_t q = 0; q < in_n; ++q)
+                  x[at(b, ch, q, in_item)] = static_cast<float>(((b * 31 + ch) * 7919 + q * 104729) % 23) * 0.1f - 1.1f;
+            std::vector<float> want(static_cast<size_t>(g.batch * out_item), 0.0f);
+            for (int64_t b = 0; b < g.batch; ++b)
+              for (int64_t ch = 0; ch < g.c; ++ch)
+                for (int64_t oy = 0; oy < oh; ++oy)
+                  for (int64_t ox = 0; ox < ow; ++ox) {
+                    double s = with_bias ? bias[static_cast<size_t>(ch)] : 0.0;
+                    for (int64_t ky = 0; ky < g.k; ++ky)
+                      for (int64_t kx = 0; kx < g.k; ++kx) {
+                        const int64_t iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
+                        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+                        s += double{wts[static_cast<size_t>((ch * g.k + ky) * g.k + kx)]} * x[at(b, ch, iy * g.w + ix, in_item)];
+                      }
+                    if (act != SDNN_ACT_NONE) s = std::max(s, 0.0);
+                    if (act == SDNN_ACT_RELU6) s = std::min(s, 6.0);
+                    want[at(b, ch, oy * ow + ox, out_item)] = static_cast<float>(s);
+                  }
+            const int64_t units = sdnn_window_units(&step);
+            std::vector<float> scratch(static_cast<size_t>(sdnn_depthwise_blocked_scratch_floats(&p)));
+            for (int parts : {1, 3}) {
+              std::vector<float> got(want.size(), kNaN);
+              for (int t = parts - 1; t >= 0; --t)
+                sdnn_depthwise_blocked_run(&step, x.data(), got.data(), scratch.data(), units * t / parts,
+                                           units * (t + 1) / parts, cpu);
+              INFO(parts << " parts");
+              for (size_t i = 0; i < got.size(); ++i) {
+                INFO("element " << i);
+                REQUIRE(std::fabs(got[i] - want[i]) <= 1e-5f + 1e-5f * std::fabs(want[i]));
+              }
+            }
+          }
+}
