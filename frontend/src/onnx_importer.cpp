@@ -713,13 +713,42 @@ class Importer {
     emit(c, name, "MatMul", {a, b}, out);
   }
 
+  // A 1-D operand, as numpy: a left one is the row [1, K], a right one the column [K, 1]; the MatMul
+  // of those, then a Reshape that drops the added dim.
+  void matmul_vector(Ctx& c, const std::string& name) {
+    Value *a = c.in[0], *b = c.in[1];
+    if (a->shape.size() == 1 && b->shape.size() == 1)
+      node_fail(c, str_cat("unsupported: MatMul of two 1-D operands '", a->name, "' and '", b->name, "' (a 0-D result)"));
+    const auto promoted = [&](Value* v, Shape shape) -> Value* {
+      if (v->is_constant()) return g_->add_constant(str_cat(v->name, ":2d"), shape, *v->f32);
+      Value* r = g_->add_value(str_cat(v->name, ":2d"), v->dtype, shape);
+      g_->add_node("Reshape", str_cat(name, ":", v->name, ":2d"), {v}, {r});
+      return r;
+    };
+    const bool row = a->shape.size() == 1;
+    Ctx inner{c.proto, c.where, {row ? promoted(a, {1, a->shape[0]}) : a, row ? b : promoted(b, {b->shape[0], 1})}};
+    if (row && inner.in[1]->shape.size() < 2)
+      node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but '", b->name, "' is ", shp(b->shape)));
+    matmul(inner, name);
+    Value* prod = values_.at(c.proto.output(0));
+    Shape out = prod->shape;
+    out.erase(out.end() - (row ? 2 : 1));
+    prod->name += ":2d";
+    emit(c, str_cat(name, ":1d"), "Reshape", {prod}, out);
+  }
+
   void gemm(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 3);
     reject_unknown_attrs(c, {"alpha", "beta", "transA", "transB"});
-    if (attr_int(c, "transA", 0) != 0) node_fail(c, "unsupported attribute value transA=1 (only transA=0)");
     int64_t trans_b = attr_int(c, "transB", 0);
     Value *a = c.in[0], *b = c.in[1], *bias = c.in.size() > 2 ? c.in[2] : nullptr;
     if (a->shape.size() != 2) node_fail(c, str_cat("input A '", a->name, "' must be 2-D, got ", shp(a->shape)));
+    if (attr_int(c, "transA", 0) != 0) {  // A^T: a Transpose of the activation first
+      if (a->is_constant()) node_fail(c, str_cat("unsupported: transA=1 with a constant A '", a->name, "'"));
+      Value* at = g_->add_value(str_cat(c.proto.output(0), ":A^T"), ir::DType::F32, {a->shape[1], a->shape[0]});
+      g_->add_node("Transpose", str_cat(name, ":transA"), {a}, {at})->attrs["perm"] = std::vector<int64_t>{1, 0};
+      a = at;
+    }
     if (!b->is_constant())
       node_fail(c, str_cat("weight B '", b->name, "' must be a constant (initializer or Constant node)"));
     if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight B '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
@@ -735,13 +764,23 @@ class Importer {
       if (s.size() > 2 || (cols != 1 && cols != n) || (rows != 1 && rows != a->shape[0]))
         node_fail(c, str_cat("bias C '", bias->name, "' of shape ", shp(s), " does not broadcast to [",
                              a->shape[0], "x", n, "]"));
-      if (rows != 1 && rows > 1) {
-        // Per-row bias: only representable when all rows are equal.
-        const auto& d = *bias->f32;
-        for (int64_t r = 1; r < rows; ++r)
-          for (int64_t j = 0; j < cols; ++j)
-            if (d[r * cols + j] != d[j])
-              node_fail(c, str_cat("unsupported bias C '", bias->name, "': it varies across rows; only a per-column bias"));
+      bool per_column = true;  // every row of C the same: the kernel's bias
+      const auto& d = *bias->f32;
+      for (int64_t r = 1; r < rows && per_column; ++r)
+        for (int64_t j = 0; j < cols; ++j) per_column = per_column && d[r * cols + j] == d[j];
+      if (!per_column) {
+        // A C that varies across rows: Gemm without C, then an Add of the constant beta * C.
+        const double beta = attr_float(c, "beta", 1.0);
+        std::vector<float> scaled(d.begin(), d.end());
+        for (float& v : scaled) v = static_cast<float>(v * beta);
+        Value* prod = g_->add_value(str_cat(c.proto.output(0), ":AB"), ir::DType::F32, {a->shape[0], n});
+        ir::Node* node = g_->add_node("Gemm", name, {a, b, nullptr}, {prod});
+        node->attrs["alpha"] = attr_float(c, "alpha", 1.0);
+        node->attrs["beta"] = 1.0;
+        node->attrs["transB"] = trans_b;
+        Value* cst = g_->add_constant(str_cat(bias->name, ":beta"), bias->shape, std::move(scaled));
+        emit(c, str_cat(name, ":C"), "Add", {prod, cst}, {a->shape[0], n});
+        return;
       }
     }
     ir::Node* node = emit(c, name, "Gemm", {a, b, bias}, {a->shape[0], n});
@@ -754,6 +793,7 @@ class Importer {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {});
     Value *a = c.in[0], *b = c.in[1];
+    if (a->shape.size() == 1 || b->shape.size() == 1) return matmul_vector(c, name);
     if (!b->is_constant() || b->shape.size() > 2) return matmul_activations(c, name);
     if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
     if (a->shape.empty() || a->shape.back() != b->shape[0])
