@@ -187,7 +187,12 @@ class Importer {
 
   Value* lookup(const std::string& name, const std::string& who) {
     auto it = values_.find(name);
-    if (it == values_.end()) fail(label_, ": ", who, " refers to undefined tensor '", name, "'");
+    if (it == values_.end()) {
+      auto dropped = dropped_outputs_.find(name);
+      if (dropped != dropped_outputs_.end())
+        fail(label_, ": ", who, " uses '", name, "', ", dropped->second, ": unsupported (only a node's first output is imported)");
+      fail(label_, ": ", who, " refers to undefined tensor '", name, "'");
+    }
     return it->second;
   }
 
@@ -265,6 +270,10 @@ class Importer {
                  ir::DType dtype = ir::DType::F32) {
     Value* out = g_->add_value(c.proto.output(0), dtype, std::move(shape));
     values_[c.proto.output(0)] = out;
+    for (int i = 1; i < c.proto.output_size(); ++i)
+      if (!c.proto.output(i).empty())
+        dropped_outputs_[c.proto.output(i)] =
+            str_cat("output ", i, " of ", c.where.rfind(label_ + ": ", 0) == 0 ? c.where.substr(label_.size() + 2) : c.where);
     return g_->add_node(op, name, std::move(inputs), {out});
   }
 
@@ -809,9 +818,15 @@ class Importer {
   struct Window {
     std::vector<int64_t> kernel, strides, pads, dilations;
     int64_t out_h, out_w;
+    bool ceil_pads = false;  // ceil_mode added bottom / right padding (see window())
   };
 
-  Window window(const Ctx& c, const Shape& x, std::vector<int64_t> kernel) {
+  // ceil_mode=1 (pools): out = ceil((padded - span) / stride) + 1, less one when the last window
+  // would start in the bottom / right padding; the windows that then reach past the padded input
+  // get that much more bottom / right padding, which no pool reads (MaxPool: padding never wins;
+  // AveragePool without count_include_pad: divides by the taps inside the image), so the IR keeps
+  // the floor formula.
+  Window window(const Ctx& c, const Shape& x, std::vector<int64_t> kernel, bool allow_ceil = false) {
     Window wnd;
     wnd.kernel = kernel;
     auto two = [&](const char* key, int64_t dflt) {
@@ -829,7 +844,8 @@ class Importer {
     if (wnd.pads.size() != 4) node_fail(c, "attribute pads must have 4 values (2-D only)");
     for (int64_t p : wnd.pads)
       if (p < 0) node_fail(c, "negative pads are not supported");
-    if (attr_int(c, "ceil_mode", 0) != 0) node_fail(c, "unsupported attribute value ceil_mode=1");
+    const bool ceil_mode = attr_int(c, "ceil_mode", 0) != 0;
+    if (ceil_mode && !allow_ceil) node_fail(c, "unsupported attribute value ceil_mode=1");
     const auto* ap = attr(c, "auto_pad");
     const std::string auto_pad = ap ? ap->s() : "NOTSET";
     int64_t out[2];
@@ -848,6 +864,11 @@ class Importer {
         if (padded < span)
           node_fail(c, str_cat("the window (", span, ") is larger than the padded input (", padded, ")"));
         out[i] = (padded - span) / st + 1;
+        if (ceil_mode && (padded - span) % st != 0 && out[i] * st < in + wnd.pads[i]) {
+          wnd.pads[i + 2] += (out[i] * st + span) - padded;  // one more window, reaching past the end
+          out[i] += 1;
+          wnd.ceil_pads = true;
+        }
       } else {
         node_fail(c, str_cat("unsupported attribute value auto_pad=", auto_pad));
       }
@@ -905,10 +926,13 @@ class Importer {
     if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     std::vector<int64_t> ks = attr_ints(c, "kernel_shape");
     if (ks.size() != 2) node_fail(c, "kernel_shape must have 2 values (2-D only)");
-    const Window wnd = window(c, x->shape, ks);
+    const Window wnd = window(c, x->shape, ks, /*allow_ceil=*/true);
+    const int64_t include_pad = attr_int(c, "count_include_pad", 0);
+    if (op == "AveragePool" && include_pad && wnd.ceil_pads)
+      node_fail(c, "unsupported: ceil_mode=1 with count_include_pad=1 where a window reaches past the padding");
     ir::Node* n = emit(c, name, op, {c.in[0]}, {x->shape[0], x->shape[1], wnd.out_h, wnd.out_w});
     set_window(n, wnd);
-    if (op == "AveragePool") n->attrs["count_include_pad"] = attr_int(c, "count_include_pad", 0);
+    if (op == "AveragePool") n->attrs["count_include_pad"] = include_pad;
   }
 
   void global_pool(Ctx& c, const std::string& name) {
@@ -1002,6 +1026,7 @@ class Importer {
   const ImportOptions& opts_;
   std::unique_ptr<ir::Graph> g_;
   std::unordered_map<std::string, Value*> values_;
+  std::unordered_map<std::string, std::string> dropped_outputs_;  // later outputs of imported nodes
   int64_t opset_ = 0;
   ir::DType input_dtype_ = ir::DType::F32;  // of the graph input being imported
 };
