@@ -289,7 +289,7 @@ def mobilenet_v2(*, width: float = 1.0, resolution: int = 224, num_classes: int 
 def resnet(*, block: str = "basic", layers: Sequence[int] = (2, 2, 2, 2), width: int = 64,
            resolution: int = 224, num_classes: int = 1000, batch: int = 1,
            sparsity: float = 0.9, sparsity_1x1: float = 0.9, fc_sparsity: float = 0.9,
-           bn: str = "folded", head: str = "flatten", seed: int = 0,
+           bn: str = "folded", head: str = "flatten", seed: int = 0, groups: int = 1,
            opset: int = DEFAULT_OPSET, name: str = "resnet") -> onnx.ModelProto:
     """torchvision ResNet (v1.5: stride on the 3x3 of a bottleneck). len(layers) stages with
     planes width * 2^i and layers[i] blocks; the first block of stage i > 0 has stride 2.
@@ -305,9 +305,13 @@ def resnet(*, block: str = "basic", layers: Sequence[int] = (2, 2, 2, 2), width:
     The downsample conv exists when the stride is 2 or the channel count changes and is written
     after the branch (the exporter's order). Sparsity: 3x3 convs `sparsity`, 1x1 convs (bottleneck
     and downsample) `sparsity_1x1`, classifier `fc_sparsity`; the stem is dense. All
-    pads are k // 2. bn as in the module doc (folded: Conv with bias, no BN node)."""
+    pads are k // 2. bn as in the module doc (folded: Conv with bias, no BN node).
+    groups > 1 (bottleneck only): the 3x3 conv is grouped, dense per group, as ResNeXt writes it
+    (torchvision resnext50_32x4d: groups 32, width 4 per group)."""
     if block not in ("basic", "bottleneck"):
         raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+    if groups != 1 and block != "bottleneck":
+        raise ValueError("groups > 1 needs block='bottleneck'")
     expansion = 1 if block == "basic" else 4
     b = _CnnBuilder(seed=seed, opset=opset, bn=bn, batch=batch, resolution=resolution,
                     head=head)
@@ -324,7 +328,7 @@ def resnet(*, block: str = "basic", layers: Sequence[int] = (2, 2, 2, 2), width:
                 h = b.conv(h, planes, 3, sparsity=sparsity, act=None)
             else:
                 h = b.conv(x, planes, 1, sparsity=sparsity_1x1)
-                h = b.conv(h, planes, 3, stride=stride, sparsity=sparsity)
+                h = b.conv(h, planes, 3, stride=stride, group=groups, sparsity=sparsity if groups == 1 else 0.0)
                 h = b.conv(h, planes * expansion, 1, sparsity=sparsity_1x1, act=None)
             identity = x
             if stride != 1 or cin != planes * expansion:
@@ -336,7 +340,7 @@ def resnet(*, block: str = "basic", layers: Sequence[int] = (2, 2, 2, 2), width:
     doc = (f"resnet block={block} layers={list(layers)} width={width} resolution={resolution} "
            f"classes={num_classes} batch={batch} sparsity={sparsity} "
            f"sparsity_1x1={sparsity_1x1} fc_sparsity={fc_sparsity} bn={bn} head={head} "
-           f"seed={seed} opset={opset}")
+           f"groups={groups} seed={seed} opset={opset}")
     return b.model(y, num_classes, name, doc)
 
 

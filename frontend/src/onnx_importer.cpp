@@ -892,16 +892,31 @@ class Importer {
     if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     if (!w->is_constant()) node_fail(c, str_cat("weight '", w->name, "' must be a constant"));
     if (w->shape.size() != 4) node_fail(c, str_cat("weight '", w->name, "' must be 4-D, got ", shp(w->shape)));
-    const int64_t group = attr_int(c, "group", 1);
+    int64_t group = attr_int(c, "group", 1);
     if (group < 1 || x->shape[1] % group || w->shape[0] % group)
       node_fail(c, str_cat("attribute group=", group, " does not divide the ", x->shape[1], " input and ",
                            w->shape[0], " output channels"));
     if (x->shape[1] != w->shape[1] * group)
       node_fail(c, str_cat("shape mismatch: input '", x->name, "' has ", x->shape[1], " channels but weight '",
                            w->name, "' ", shp(w->shape), " with group=", group, " expects ", w->shape[1] * group));
-    if (group != 1 && !(group == x->shape[1] && w->shape[0] == group))
-      node_fail(c, str_cat("unsupported attribute value group=", group,
-                           ": only 1 and depthwise (group = input channels = output channels)"));
+    if (group != 1 && !(group == x->shape[1] && w->shape[0] == group)) {
+      // Grouped (ResNeXt, depthwise with a channel multiplier): one conv whose weight is block
+      // diagonal, [Cout, Cin, KH, KW] with the zeros of the other groups; the sparse kernels skip
+      // zeros for free, so the groups cost no more than separate convs.
+      const int64_t cout = w->shape[0], cin = x->shape[1], per_in = w->shape[1], per_out = cout / group;
+      const int64_t taps = w->shape[2] * w->shape[3];
+      if (cout * cin * taps > (int64_t{1} << 28))
+        node_fail(c, str_cat("unsupported: grouped weight '", w->name, "' expands to ", cout, "x", cin, "x", taps,
+                             " values (more than 2^28)"));
+      std::vector<float> full(static_cast<size_t>(cout * cin * taps), 0.0f);
+      const auto& src = *w->f32;
+      for (int64_t o = 0; o < cout; ++o)
+        for (int64_t i = 0; i < per_in; ++i)
+          std::copy_n(src.begin() + (o * per_in + i) * taps, taps,
+                      full.begin() + (o * cin + o / per_out * per_in + i) * taps);
+      w = g_->add_constant(str_cat(w->name, ":groups"), {cout, cin, w->shape[2], w->shape[3]}, std::move(full));
+      group = 1;
+    }
     auto ks = attr_ints(c, "kernel_shape");
     if (!ks.empty() && (ks.size() != 2 || ks[0] != w->shape[2] || ks[1] != w->shape[3]))
       node_fail(c, "kernel_shape does not match the weight");

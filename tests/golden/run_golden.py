@@ -209,6 +209,9 @@ GROUPS: dict[str, list[Case]] = {
         # Residual adds folded into the crops of 28x28 .. 4x4 grids, two batch items.
         Case("resnet18_w8_r112_b2_l2111", lambda: CNN.resnet(width=8, resolution=112, num_classes=10, batch=2,
                                                              layers=(2, 1, 1, 1)), tol=CNN_TOL),
+        # ResNeXt-style grouped 3x3 convs (4 groups): block-diagonal weights on the sparse kernels.
+        Case("resnext_w16_r32_l1111_g4", lambda: CNN.resnet50(width=16, resolution=32, num_classes=10,
+                                                               layers=(1, 1, 1, 1), groups=4), tol=CNN_TOL),
         Case("resnet50_w8_r32_l1111_unfolded_b2",
              lambda: CNN.resnet50(width=8, resolution=32, num_classes=10, layers=(1, 1, 1, 1), bn="unfolded",
                                   batch=2), tol=CNN_TOL),

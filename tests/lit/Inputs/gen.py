@@ -57,14 +57,20 @@ def unsupported_op():
 
 
 def bad_attr():
-    # A grouped convolution that is not depthwise.
+    # An auto_pad value ONNX does not define.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv_pad", auto_pad="SAME_MIDDLE")]
+    return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [w("w", (4, 4, 3, 3))])
+
+
+def grouped_conv():
+    # Two groups of 2 input / 2 output channels.
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv_g2", group=2)]
     return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [w("w", (4, 2, 1, 1))])
 
 
-def ceil_pool():
-    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
-                              ceil_mode=1)]
+def ceil_pool(op="AveragePool", **attrs):
+    nodes = [helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1,
+                              **attrs)]
     return model(nodes, [fin("x", [1, 4, 6, 6])], [fin("y", None)], [])
 
 
@@ -145,7 +151,7 @@ def old_opset():
 
 MODELS = {
     "mlp": mlp, "mlp_batch1": lambda: mlp(batch=1), "conv": conv, "unsupported_op": unsupported_op,
-    "bad_attr": bad_attr, "ceil_pool": ceil_pool, "double_input": double_input,
+    "bad_attr": bad_attr, "grouped_conv": grouped_conv, "ceil_pool": lambda: ceil_pool(count_include_pad=1), "ceil_maxpool": lambda: ceil_pool("MaxPool"), "double_input": double_input,
     "shape_mismatch": shape_mismatch, "symbolic": symbolic, "old_opset": old_opset,
     "shape_chain": shape_chain, "cnn": cnn,
     "const_output": lambda: model(
