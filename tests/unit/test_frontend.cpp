@@ -69,19 +69,29 @@ TEST_CASE("frontend: unsupported op names node, op type and the supported list",
 }
 
 TEST_CASE("frontend: unsupported attribute values", "[frontend]") {
+  // transA=1 transposes an activation A first; a constant A is not supported.
+  OnnxBuilder a;
+  a.input("x", {8, 4}).weight("w", {8, 6}, sdnn::test::pattern(48, 2));
+  OnnxBuilder::attr_int(a.node("Gemm", "g", {"x", "w"}, {"y"}), "transA", 1);
+  a.output("y");
+  CHECK(import_error(a.bytes()) == "(no error)");
   OnnxBuilder b;
-  b.input("x", {8, 4}).weight("w", {8, 6}, sdnn::test::pattern(48, 2));
-  auto& n = b.node("Gemm", "g", {"x", "w"}, {"y"});
-  OnnxBuilder::attr_int(n, "transA", 1);
+  b.input("x", {6, 4}).weight("a", {8, 6}, sdnn::test::pattern(48, 2)).weight("w", {6, 4}, sdnn::test::pattern(24, 2));
+  OnnxBuilder::attr_int(b.node("Gemm", "g", {"a", "w"}, {"y"}), "transA", 1);
   b.output("y");
-  CHECK_THAT(import_error(b.bytes()), Contains("node 'g' (Gemm): unsupported attribute value transA=1"));
+  CHECK_THAT(import_error(b.bytes()), Contains("node 'g' (Gemm): unsupported: transA=1 with a constant A 'a'"));
 
+  // Grouped convs import (as one conv with a block-diagonal weight); an unknown auto_pad does not.
   OnnxBuilder c;
   c.input("x", {1, 4, 5, 5}).weight("w", {2, 2, 1, 1}, sdnn::test::pattern(4, 2));
-  auto& conv = c.node("Conv", "c1", {"x", "w"}, {"y"});
-  OnnxBuilder::attr_int(conv, "group", 2);
+  OnnxBuilder::attr_int(c.node("Conv", "c1", {"x", "w"}, {"y"}), "group", 2);
   c.output("y");
-  CHECK_THAT(import_error(c.bytes()), Contains("node 'c1' (Conv): unsupported attribute value group=2"));
+  CHECK(import_error(c.bytes()) == "(no error)");
+  OnnxBuilder d;
+  d.input("x", {1, 4, 5, 5}).weight("w", {2, 4, 1, 1}, sdnn::test::pattern(8, 2));
+  OnnxBuilder::attr_int(d.node("Conv", "c1", {"x", "w"}, {"y"}), "group", 3);
+  d.output("y");
+  CHECK_THAT(import_error(d.bytes()), Contains("node 'c1' (Conv): attribute group=3 does not divide"));
 }
 
 TEST_CASE("frontend: non-f32 tensors", "[frontend]") {
