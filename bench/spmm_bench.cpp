@@ -257,7 +257,30 @@ struct Options {
   std::string split = "runtime";   // T > 1, sdnn peers: runtime (runtime_min's split) | columns
   double max_problem_s = 0.0;      // stop the rounds of a problem after this long (0: never)
   bool list_problems = false;      // print the problems and exit
+  std::string sdnn_plan;           // overrides of the "sdnn" peer's default plan (apply_plan_override)
 };
+
+// --sdnn-plan "mb=28,nb=1,ng=4,kb=128,emb=1": each key given replaces that field of the sdnn
+// peer's default plan (mb tile rows, nb vectors, ng column chunks per group, kb K block, emb
+// embedded broadcasts), for exploring plans by hand; the kernel emitter validates the result.
+std::string g_sdnn_plan;
+
+void apply_plan_override(sdnn::backend::KernelPlan& p, const std::string& spec) {
+  std::stringstream in(spec);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) throw std::runtime_error("--sdnn-plan: expected key=value, got '" + item + "'");
+    const std::string key = item.substr(0, eq);
+    const int64_t v = std::stoll(item.substr(eq + 1));
+    if (key == "mb") p.mb = static_cast<int>(v);
+    else if (key == "nb") p.nb = static_cast<int>(v);
+    else if (key == "ng") p.n_group = static_cast<int>(v);
+    else if (key == "kb") p.k_block = v;
+    else if (key == "emb") p.embedded_broadcast = v != 0;
+    else throw std::runtime_error("--sdnn-plan: unknown key '" + key + "' (mb, nb, ng, kb, emb)");
+  }
+}
 
 // The core's FP32 FMA throughput for the ISA, measured now: 12 independent accumulator chains
 // (enough to cover the FMA latency on two pipes), register operands only, best of 5 runs.
@@ -623,6 +646,7 @@ class SdnnPeer : public Peer {
       : Peer(name), row_major_(row_major), team_(team) {
     const Problem& pb = w.pb;
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
+    sdnn::backend::group_columns(plan_, w.csr.nnz());  // as the compiler's lowering
     if (permute) {
       // As the compiler's permute-rows pass: the row order with the fewest B loads per chunk.
       sdnn::passes::ChosenOrder c = sdnn::passes::choose_row_order(w.a.get(), pb.m, pb.k, plan_.mb);
@@ -636,6 +660,7 @@ class SdnnPeer : public Peer {
       topt.level = sdnn::backend::TuneLevel::Fast;
       plan_ = sdnn::backend::tune_plan(plan_, w.csr, topt, nullptr);
     }
+    if (name == "sdnn" && !g_sdnn_plan.empty()) apply_plan_override(plan_, g_sdnn_plan);
     sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
     code_bytes_ = static_cast<int64_t>(bin.code.size());
     num_values_ = static_cast<int64_t>(bin.values.size());
@@ -1450,6 +1475,8 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"runtime", "columns"}))
       ->capture_default_str();
   app.add_flag("--list-problems", opt.list_problems, "print the problems (M K N sparsity) and exit");
+  app.add_option("--sdnn-plan", opt.sdnn_plan,
+                 "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1");
   app.add_option("--max-problem-s", opt.max_problem_s,
                  "stop a problem's rounds after this many seconds of timing, once --min-rounds are done\n"
                  "(0 = never; the grid's default is 30)")
@@ -1462,6 +1489,7 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
   if (!opt.grid.empty()) apply_grid_defaults(app, opt);
+  g_sdnn_plan = opt.sdnn_plan;
   if (opt.threads != requested_threads(argc, argv))
     throw std::runtime_error("--threads: the value read before the re-exec differs (give it once, as an integer)");
   if (opt.threads > 1 && opt.pin >= 0)

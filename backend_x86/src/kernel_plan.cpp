@@ -94,4 +94,13 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
   return p;
 }
 
+void group_columns(KernelPlan& p, int64_t nnz) {
+  constexpr int kGroup = 4;
+  constexpr int64_t kBigBytes = 512 * 1024, kKBlock = 256;
+  if (p.family != Family::Spmm || p.direct() || nnz * 12 <= kBigBytes || nnz * 100 < 8 * p.m * p.k) return;
+  if (p.n < kGroup * p.tile_cols()) return;  // fewer columns than one group
+  p.n_group = kGroup;
+  p.k_block = std::min(p.k, kKBlock);
+}
+
 }  // namespace sdnn::backend

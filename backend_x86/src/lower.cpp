@@ -475,6 +475,8 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         lk.b_col_scale = k;
         lk.c_col_scale = rows;
         plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
+        group_columns(plan, static_cast<int64_t>(std::count_if(w->f32->begin(), w->f32->end(),
+                                                               [](float v) { return v != 0.0f; })));
       }
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       const Value* residual = n.inputs.size() > 3 ? n.inputs[3] : nullptr;

@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 2;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 3;  // bump when candidates or timing change meaning
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -69,11 +69,16 @@ std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
       if (kb < base.k) kbs.push_back(kb);
   std::vector<std::vector<int64_t>> orders = {base.row_order};
   if (!base.row_order.empty()) orders.push_back({});
+  // Column grouping: the default's (group_columns), and in full mode the others.
+  std::vector<int> ngs = {base.n_group};
+  if (full)
+    for (int ng : {1, 2, 4})
+      if (ng != base.n_group) ngs.push_back(ng);
   std::vector<KernelPlan> out;
   for (int mb : mbs)
     for (int nb : full && evex ? std::vector<int>{1, 2} : std::vector<int>{1})
       for (int64_t kb : kbs)
-        for (int ng : full ? std::vector<int>{1, 2} : std::vector<int>{1})
+        for (int ng : ngs)
           for (const auto& order : orders) {
             KernelPlan p = base;
             p.mb = static_cast<int>(std::min<int64_t>(mb, base.m));

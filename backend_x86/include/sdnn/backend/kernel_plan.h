@@ -82,6 +82,14 @@ struct SparseMatrix {
 // logical column count, padded here to the vector width.
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
 
+// A sparse plan for a big pattern (its code and values, about 12 bytes per nonzero, well beyond
+// half a MiB, at a density of at least 8 %) runs 4 column chunks per block (n_group) with K blocks
+// of 256 rows: each block's code and values are fetched once per 4 chunks instead of once per
+// chunk, which is what the columns of a large SpMM otherwise wait for (2048x2048 at 70 %, N = 2048:
+// 30 -> 54 GFLOP/s, bench/RESULTS.md); sparser patterns keep one chunk (their B loads want the
+// single chunk's strip in L1). Plain SpMM only (not direct convolutions).
+void group_columns(KernelPlan& p, int64_t nnz);
+
 // Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
 int spmm_tile_height(Isa isa);
 
