@@ -438,6 +438,96 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
   }
 }
 
+/* ---- AVX-512 3x3, pads 1, stride 2: row segments instead of gathers -------------------------
+ * Output block b's lanes that lie in one output row oy (a segment; a block has one or two when
+ * out_w >= 15) read, for tap (ky, kx), the input positions q = iy * W + 2 ox - 1 + kx with
+ * iy = 2 oy + ky - 1: every other position of a run of 33. Loaded as three consecutive blocks
+ * F .. F + 2 (F = the block of the segment's first position, clamped at 0; lanes of the run that
+ * fall outside the image are masked), lane i's window value is at r = q - 16 F in [0, 47]: one
+ * two-source permute of blocks F, F + 1 for r < 32 and, for lanes with r >= 32, a merge permute
+ * of block F + 2. So a segment row costs three loads and three to six permutes per channel instead
+ * of three 16-lane gathers. Blocks with three or more segments (out_w < 15) keep the gathers. */
+typedef struct {
+  __m512i lo[3], hi[3];     /* per kx: lane indices into (F, F + 1), and r - 32 into F + 2 */
+  int64_t off[3];           /* blocks F .. F + 2 (clamped), floats from the channel's base */
+  __mmask16 mlo[3], mhi[3]; /* per kx: valid lanes with r < 32 / r >= 32 */
+  int ky, any_hi;
+} dw3s2_row;
+
+__attribute__((target("avx512f,avx2,fma"), always_inline)) static inline void dw3s2_channels(
+    const dw3s2_row* rows, int nrows, const float* in, const float* wts, const float* bias, float* out, int g,
+    __m512 vlo, __m512 vhi, __mmask16 real) {
+  __m512 acc[DW3_GROUP];
+  for (int j = 0; j < g; ++j) acc[j] = _mm512_set1_ps(bias ? bias[j] : 0.0f);
+  for (int r = 0; r < nrows; ++r) {
+    const dw3s2_row* k = &rows[r];
+    for (int j = 0; j < g; ++j) {
+      const float* src = in + j * 16;
+      const float* wj = wts + j * 9 + k->ky * 3;
+      const __m512 r0 = _mm512_loadu_ps(src + k->off[0]), r1 = _mm512_loadu_ps(src + k->off[1]);
+      if (k->any_hi) {
+        const __m512 r2 = _mm512_loadu_ps(src + k->off[2]);
+        for (int kx = 0; kx < 3; ++kx) {
+          __m512 x = _mm512_maskz_permutex2var_ps(k->mlo[kx], r0, k->lo[kx], r1);
+          x = _mm512_mask_permutexvar_ps(x, k->mhi[kx], k->hi[kx], r2);
+          acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[kx]), x, acc[j]);
+        }
+      } else {
+        for (int kx = 0; kx < 3; ++kx)
+          acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[kx]), _mm512_maskz_permutex2var_ps(k->mlo[kx], r0, k->lo[kx], r1),
+                                   acc[j]);
+      }
+    }
+  }
+  for (int j = 0; j < g; ++j)
+    _mm512_storeu_ps(out + j * 16, _mm512_maskz_mov_ps(real, _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[j]))));
+}
+
+/* Builds block b's row records; returns how many, or -1 when the block has more than two
+ * segments (the caller gathers). */
+__attribute__((target("avx512f,avx2,fma"))) static int dw3s2_rows(const sdnn_window_params* p, int64_t p0,
+                                                                  dw3s2_row* rows) {
+  const int64_t h = p->in_h, w = p->in_w, c_vl = p->channels * 16, ow = p->out_w;
+  const int64_t n_out = p->out_h * ow, last_block = (h * w + 15) / 16 - 1;
+  const int64_t last = (p0 + 16 <= n_out ? p0 + 15 : n_out - 1);
+  const int64_t oy_first = p0 / ow, oy_last = last / ow;
+  if (oy_last - oy_first > 1) return -1;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int n = 0;
+  for (int64_t oy = oy_first; oy <= oy_last; ++oy) {
+    const int64_t a = oy == oy_first ? 0 : oy * ow - p0;            /* the segment's first lane */
+    const int64_t e = oy == oy_last ? last - p0 + 1 : (oy + 1) * ow - p0; /* one past its last */
+    const __mmask16 seg = (__mmask16)(((1u << e) - 1u) & ~((1u << a) - 1u));
+    const int64_t ox_a = p0 + a - oy * ow;
+    /* lane i's output column: ox_a + i - a; kx's input column 2 (ox_a + i - a) - 1 + kx */
+    const __m512i ox2 = _mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32((int)(2 * (ox_a - a) - 1)));
+    for (int ky = 0; ky < 3; ++ky) {
+      const int64_t iy = 2 * oy + ky - 1;
+      if (iy < 0 || iy >= h) continue;
+      const int64_t q0 = iy * w + 2 * ox_a - 1; /* the segment's first position (kx = 0) */
+      const int64_t f = q0 < 0 ? 0 : q0 / 16;
+      dw3s2_row* k = &rows[n++];
+      k->ky = ky;
+      k->any_hi = 0;
+      for (int j = 0; j < 3; ++j) k->off[j] = (f + j > last_block ? last_block : f + j) * c_vl;
+      for (int kx = 0; kx < 3; ++kx) {
+        const __m512i ix = _mm512_add_epi32(ox2, _mm512_set1_epi32(kx));
+        const __mmask16 valid = seg & _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512()) &
+                                _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32((int)w));
+        /* r = q - 16 F = iy * W - 16 F + ix */
+        const __m512i r = _mm512_add_epi32(ix, _mm512_set1_epi32((int)(iy * w - 16 * f)));
+        const __mmask16 high = _mm512_cmpge_epi32_mask(r, _mm512_set1_epi32(32));
+        k->lo[kx] = r;
+        k->hi[kx] = _mm512_sub_epi32(r, _mm512_set1_epi32(32));
+        k->mlo[kx] = valid & (__mmask16)~high;
+        k->mhi[kx] = valid & high;
+        k->any_hi |= k->mhi[kx] != 0;
+      }
+    }
+  }
+  return n;
+}
+
 /* ---- AVX-512, any stride / dilation: gathered windows --------------------------------------
  * As above, output block by output block with every channel inside, but each tap's 16 inputs are
  * gathered: lane (oy, ox) reads input (oy*sh - pad_top + ky*dh, ox*sw - pad_left + kx*dw), whose
@@ -453,8 +543,25 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __mmask16 mask[MAX_TAPS];
   __m512i off[MAX_TAPS];
+  const int s2 = kh == 3 && kw == 3 && p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 1 &&
+                 p->pad_left == 1 && p->dilation_h == 1 && p->dilation_w == 1;
+  dw3s2_row rows[6];
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
+    const int nrows = s2 ? dw3s2_rows(p, p0, rows) : -1;
+    if (nrows >= 0) {
+      const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
+      float* out = out_item + b * c_vl;
+      const float* bias = p->bias;
+      int64_t ch = 0;
+      for (; ch + DW3_GROUP <= c; ch += DW3_GROUP)
+        dw3s2_channels(rows, nrows, in_item + ch * 16, p->weights + ch * 9, bias ? bias + ch : NULL, out + ch * 16,
+                       DW3_GROUP, vlo, vhi, real);
+      for (; ch < c; ++ch)
+        dw3s2_channels(rows, nrows, in_item + ch * 16, p->weights + ch * 9, bias ? bias + ch : NULL, out + ch * 16, 1,
+                       vlo, vhi, real);
+      continue;
+    }
     __m512i oy, ox;
     lane_rows(p0, ow, &oy, &ox);
     const __m512i y0 = _mm512_sub_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->stride_h)),

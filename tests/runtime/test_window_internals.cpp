@@ -393,8 +393,9 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
 // DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
 // the row path (units are channels; VL 8 and 16), the AVX-512 block paths — shifted windows
 // (stride 1, same size; 3x3 pads 1 has its own code, other kernels the generic one) and gathered
-// windows (any geometry) — with channel counts around the 4-channel groups, images narrower and
-// wider than a block, units split like threads, each activation, with and without bias.
+// windows (any geometry; 3x3 stride 2 pads 1 from row segments when a block spans at most two
+// output rows) — with channel counts around the 4-channel groups, images narrower and wider than
+// a block, odd sizes, units split like threads, each activation, with and without bias.
 TEST_CASE("blocked depthwise matches a reference on every path", "[window][depthwise]") {
   struct Geometry {
     int64_t batch, c, h, w, k, stride, pad;
@@ -404,7 +405,8 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
   const uint32_t cpu = avx512 ? SDNN_CPU_AVX512F | SDNN_CPU_AVX2 : SDNN_CPU_AVX2;
   for (const Geometry& g : {Geometry{1, 5, 7, 7, 3, 1, 1}, Geometry{2, 4, 14, 14, 3, 1, 1}, Geometry{1, 9, 1, 1, 3, 1, 1},
                             Geometry{1, 3, 5, 23, 3, 1, 1}, Geometry{1, 17, 33, 32, 3, 1, 1}, Geometry{1, 6, 9, 11, 5, 1, 2},
-                            Geometry{1, 7, 15, 15, 3, 2, 1}, Geometry{2, 4, 14, 14, 3, 2, 1}, Geometry{1, 3, 8, 19, 5, 2, 2}})
+                            Geometry{1, 7, 15, 15, 3, 2, 1}, Geometry{2, 4, 14, 14, 3, 2, 1}, Geometry{1, 3, 8, 19, 5, 2, 2},
+                            Geometry{1, 5, 33, 31, 3, 2, 1}, Geometry{2, 6, 40, 37, 3, 2, 1}, Geometry{1, 3, 32, 32, 3, 2, 1}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u, 2u})
         for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6})
