@@ -648,8 +648,10 @@ class SdnnPeer : public Peer {
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
     sdnn::backend::group_columns(plan_, w.csr.nnz());  // as the compiler's lowering
     if (permute) {
-      // As the compiler's permute-rows pass: the row order with the fewest B loads per chunk.
-      sdnn::passes::ChosenOrder c = sdnn::passes::choose_row_order(w.a.get(), pb.m, pb.k, plan_.mb);
+      // sdnn-tuned as the compiler's permute-rows pass (an order only when it saves enough B
+      // loads); sdnn-perm always the order with the fewest B loads per chunk, to measure it.
+      sdnn::passes::ChosenOrder c = sdnn::passes::choose_row_order(
+          w.a.get(), pb.m, pb.k, plan_.mb, name == "sdnn-perm" ? 0.0 : sdnn::passes::kMinLoadSaving);
       loads_before_ = c.loads_before;
       loads_after_ = c.loads_after;
       plan_.row_order = std::move(c.order);

@@ -5,7 +5,8 @@
 // original index, so the permutation never leaves the layer: no consumer changes. The pass
 // records {row_order = [...], tile_loads = before -> after} on each sparse fc / conv1x1, where
 // tile_loads is the cost it minimizes: the sum over tiles of the distinct columns the tile uses
-// (one B load per column per column chunk). An order is kept only if it lowers that sum.
+// (one B load per column per column chunk). An order is kept only if it lowers that sum by at
+// least kMinLoadSaving (permute_rows.h: scattered rows of C cost more than small savings bring).
 //
 // Orders tried (the one with the fewest tile loads wins):
 //   greedy: the paper's — start from the row with most nonzeros, then repeatedly take the
@@ -139,9 +140,9 @@ std::vector<int64_t> row_order(const float* w, int64_t m, int64_t k, int64_t til
   return greedy(pattern_of(w, m, k), m, k, tile_height, method == RowOrder::TileGreedy);
 }
 
-ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_height) {
+ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_height, double min_saving) {
   ChosenOrder c;
-  c.loads_before = c.loads_after = tile_loads(w, m, k, tile_height, {});
+  c.loads_before = c.loads_after = c.best_loads = tile_loads(w, m, k, tile_height, {});
   for (RowOrder method : {RowOrder::Greedy, RowOrder::TileGreedy}) {
     std::vector<int64_t> order = row_order(w, m, k, tile_height, method);
     const int64_t loads = tile_loads(w, m, k, tile_height, order);
@@ -149,6 +150,11 @@ ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_
       c.loads_after = loads;
       c.order = std::move(order);
     }
+  }
+  c.best_loads = c.loads_after;
+  if (static_cast<double>(c.loads_before - c.loads_after) < min_saving * static_cast<double>(c.loads_before)) {
+    c.order.clear();  // not worth the scattered rows of C
+    c.loads_after = c.loads_before;
   }
   return c;
 }
@@ -188,7 +194,10 @@ class PermuteRows : public Pass {
     for (auto& t : pool) t.join();
     if (error) std::rethrow_exception(error);
     for (size_t i = 0; i < work.size(); ++i) {
-      work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after);
+      work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after,
+                                             chosen[i].order.empty() && chosen[i].best_loads < chosen[i].loads_before
+                                                 ? str_cat(" (best order ", chosen[i].best_loads, ": kept)")
+                                                 : std::string());
       if (!chosen[i].order.empty()) work[i]->attrs["row_order"] = chosen[i].order;
     }
     return !work.empty();

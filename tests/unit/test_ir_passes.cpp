@@ -191,6 +191,28 @@ TEST_CASE("permute-rows: orders are permutations and group rows that share colum
   }
 }
 
+TEST_CASE("permute-rows: an order is kept only when it saves at least the minimum of the loads", "[passes]") {
+  // 16 rows of 16 columns: rows of class c (r % 4) use columns 4c..4c+3, plus one column of their
+  // own (r), so the best order (classes together) saves loads in proportion to the shared part.
+  const int64_t m = 16, k = 16;
+  std::vector<float> w(m * k, 0.0f);
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t c = 0; c < 4; ++c) w[r * k + (r % 4) * 4 + c] = 1.0f;
+    w[r * k + r] = 2.0f;
+  }
+  const auto any = sdnn::passes::choose_row_order(w.data(), m, k, 4, 0.0);
+  REQUIRE_FALSE(any.order.empty());
+  REQUIRE(any.loads_after < any.loads_before);
+  const double saving = 1.0 - static_cast<double>(any.loads_after) / static_cast<double>(any.loads_before);
+  // Asked for more than that saving: the model order stays, and the best order is still reported.
+  const auto strict = sdnn::passes::choose_row_order(w.data(), m, k, 4, saving + 0.01);
+  CHECK(strict.order.empty());
+  CHECK(strict.loads_after == strict.loads_before);
+  CHECK(strict.best_loads == any.loads_after);
+  const auto loose = sdnn::passes::choose_row_order(w.data(), m, k, 4, saving - 0.01);
+  CHECK(loose.order == any.order);
+}
+
 TEST_CASE("permute-rows: recorded on sparse layers only, kept only when it saves loads", "[passes]") {
   auto g = run_until(two_layer(), "permute-rows", 0.7);
   const auto& fc1 = *g->nodes()[0];
