@@ -52,7 +52,8 @@
 //   - Warm-up (--warmup-time, at least --warmup-calls calls per peer) gives a per-call estimate;
 //     each peer's sample is then `inner` back-to-back calls (inner chosen so that every peer's
 //     sample lasts about S = max(--sample-us, slowest call)), and rounds of one sample per peer
-//     alternate the peers round-robin (the starting peer rotates every round) until every peer
+//     alternate the peers round-robin (the starting peer rotates every round, and every other
+//     round runs the peers in reverse order, so no peer always follows the same one) until every peer
 //     has about min(--min-time, --budget / peers) of samples (at least --min-rounds rounds), or
 //     exactly --reps rounds.
 //   - With T > 1 every sample (and every warm-up) is preceded by a settle: our team is told to
@@ -1121,7 +1122,11 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa, Team* team
   const int planned_rounds = res.rounds;
   for (int round = 0; round < planned_rounds; ++round) {
     for (size_t j = 0; j < live.size(); ++j) {
-      const size_t i = live[(j + round) % live.size()];
+      // Rotating alone keeps each peer's predecessor fixed (sdnn after sdnn-tuned, sdnn-tuned after
+      // openblas, ...), and what ran just before shows in the caches: identical kernels measured
+      // 0.96x apart over the grid (RESULTS.md). Odd rounds go in reverse.
+      const size_t pos = (j + round) % live.size();
+      const size_t i = live[round % 2 ? live.size() - 1 - pos : pos];
       PeerResult& r = res.peers[i];
       prepare(i);
       const double s = timed_calls(*peers[i], *w, r.inner, cursor);
@@ -1205,7 +1210,7 @@ void print_problem(const ProblemResult& res, const Options& opt, size_t index, s
   std::printf("\n== [%zu/%zu] M=%lld K=%lld N=%lld sparsity=%.2f threads=%d nnz=%lld (actual sparsity %.4f)\n",
               index + 1, count, (long long)pb.m, (long long)pb.k, (long long)pb.n, pb.sparsity, res.threads,
               (long long)res.nnz, 1.0 - static_cast<double>(res.nnz) / static_cast<double>(pb.m * pb.k));
-  std::printf("   rotation: %d copies of B+C, %.2f MiB row-major, %.2f MiB blocked; %d rounds, round-robin%s\n",
+  std::printf("   rotation: %d copies of B+C, %.2f MiB row-major, %.2f MiB blocked; %d rounds, round-robin (odd rounds reversed)%s\n",
               res.copies, res.rotation_bytes / (1024.0 * 1024.0), res.rotation_bytes_blocked / (1024.0 * 1024.0),
               res.rounds, res.threads > 1 ? ", settle + one untimed call before each sample" : "");
   if (res.truncated)
