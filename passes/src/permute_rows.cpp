@@ -196,7 +196,7 @@ class PermuteRows : public Pass {
     for (size_t i = 0; i < work.size(); ++i) {
       work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after,
                                              chosen[i].order.empty() && chosen[i].best_loads < chosen[i].loads_before
-                                                 ? str_cat(" (best order ", chosen[i].best_loads, ": kept)")
+                                                 ? str_cat(" (best order ", chosen[i].best_loads, " not used)")
                                                  : std::string());
       if (!chosen[i].order.empty()) work[i]->attrs["row_order"] = chosen[i].order;
     }

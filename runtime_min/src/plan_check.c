@@ -226,6 +226,7 @@ static uint64_t strided_extent(uint32_t rank, const int64_t* dims, const int64_t
     const int64_t st = strides[d];
     if (dims[d] < 1 || st <= -(INT64_C(1) << 40) || st >= (INT64_C(1) << 40)) return 0;
     if (!checked_mul((uint64_t)(dims[d] - 1), (uint64_t)(st < 0 ? -st : st), &term)) return 0;
+    if (term >= (UINT64_C(1) << 60) - last) return 0; /* the sum below must not wrap */
     last += term;
     if (st < 0) below += term;
     if (last >= (UINT64_C(1) << 60)) return 0;

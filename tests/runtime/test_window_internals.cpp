@@ -319,6 +319,31 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
   CHECK_FALSE(valid(-10, 1, 49, 4)); // row -1
   CHECK_FALSE(valid(10, 1, 0, -4));  // dst rows before the output's start
   CHECK_FALSE(valid(10, 1, 0, 5));   // dst rows past the output's end
+  // A walk whose extent wraps 64 bits when summed (each term fits on its own) is rejected.
+  {
+    int64_t big_dims[1] = {INT64_C(1) << 40};
+    const sdnn_tensor_info big = {"y", 1, big_dims, SDNN_F32};
+    sdnn_elementwise_params p{};
+    p.fn = SDNN_FN_COPY;
+    p.rank = 2;
+    p.dims[0] = (INT64_C(1) << 25) + 1;
+    p.dims[1] = (INT64_C(1) << 24) + 1;
+    p.dst_strides[0] = 1;
+    p.dst_strides[1] = (INT64_C(1) << 40) - 1;
+    sdnn_step step{};
+    step.op = SDNN_STEP_ELEMENTWISE;
+    step.src0 = {SDNN_BUF_INPUT, 0, 0};
+    step.dst = {SDNN_BUF_OUTPUT, 0, 0};
+    step.params = &p;
+    sdnn_plan plan{};
+    plan.magic = SDNN_PLAN_MAGIC;
+    plan.version = SDNN_PLAN_VERSION;
+    plan.num_inputs = plan.num_outputs = plan.num_steps = 1;
+    plan.inputs = &in;
+    plan.outputs = &big;
+    plan.steps = &step;
+    CHECK_FALSE(sdnn_plan_is_valid(&plan));
+  }
 }
 
 // CROP, with and without a residual epilogue: grid [batch][ceil(H*Wg/VL)][C][VL] -> compact
