@@ -284,18 +284,11 @@ TEST_CASE("plan check accepts the valid variants of window parameters", "[window
 // An ELEMENTWISE copy input [60] -> output [24] walks its source with strides of either sign
 // (a Slice with a negative step): the check bounds the walk on both sides of its base.
 TEST_CASE("plan check bounds strided elementwise walks, negative strides included", "[tensor][plan]") {
-  int64_t in_dims[1] = {60}, out_dims[1] = {24};
-  const sdnn_tensor_info in = {"x", 1, in_dims, SDNN_F32}, out = {"y", 1, out_dims, SDNN_F32};
-  const auto valid = [&](int64_t src_stride0, int64_t src_stride1, uint64_t src_float, int64_t dst_stride0) {
-    sdnn_elementwise_params p{};
-    p.fn = SDNN_FN_COPY;
-    p.rank = 2;
-    p.dims[0] = 6;
-    p.dims[1] = 4;
-    p.dst_strides[0] = dst_stride0;
-    p.dst_strides[1] = 1;
-    p.src0_strides[0] = src_stride0;
-    p.src0_strides[1] = src_stride1;
+  int64_t in_dims[1] = {60}, out_dims[1] = {24}, big_dims[1] = {INT64_C(1) << 40};
+  const sdnn_tensor_info in = {"x", 1, in_dims, SDNN_F32}, out = {"y", 1, out_dims, SDNN_F32},
+                         big = {"y", 1, big_dims, SDNN_F32};
+  // One COPY step from input float `src_float` into the output (`big` for a huge one).
+  const auto valid = [&](const sdnn_elementwise_params& p, uint64_t src_float, const sdnn_tensor_info& dst) {
     sdnn_step step{};
     step.op = SDNN_STEP_ELEMENTWISE;
     step.src0 = {SDNN_BUF_INPUT, 0, src_float * 4};
@@ -306,44 +299,41 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
     plan.version = SDNN_PLAN_VERSION;
     plan.num_inputs = plan.num_outputs = plan.num_steps = 1;
     plan.inputs = &in;
-    plan.outputs = &out;
+    plan.outputs = &dst;
     plan.steps = &step;
     return sdnn_plan_is_valid(&plan) != 0;
   };
-  CHECK(valid(10, 2, 0, 4));       // rows 0..50, columns 0..6: inside
-  CHECK(valid(10, -2, 8, 4));      // columns 8, 6, 4, 2 of each row: inside
-  CHECK(valid(10, -2, 6, 4));      // down to column 0
-  CHECK_FALSE(valid(10, -2, 5, 4));  // column -1: before the buffer
-  CHECK_FALSE(valid(10, 2, 54, 4));  // past the end
-  CHECK(valid(-10, 1, 50, 4));     // rows backwards from row 5
-  CHECK_FALSE(valid(-10, 1, 49, 4)); // row -1
-  CHECK_FALSE(valid(10, 1, 0, -4));  // dst rows before the output's start
-  CHECK_FALSE(valid(10, 1, 0, 5));   // dst rows past the output's end
-  // A walk whose extent wraps 64 bits when summed (each term fits on its own) is rejected.
-  {
-    int64_t big_dims[1] = {INT64_C(1) << 40};
-    const sdnn_tensor_info big = {"y", 1, big_dims, SDNN_F32};
+  // A [6, 4] walk of the [60] input into the [24] output.
+  const auto walk = [&](int64_t src_stride0, int64_t src_stride1, uint64_t src_float, int64_t dst_stride0) {
     sdnn_elementwise_params p{};
     p.fn = SDNN_FN_COPY;
     p.rank = 2;
-    p.dims[0] = (INT64_C(1) << 25) + 1;
-    p.dims[1] = (INT64_C(1) << 24) + 1;
-    p.dst_strides[0] = 1;
-    p.dst_strides[1] = (INT64_C(1) << 40) - 1;
-    sdnn_step step{};
-    step.op = SDNN_STEP_ELEMENTWISE;
-    step.src0 = {SDNN_BUF_INPUT, 0, 0};
-    step.dst = {SDNN_BUF_OUTPUT, 0, 0};
-    step.params = &p;
-    sdnn_plan plan{};
-    plan.magic = SDNN_PLAN_MAGIC;
-    plan.version = SDNN_PLAN_VERSION;
-    plan.num_inputs = plan.num_outputs = plan.num_steps = 1;
-    plan.inputs = &in;
-    plan.outputs = &big;
-    plan.steps = &step;
-    CHECK_FALSE(sdnn_plan_is_valid(&plan));
-  }
+    p.dims[0] = 6;
+    p.dims[1] = 4;
+    p.dst_strides[0] = dst_stride0;
+    p.dst_strides[1] = 1;
+    p.src0_strides[0] = src_stride0;
+    p.src0_strides[1] = src_stride1;
+    return valid(p, src_float, out);
+  };
+  CHECK(walk(10, 2, 0, 4));         // rows 0..50, columns 0..6: inside
+  CHECK(walk(10, -2, 8, 4));        // columns 8, 6, 4, 2 of each row: inside
+  CHECK(walk(10, -2, 6, 4));        // down to column 0
+  CHECK_FALSE(walk(10, -2, 5, 4));  // column -1: before the buffer
+  CHECK_FALSE(walk(10, 2, 54, 4));  // past the end
+  CHECK(walk(-10, 1, 50, 4));       // rows backwards from row 5
+  CHECK_FALSE(walk(-10, 1, 49, 4)); // row -1
+  CHECK_FALSE(walk(10, 1, 0, -4));  // dst rows before the output's start
+  CHECK_FALSE(walk(10, 1, 0, 5));   // dst rows past the output's end
+  // A walk whose extent wraps 64 bits when summed (each term fits on its own) is rejected.
+  sdnn_elementwise_params wrap{};
+  wrap.fn = SDNN_FN_COPY;
+  wrap.rank = 2;
+  wrap.dims[0] = (INT64_C(1) << 25) + 1;
+  wrap.dims[1] = (INT64_C(1) << 24) + 1;
+  wrap.dst_strides[0] = 1;
+  wrap.dst_strides[1] = (INT64_C(1) << 40) - 1;
+  CHECK_FALSE(valid(wrap, 0, big));
 }
 
 // CROP, with and without a residual epilogue: grid [batch][ceil(H*Wg/VL)][C][VL] -> compact
