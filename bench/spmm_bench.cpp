@@ -259,12 +259,16 @@ struct Options {
   double max_problem_s = 0.0;      // stop the rounds of a problem after this long (0: never)
   bool list_problems = false;      // print the problems and exit
   std::string sdnn_plan;           // overrides of the "sdnn" peer's default plan (apply_plan_override)
+  std::string sdnn_alt_plan;       // the same for the "sdnn-alt" peer
 };
 
 // --sdnn-plan "mb=28,nb=1,ng=4,kb=128,emb=1": each key given replaces that field of the sdnn
 // peer's default plan (mb tile rows, nb vectors, ng column chunks per group, kb K block, emb
 // embedded broadcasts), for exploring plans by hand; the kernel emitter validates the result.
 std::string g_sdnn_plan;
+// --sdnn-alt-plan: the same overrides for the opt-in "sdnn-alt" peer, so two plans of one pattern
+// alternate in one run.
+std::string g_sdnn_alt_plan;
 
 void apply_plan_override(sdnn::backend::KernelPlan& p, const std::string& spec) {
   std::stringstream in(spec);
@@ -279,7 +283,8 @@ void apply_plan_override(sdnn::backend::KernelPlan& p, const std::string& spec) 
     else if (key == "ng") p.n_group = static_cast<int>(v);
     else if (key == "kb") p.k_block = v;
     else if (key == "emb") p.embedded_broadcast = v != 0;
-    else throw std::runtime_error("--sdnn-plan: unknown key '" + key + "' (mb, nb, ng, kb, emb)");
+    else if (key == "pf") p.prefetch = static_cast<int>(v);  // 1 B, 2 C, 3 both
+    else throw std::runtime_error("--sdnn-plan: unknown key '" + key + "' (mb, nb, ng, kb, emb, pf)");
   }
 }
 
@@ -323,7 +328,7 @@ double measure_fma_peak(bool zmm) {
   return best;
 }
 
-const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-perm", "sdnn-tuned", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
+const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-alt", "sdnn-perm", "sdnn-tuned", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
 
 struct Problem {
   int64_t m = 0, k = 0, n = 0;
@@ -664,6 +669,7 @@ class SdnnPeer : public Peer {
       plan_ = sdnn::backend::tune_plan(plan_, w.csr, topt, nullptr);
     }
     if (name == "sdnn" && !g_sdnn_plan.empty()) apply_plan_override(plan_, g_sdnn_plan);
+    if (name == "sdnn-alt") apply_plan_override(plan_, g_sdnn_alt_plan);
     sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(plan_, w.csr, sdnn::backend::kernel_symbol(0, plan_));
     code_bytes_ = static_cast<int64_t>(bin.code.size());
     num_values_ = static_cast<int64_t>(bin.values.size());
@@ -946,6 +952,7 @@ class OpenblasPeer : public Peer {
 // `team` is null with one thread.
 std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team, bool cols) {
   if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
+  if (name == "sdnn-alt") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
   if (name == "sdnn-perm")
     return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, cols);
   if (name == "sdnn-tuned")
@@ -1483,7 +1490,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--list-problems", opt.list_problems, "print the problems (M K N sparsity) and exit");
   app.add_option("--sdnn-plan", opt.sdnn_plan,
-                 "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1");
+                 "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1,pf=1");
+  app.add_option("--sdnn-alt-plan", opt.sdnn_alt_plan,
+                 "the same for the opt-in sdnn-alt peer (--peers sdnn,sdnn-alt,...): two plans in one run");
   app.add_option("--max-problem-s", opt.max_problem_s,
                  "stop a problem's rounds after this many seconds of timing, once --min-rounds are done\n"
                  "(0 = never; the grid's default is 30)")
@@ -1497,6 +1506,7 @@ int run(int argc, char** argv) {
   }
   if (!opt.grid.empty()) apply_grid_defaults(app, opt);
   g_sdnn_plan = opt.sdnn_plan;
+  g_sdnn_alt_plan = opt.sdnn_alt_plan;
   if (opt.threads != requested_threads(argc, argv))
     throw std::runtime_error("--threads: the value read before the re-exec differs (give it once, as an integer)");
   if (opt.threads > 1 && opt.pin >= 0)

@@ -22,6 +22,9 @@
 // A[m,k] != 0 FMA broadcast(A[m,k]) into that row's accumulators. The values are read in exactly
 // that order (the "Z-order" stream), with short disp8 displacements: the values register is
 // rebased inside the body when the displacement would leave the disp8 range, and restored after.
+// With plan.prefetch, each block's body also carries evenly spaced prefetcht1 of its slice of
+// the next group's B strip (and optionally prefetchw of its next-group C rows): by the time the
+// next group starts, its B is in L2 instead of L3 or memory.
 // Dense body: a loop over the block's k with A packed [k][tile row].
 //
 // Register layout:
@@ -134,6 +137,7 @@ class BlockedKernelEmitter : public Emitter {
  private:
   // One (k block, row tile): its nonzeros in consumption order and where it sits in the matrix.
   struct Block {
+    int64_t tile;
     int64_t k0, k1;
     std::vector<int64_t> row;  // the tile's rows of A / C, in tile order (plan.row_order)
     int rows;
@@ -144,6 +148,7 @@ class BlockedKernelEmitter : public Emitter {
 
   Block make_block(int64_t kb, int64_t tile, std::vector<float>& values) const {
     Block b;
+    b.tile = tile;
     b.k0 = kb * p_.k_block;
     b.k1 = std::min(p_.k, p_.num_k_blocks() == 1 ? p_.k : b.k0 + p_.k_block);
     if (p_.num_k_blocks() == 1) b.k0 = 0;
@@ -233,7 +238,7 @@ class BlockedKernelEmitter : public Emitter {
         mov(reg_group, ph.group);
         L(chunk_loop);
       }
-      emit_chunk(b, ph.nbv);
+      emit_chunk(b, ph.nbv, prefetches(b, ph));
       if (ph.group > 1) {
         add(reg_bin, ph.nbv * b_block_bytes());
         add(reg_cin, ph.nbv * c_block_bytes());
@@ -248,6 +253,34 @@ class BlockedKernelEmitter : public Emitter {
     sub(reg_n, cols);
     jmp(start, T_NEAR);
     L(after);
+  }
+
+  // What block b prefetches for the next group of its phase (plan.prefetch): the next group's
+  // same chunk lies group * nbv blocks of B (C) further. Each block takes one slice of its k
+  // block's rows, sliced by tile index, so together the tiles of a k block fetch its whole strip
+  // once per chunk; the first k block also fetches the tile's C rows for writing.
+  struct Prefetch {
+    Xbyak::Address at;
+    bool write;
+  };
+  std::vector<Prefetch> prefetches(const Block& b, const Phase& ph) {
+    std::vector<Prefetch> out;
+    if (!p_.prefetch || p_.family != Family::Spmm || p_.direct()) return out;
+    const int64_t tiles = p_.num_tiles(), span = b.k1 - b.k0;
+    const int64_t rows_per_line = std::max<int64_t>(1, 64 / vbytes());
+    const int64_t bdist = int64_t{ph.group} * ph.nbv * b_block_bytes();
+    int64_t lo = b.k0 + span * b.tile / tiles, hi = b.k0 + span * (b.tile + 1) / tiles;
+    lo -= (lo - b.k0) % rows_per_line;
+    for (int j = 0; j < ph.nbv && (p_.prefetch & kPrefetchB); ++j)
+      for (int64_t k = lo; k < hi; k += rows_per_line)
+        out.push_back({ptr[reg_bin + bdist + j * b_block_bytes() + k * vbytes()], false});
+    if ((p_.prefetch & kPrefetchC) && b.first && p_.c_plane == 0) {
+      const int64_t cdist = int64_t{ph.group} * ph.nbv * c_block_bytes();
+      for (int j = 0; j < ph.nbv; ++j)
+        for (int r = 0; r < b.rows; ++r)
+          out.push_back({ptr[reg_cin + cdist + j * c_block_bytes() + b.row[r] * vbytes()], true});
+    }
+    return out;
   }
 
   // Table entries are offsets of each block's code from the table itself.
@@ -289,6 +322,8 @@ class BlockedKernelEmitter : public Emitter {
     }
     if (p_.c_plane < 0 || (p_.c_plane > 0 && (p_.m * p_.c_plane + p_.nb * vector_floats(p_.isa)) * 4 >= limit))
       fail("kernel plan ", p_.str(), ": C planes of ", p_.c_plane, " floats exceed the displacement range");
+    if (p_.prefetch && ((p_.n_group + 1) * p_.nb * b_block_bytes() >= limit || (p_.n_group + 1) * p_.nb * c_block_bytes() >= limit))
+      fail("kernel plan ", p_.str(), ": the next column group is beyond the 2 GiB displacement range");
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
   }
@@ -352,7 +387,7 @@ class BlockedKernelEmitter : public Emitter {
   }
 
   // One column chunk of nbv vectors: init, body, epilogue, store.
-  void emit_chunk(const Block& b, int nbv) {
+  void emit_chunk(const Block& b, int nbv, const std::vector<Prefetch>& pf) {
     for (int r = 0; r < b.rows; ++r)
       for (int j = 0; j < nbv; ++j) {
         Xbyak::Xmm a = acc(r, j, nbv);
@@ -363,7 +398,7 @@ class BlockedKernelEmitter : public Emitter {
           vmovups(a, c_addr(b.row[r], j));
         }
       }
-    if (p_.family == Family::Spmm) spmm_body(b.entries, nbv);
+    if (p_.family == Family::Spmm) spmm_body(b.entries, nbv, pf);
     else dense_body(b.k0, b.k1, b.rows, nbv);
     for (int r = 0; r < b.rows; ++r)
       for (int j = 0; j < nbv; ++j) {
@@ -389,9 +424,19 @@ class BlockedKernelEmitter : public Emitter {
       }
   }
 
-  void spmm_body(const std::vector<Entry>& entries, int nbv) {
+  // The prefetches are spread evenly over the body (after the column whose entries reach the
+  // next share), so they overlap the FMAs instead of queueing at the block's start.
+  void spmm_body(const std::vector<Entry>& entries, int nbv, const std::vector<Prefetch>& pf) {
     int set = 0;
+    size_t issued = 0;
+    auto issue_until = [&](size_t n) {
+      for (; issued < std::min(n, pf.size()); ++issued) {
+        if (pf[issued].write) prefetchw(pf[issued].at);
+        else prefetcht1(pf[issued].at);
+      }
+    };
     for (size_t i = 0; i < entries.size();) {
+      issue_until(pf.size() * i / entries.size());
       const int32_t col = entries[i].col;
       for (int j = 0; j < nbv; ++j) vmovups(breg(set, j, nbv), b_addr(col, j));
       for (; i < entries.size() && entries[i].col == col; ++i) {
@@ -406,6 +451,7 @@ class BlockedKernelEmitter : public Emitter {
       }
       if (evex()) set ^= 1;
     }
+    issue_until(pf.size());
     restore_vals();
   }
 

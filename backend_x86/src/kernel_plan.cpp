@@ -24,6 +24,8 @@ std::string KernelPlan::str() const {
   std::string s = str_cat(to_string(family), " ", to_string(isa), " ", mb, "x", nb);
   if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
   if (n_group > 1) s += str_cat(" ng=", n_group);
+  if (prefetch && family == Family::Spmm && !direct())
+    s += str_cat(" pf=", (prefetch & kPrefetchB) ? "b" : "", (prefetch & kPrefetchC) ? "c" : "");
   if (!row_order.empty()) s += " permuted";
   if (direct()) s += " direct";
   if (c_plane > 0) s += " planes-out";
@@ -81,6 +83,7 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
   if (family == Family::Spmm) {
     p.mb = spmm_tile_height(isa);
     p.nb = 1;
+    p.prefetch = kPrefetchB;
   } else {
     p.mb = isa == Isa::Avx512 ? 8 : 6;
     p.nb = isa == Isa::Avx512 ? 3 : 2;
@@ -95,12 +98,18 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 }
 
 void group_columns(KernelPlan& p, int64_t nnz) {
-  constexpr int kGroup = 4;
-  constexpr int64_t kBigBytes = 512 * 1024, kKBlock = 256;
-  if (p.family != Family::Spmm || p.direct() || nnz * 12 <= kBigBytes || nnz * 100 < 8 * p.m * p.k) return;
-  if (p.n < kGroup * p.tile_cols()) return;  // fewer columns than one group
-  p.n_group = kGroup;
-  p.k_block = std::min(p.k, kKBlock);
+  constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024;
+  const int64_t bytes = nnz * 12;  // code and values, about 12 bytes per nonzero
+  if (p.family != Family::Spmm || p.direct() || bytes <= kBigBytes || nnz * 100 < 8 * p.m * p.k) return;
+  const int64_t chunks = p.n / p.tile_cols();
+  int group = bytes > kHugeBytes ? 16 : 4;
+  while (group > chunks) group /= 2;
+  if (group < 4) return;  // fewer columns than a useful group
+  p.n_group = group;
+  // K blocks of about 1500-3000 nonzeros per tile: fewer, longer blocks where the pattern is
+  // sparse (each k block costs the tile a reload and a store of its accumulators).
+  const bool dense_ish = nnz * 100 > 15 * p.m * p.k;
+  p.k_block = std::min<int64_t>(p.k, dense_ish ? 256 : 512);
 }
 
 }  // namespace sdnn::backend

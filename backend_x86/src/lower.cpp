@@ -465,6 +465,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           lk.c_col_scale = rows;
         }
         plan.b_offsets = direct_offsets(n);
+        plan.prefetch = 0;  // the next chunk's windows are the current one's neighbours
       } else {
         const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
         SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);

@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 3;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 4;  // bump when candidates or timing change meaning
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -50,7 +50,7 @@ double cost(const KernelPlan& p, const SparseMatrix& a) {
 bool same_plan(const KernelPlan& x, const KernelPlan& y) {
   return x.mb == y.mb && x.nb == y.nb && x.num_k_blocks() == y.num_k_blocks() &&
          (x.num_k_blocks() == 1 || x.k_block == y.k_block) && x.n_group == y.n_group &&
-         x.embedded_broadcast == y.embedded_broadcast && x.row_order == y.row_order;
+         x.embedded_broadcast == y.embedded_broadcast && x.prefetch == y.prefetch && x.row_order == y.row_order;
 }
 
 bool fits_registers(const KernelPlan& p) {
@@ -197,20 +197,21 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-// Cache line: "mb nb k_block n_group embedded permuted us".
+// Cache line: "mb nb k_block n_group embedded prefetch permuted us".
 bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out, double& us) {
   std::ifstream f(path);
-  int mb, nb, ng, emb, perm;
+  int mb, nb, ng, emb, pf, perm;
   int64_t kb;
-  if (!(f >> mb >> nb >> kb >> ng >> emb >> perm >> us)) return false;
+  if (!(f >> mb >> nb >> kb >> ng >> emb >> pf >> perm >> us)) return false;
   out = base;
   out.mb = mb;
   out.nb = nb;
   out.k_block = kb;
   out.n_group = ng;
   out.embedded_broadcast = emb != 0;
+  out.prefetch = pf;
   if (!perm) out.row_order.clear();
-  return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) &&
+  return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) && pf >= 0 && pf <= 3 &&
          (perm == 0 || perm == 1) && fits_registers(out);  // anything else: a corrupt file, a miss
 }
 
@@ -220,7 +221,7 @@ void write_cache(const std::string& dir, const std::string& path, const KernelPl
   {
     std::ofstream f(tmp);
     f << p.mb << ' ' << p.nb << ' ' << p.k_block << ' ' << p.n_group << ' ' << p.embedded_broadcast << ' '
-      << !p.row_order.empty() << ' ' << us << '\n';
+      << p.prefetch << ' ' << !p.row_order.empty() << ' ' << us << '\n';
     if (!f) {
       std::remove(tmp.c_str());
       return;  // an unwritable cache only costs time
@@ -267,6 +268,15 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   if (cands.size() > keep) cands.resize(keep);
   if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, base); }))
     cands.push_back(base);
+  // The cost model does not see column grouping: a grouped default also runs against the other
+  // group size (4 <-> 16 chunks), which wins depending on how the code and values sit in L2.
+  if (base.n_group > 1) {
+    KernelPlan other = base;
+    other.n_group = base.n_group >= 16 ? 4 : 16;
+    if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
+        std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
+      cands.push_back(std::move(other));
+  }
   // The default plan stays unless a candidate beats it clearly: timings move by a few percent
   // from run to run, and a plan switch on noise would make compiles irreproducible for nothing.
   const double budget = opts.level == TuneLevel::Full ? 0.3 : 0.1, margin = 0.97;

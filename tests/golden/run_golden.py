@@ -231,8 +231,8 @@ GROUPS: dict[str, list[Case]] = {
              lambda: M.mlp(WIDTHS[2], style="matmul_bias_second", batch=7, sparsity=0.99,
                            seed=34)),
         # Big patterns (over half a MiB of code and values, density >= 8 %) run grouped column
-        # chunks (group_columns: 4 chunks per block, K blocks of 256); 200 columns end in a
-        # partial group, single chunks and vectors.
+        # chunks (group_columns: here 1.9 MB, 13 chunks: 8 chunks per block, K blocks of 256);
+        # 200 columns end in a partial group, single chunks and vectors.
         Case("matmul_grouped_l2_b200_s80",
              lambda: M.mlp([768, 1024, 10], style="matmul_bias_first", batch=200, sparsity=0.8, seed=37)),
         Case("gemm_constant_nodes_opset11_l3_b7_s90",

@@ -31,6 +31,7 @@ backend::KernelPlan KernelTester::plan() const {
   if (nb_) p.nb = nb_;
   if (k_block_) p.k_block = k_block_;
   if (n_group_) p.n_group = n_group_;
+  if (prefetch_ >= 0) p.prefetch = prefetch_;
   if (shuffle_rows_) {
     p.row_order.resize(m_);
     std::iota(p.row_order.begin(), p.row_order.end(), 0);

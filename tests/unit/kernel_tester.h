@@ -35,6 +35,8 @@ class KernelTester {
   KernelTester& nb(int v) { nb_ = v; return *this; }
   KernelTester& k_block(int64_t v) { k_block_ = v; return *this; }
   KernelTester& n_group(int v) { n_group_ = v; return *this; }
+  // Software prefetch mask (backend::kPrefetchB / kPrefetchC); -1: the default plan's.
+  KernelTester& prefetch(int v) { prefetch_ = v; return *this; }
   // Tile rows in a pseudo-random order (a permutation of 0..m-1 from the seed).
   KernelTester& shuffle_rows(bool b) { shuffle_rows_ = b; return *this; }
   KernelTester& sparsity(double s) { sparsity_ = s; return *this; }
@@ -58,6 +60,7 @@ class KernelTester {
   int mb_ = 0, nb_ = 0;  // 0: the default plan's
   int64_t k_block_ = 0;  // 0: the default plan's
   int n_group_ = 0;      // 0: the default plan's
+  int prefetch_ = -1;    // -1: the default plan's
   bool shuffle_rows_ = false;
   double sparsity_ = 0.9;
   bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false, relu6_ = false;

@@ -77,6 +77,30 @@ TEST_CASE("spmm and dense: column chunk groups", "[spmm][dense]") {
   }
 }
 
+TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]") {
+  using sdnn::backend::kPrefetchB;
+  using sdnn::backend::kPrefetchC;
+  for (Isa isa : kIsas) {
+    SECTION(std::string(sdnn::backend::to_string(isa))) {
+      for (int pf : {0, kPrefetchB, kPrefetchC, kPrefetchB | kPrefetchC}) {
+        KernelTester().isa(isa).m(70).k(90).n(150).prefetch(pf).bias(true).Test();  // chunks and vectors
+        KernelTester().isa(isa).m(70).k(90).n(300).n_group(4).k_block(32).prefetch(pf).relu(true).split(2, 3).Test();
+        KernelTester().isa(isa).m(30).k(50).n(100).nb(2).mb(6).n_group(2).prefetch(pf).shuffle_rows(true).Test();
+        KernelTester().isa(isa).m(9).k(3).n(8).prefetch(pf).Test();  // fewer rows than tiles need
+      }
+      // The prefetches are really emitted (and only for the sparse family).
+      KernelTester t;
+      t.isa(isa).m(70).k(90).n(150);
+      auto w = t.weights();
+      auto a = sdnn::backend::SparseMatrix::from_dense(w.data(), 70, 90);
+      auto with = t.prefetch(kPrefetchB | kPrefetchC).plan(), without = t.prefetch(0).plan();
+      CHECK(sdnn::backend::emit_kernel(with, a, "k").code.size() > sdnn::backend::emit_kernel(without, a, "k").code.size());
+      CHECK(with.str().find(" pf=bc") != std::string::npos);
+      CHECK(without.str().find(" pf") == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("spmm: split across tile and column ranges like a multi-thread context", "[spmm]") {
   for (Isa isa : kIsas) {
     SECTION(std::string(sdnn::backend::to_string(isa))) {

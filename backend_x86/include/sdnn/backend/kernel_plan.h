@@ -17,6 +17,7 @@ namespace sdnn::backend {
 enum class Isa { Avx2, Avx512 };
 enum class Family { Spmm, Dense };
 enum class Activation { None, Relu, Relu6 };
+constexpr int kPrefetchB = 1, kPrefetchC = 2;
 
 const char* to_string(Isa isa);
 const char* to_string(Family f);
@@ -40,6 +41,11 @@ struct KernelPlan {
   // AVX-512 with nb > 1: FMAs read the weight with an embedded broadcast (true) or share one
   // vbroadcastss register per weight (false). AVX2 always broadcasts into a register.
   bool embedded_broadcast = false;
+  // Software prefetch (plain SpMM only), a mask of kPrefetchB / kPrefetchC: while a block runs on
+  // one column chunk it prefetches into L2 its share of the next group's B strip (the tile's slice
+  // of the k block's rows: B) and, in the first k block, the tile's rows of the next group's C for
+  // writing (C), so the next chunk's first tiles do not wait for memory.
+  int prefetch = 0;
   // Rows of A in the order they are cut into tiles (empty: 0..m-1). Rows that share columns in
   // one tile share B loads; every row still reads its own bias and writes its own row of C, so
   // the order never shows outside the kernel.
@@ -82,12 +88,14 @@ struct SparseMatrix {
 // logical column count, padded here to the vector width.
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
 
-// A sparse plan for a big pattern (its code and values, about 12 bytes per nonzero, well beyond
-// half a MiB, at a density of at least 8 %) runs 4 column chunks per block (n_group) with K blocks
-// of 256 rows: each block's code and values are fetched once per 4 chunks instead of once per
-// chunk, which is what the columns of a large SpMM otherwise wait for (2048x2048 at 70 %, N = 2048:
-// 30 -> 54 GFLOP/s, bench/RESULTS.md); sparser patterns keep one chunk (their B loads want the
-// single chunk's strip in L1). Plain SpMM only (not direct convolutions).
+// A sparse plan for a big pattern (its code and values, about 12 bytes per nonzero, beyond half
+// a MiB, at a density of at least 8 %) runs groups of column chunks per block (n_group: 16 when
+// the code and values exceed 1.5 MiB, else 4, at most the chunks N has) with K blocks of 256
+// rows (density above 15 %) or 512: each block's code and values are fetched once per group
+// instead of once per chunk, which is what the columns of a large SpMM otherwise wait for, while
+// the group's B strips stay in L2 (bench/RESULTS.md, "SpMM grid"); sparser patterns keep one
+// chunk (their B loads want the single chunk's strip in L1). Plain SpMM only (not direct
+// convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
 
 // Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
