@@ -33,8 +33,9 @@
 //            rsi block_end, r8 block_begin, r9 values at block_begin, r10 values of the current
 //            block, r11 bias, r12/r13 temporaries (dispatch; dense: B and values cursors),
 //            r14 dense k counter, or (sparse, residual epilogue) residual - C.
-//   AVX-512: zmm0..A-1 accumulators (A = mb*nb, row-major), then two sets of nb B registers,
-//            then one broadcast register when nb > 1 (nb == 1 uses embedded {1to16} broadcasts).
+//   AVX-512: zmm0..A-1 accumulators (A = mb*nb, row-major), then two sets of nb B registers
+//            (one when the tile leaves no room for two), then one broadcast register when
+//            nb > 1 without embedded broadcasts (nb == 1 uses embedded {1to16} broadcasts).
 //   AVX2:    ymm0..A-1 accumulators, nb B registers, one broadcast register.
 #include "sdnn/backend/kernel_emitter.h"
 
@@ -331,9 +332,13 @@ class BlockedKernelEmitter : public Emitter {
   // AVX-512 FMAs take the weight as an embedded {1to16} broadcast (one load per FMA, no register)
   // unless the plan asks for one vbroadcastss per weight shared by the nb FMAs of a row.
   bool embedded_bcast(int nbv) const { return evex() && (nbv == 1 || p_.embedded_broadcast); }
-  int reserved_vector_registers() const {
-    return evex() ? 2 * p_.nb + (embedded_bcast(p_.nb) ? 0 : 1) : p_.nb + 1;
+  // B registers alternate between two sets when the tile leaves room for both (AVX-512), else
+  // one set is reused (register renaming still lets the next column's load start early).
+  int b_sets() const {
+    const int bc = embedded_bcast(p_.nb) ? 0 : 1;
+    return evex() && p_.mb * p_.nb + 2 * p_.nb + bc <= vector_registers(p_.isa) ? 2 : 1;
   }
+  int reserved_vector_registers() const { return b_sets() * p_.nb + (embedded_bcast(p_.nb) ? 0 : 1); }
 
   // ---- registers ------------------------------------------------------------------------------
   Xbyak::Xmm vreg(int i) const {
@@ -341,7 +346,7 @@ class BlockedKernelEmitter : public Emitter {
   }
   Xbyak::Xmm acc(int row, int j, int nbv) const { return vreg(row * nbv + j); }
   Xbyak::Xmm breg(int set, int j, int nbv) const { return vreg(p_.mb * nbv + set * nbv + j); }
-  Xbyak::Xmm bcast(int nbv) const { return vreg(p_.mb * nbv + (evex() ? 2 : 1) * nbv); }
+  Xbyak::Xmm bcast(int nbv) const { return vreg(p_.mb * nbv + b_sets() * nbv); }
 
   // ---- memory operands ------------------------------------------------------------------------
   int64_t vbytes() const { return vector_floats(p_.isa) * 4; }
@@ -449,7 +454,7 @@ class BlockedKernelEmitter : public Emitter {
           for (int j = 0; j < nbv; ++j) vfmadd231ps(acc(en.row, j, nbv), breg(set, j, nbv), bcast(nbv));
         }
       }
-      if (evex()) set ^= 1;
+      if (b_sets() == 2) set ^= 1;
     }
     issue_until(pf.size());
     restore_vals();

@@ -55,13 +55,14 @@ bool same_plan(const KernelPlan& x, const KernelPlan& y) {
 
 bool fits_registers(const KernelPlan& p) {
   const bool evex = p.isa == Isa::Avx512;
-  const int reserved = evex ? 2 * p.nb + (p.nb == 1 || p.embedded_broadcast ? 0 : 1) : p.nb + 1;
+  const int reserved = p.nb + (evex && (p.nb == 1 || p.embedded_broadcast) ? 0 : 1);  // one set of B registers
   return p.mb * p.nb + reserved <= vector_registers(p.isa);
 }
 
 std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
   const bool full = level == TuneLevel::Full, evex = base.isa == Isa::Avx512;
-  std::vector<int> mbs = evex ? (full ? std::vector<int>{8, 12, 16, 20, 24, 28, 30} : std::vector<int>{16, 24, 28})
+  // 31 x 1 (AVX-512): one set of B registers, every other register an accumulator.
+  std::vector<int> mbs = evex ? (full ? std::vector<int>{8, 12, 16, 20, 24, 28, 30, 31} : std::vector<int>{16, 24, 28, 31})
                               : (full ? std::vector<int>{4, 6, 8, 10, 12, 13} : std::vector<int>{8, 12});
   std::vector<int64_t> kbs = {base.k_block, base.k};
   if (full)

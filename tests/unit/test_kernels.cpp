@@ -141,11 +141,14 @@ TEST_CASE("kernels: the same plan emits identical bytes twice", "[spmm][aot]") {
 
 TEST_CASE("spmm: AVX-512 multi-vector tiles with embedded broadcasts", "[spmm]") {
   KernelTester t;
-  t.isa(Isa::Avx512).m(50).k(40).n(70).mb(14).nb(2).bias(true).relu(true);
+  t.isa(Isa::Avx512).m(50).k(40).n(70).mb(15).nb(2).bias(true).relu(true);
   auto p = t.plan();
   p.embedded_broadcast = true;
-  // The tester builds its own plan; check the register budget admits 14x2 only with embedded broadcasts.
+  // The tester builds its own plan; check the register budget admits 15x2 (one set of B
+  // registers) only with embedded broadcasts, and that 14x2 / 13x2 with a broadcast register run.
   CHECK_NOTHROW(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(13).nb(2).Test());
+  CHECK_NOTHROW(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(14).nb(2).bias(true).Test());
+  CHECK_NOTHROW(KernelTester().isa(Isa::Avx512).m(70).k(40).n(70).mb(31).nb(1).relu(true).Test());
   auto w = t.weights();
   auto a = sdnn::backend::SparseMatrix::from_dense(w.data(), 50, 40);
   CHECK_NOTHROW(sdnn::backend::emit_kernel(p, a, "k"));
