@@ -34,6 +34,11 @@
 //                 backend::spmm_tile_height(isa), kept only if it saves B loads): what
 //                 `sdnnc --tune=none` runs for the layer
 //   sdnn-kernel   that kernel alone, on planes padded beforehand, writing the grid
+//   sdnn-chain    the layer inside a chain of 3x3 direct convs, as a model runs it there: the
+//                 kernel reads the planes the previous conv wrote and writes the next conv's
+//                 zero-padded planes itself (plan c_plane, lower.cpp's planes_out), then
+//                 zero_borders clears their pad columns and rows; no pad_planes, no crop — the
+//                 counterpart of oneDNN keeping its activations in its own format (untimed reorders)
 //   sdnn-pad      pad_planes alone; sdnn-crop: crop alone (opt-in, for the breakdown)
 //   sdnn-noperm, sdnn-noperm-kernel   the default plan in the model's row order (opt-in)
 //   sdnn-tuned, sdnn-tuned-kernel     the permuted plan after backend::tune_plan at sdnnc's
@@ -160,7 +165,7 @@ void ensure_benchmark_env(int argc, char** argv) {
 struct Options {
   std::vector<int64_t> ic{32, 64, 128, 256}, oc{32, 64, 128, 256}, image{7, 14, 28, 56};
   std::vector<double> sparsity{0.9, 0.95};
-  std::vector<std::string> peers{"sdnn", "sdnn-kernel", "onednn"};
+  std::vector<std::string> peers{"sdnn", "sdnn-chain", "sdnn-kernel", "onednn"};
   std::string isa = "native";
   std::string input = "nchw";
   std::string onednn_alg = "auto";
@@ -179,7 +184,7 @@ struct Options {
   bool list_points = false;
 };
 
-const std::vector<std::string> kPeerNames = {"sdnn",        "sdnn-kernel",       "sdnn-pad",  "sdnn-crop",
+const std::vector<std::string> kPeerNames = {"sdnn",        "sdnn-kernel",       "sdnn-chain", "sdnn-pad",  "sdnn-crop",
                                              "sdnn-noperm", "sdnn-noperm-kernel", "sdnn-tuned", "sdnn-tuned-kernel",
                                              "onednn"};
 
@@ -337,7 +342,7 @@ std::unique_ptr<Workload> make_workload(const Point& pt, const Geometry& g, cons
 
   // Copies: enough that one rotation of the largest peer's activations exceeds --rotate-mib.
   const double per_copy = 4.0 * static_cast<double>(g.x_floats(Input::Grid) + g.planes_floats() + g.grid_floats() +
-                                                    g.out_floats());
+                                                    g.out_floats() + g.oc * g.plane_floats());
   wl->copies = std::clamp(static_cast<int>(std::ceil(opt.rotate_mib * 1024 * 1024 / per_copy)), 2, 4096);
   return wl;
 }
@@ -364,7 +369,8 @@ int window_threads(const sdnn_step& step, int max_threads) {
   return t < 1 ? 1 : static_cast<int>(t);
 }
 
-// pad_planes or crop: one sdnn_step of runtime_min, run by sdnn_planes_run.
+// pad_planes, crop or zero_borders: one sdnn_step of runtime_min, run by sdnn_planes_run /
+// sdnn_zero_borders_run.
 class PlanesStep {
  public:
   PlanesStep(uint32_t op, const sdnn_window_params& params, sdnn_pool* pool, int max_threads)
@@ -380,7 +386,7 @@ class PlanesStep {
   PlanesStep& operator=(const PlanesStep&) = delete;
 
   void run(const float* src, float* dst) {
-    if (threads_ == 1) return sdnn_planes_run(&step_, src, nullptr, dst, scratch_.get(), 0, units_);
+    if (threads_ == 1) return run_units(src, dst, scratch_.get(), 0, units_);
     Call call{this, src, dst};
     sdnn_pool_run(pool_, &PlanesStep::share, &call);
   }
@@ -396,8 +402,12 @@ class PlanesStep {
     const Call* c = static_cast<const Call*>(arg);
     PlanesStep& s = *c->self;
     if (t >= s.threads_) return;
-    sdnn_planes_run(&s.step_, c->src, nullptr, c->dst, s.scratch_.get() + t * s.scratch_floats_, s.units_ * t / s.threads_,
-                    s.units_ * (t + 1) / s.threads_);
+    s.run_units(c->src, c->dst, s.scratch_.get() + t * s.scratch_floats_, s.units_ * t / s.threads_,
+                s.units_ * (t + 1) / s.threads_);
+  }
+  void run_units(const float* src, float* dst, float* scratch, int64_t begin, int64_t end) {
+    if (step_.op == SDNN_STEP_ZERO_BORDERS) return sdnn_zero_borders_run(&step_, dst, begin, end);
+    sdnn_planes_run(&step_, src, nullptr, dst, scratch, begin, end);
   }
 
   sdnn_window_params params_;
@@ -414,9 +424,14 @@ enum class Variant { Permuted, ModelOrder, Tuned };
 // The generated direct-convolution kernel for one variant: planes -> grid.
 class ConvKernel {
  public:
-  ConvKernel(const Workload& wl, be::Isa isa, Variant variant, sdnn_pool* pool, int max_threads) : pool_(pool) {
+  // planes_out: the kernel writes the next 3x3 conv's zero-padded planes [OC][R][Wq] (lower.cpp's
+  // planes_out: C row m at m * R*Wq, the caller passes the planes + pad_top*Wq + pad_left) instead
+  // of the grid; the grid's columns ox >= Wo then land on pad columns, which zero_borders clears.
+  ConvKernel(const Workload& wl, be::Isa isa, Variant variant, sdnn_pool* pool, int max_threads, bool planes_out = false)
+      : pool_(pool) {
     const Geometry& g = wl.g;
     plan_ = be::default_plan(be::Family::Spmm, isa, g.oc, g.k(), g.ho * g.wq, false, be::Activation::None);
+    if (planes_out) plan_.c_plane = g.plane_floats();
     // lower.cpp's direct_offsets for stride 1, dilation 1: tap (c, ky, kx) of the column at n reads
     // planes + c*R*Wq + ky*Wq + kx + n.
     for (int64_t c = 0; c < g.ic; ++c)
@@ -462,9 +477,10 @@ class ConvKernel {
     step.n_align = plan_.column_align();
     step.batch = 1;
     step.b_batch_stride = g.planes_floats();
-    step.c_batch_stride = g.grid_floats();
+    c_col_scale_ = planes_out ? 1 : g.oc;
+    step.c_batch_stride = planes_out ? g.oc * g.plane_floats() : g.grid_floats();
     step.b_col_scale = 1;
-    step.c_col_scale = g.oc;
+    step.c_col_scale = c_col_scale_;
     step.name = "bench";
     sdnn_kernel_split split;
     if (sdnn_kernel_split_init(&split, &step, pool ? max_threads : 1) != 0) throw std::bad_alloc();
@@ -473,7 +489,6 @@ class ConvKernel {
     for (int t = 0; t < threads_; ++t)
       for (int64_t i = split.first[t]; i < split.first[t + 1]; ++i) tasks_[t].push_back(split.tasks[i]);
     sdnn_kernel_split_free(&split);
-    oc_ = g.oc;
   }
 
   void run(const float* planes, float* grid) {
@@ -512,7 +527,7 @@ class ConvKernel {
     for (const sdnn_kernel_task& task : tasks_[t]) {
       sdnn_kernel_args args{};
       args.b = planes + task.n0;
-      args.c = grid + task.n0 * oc_;
+      args.c = grid + task.n0 * c_col_scale_;
       args.n = task.n1 - task.n0;
       for (int64_t kb = 0; kb < k_blocks_; ++kb) {
         args.block_begin = kb * tiles_ + task.t0;
@@ -530,22 +545,25 @@ class ConvKernel {
   std::vector<int64_t> block_offsets_;
   std::vector<std::vector<sdnn_kernel_task>> tasks_;
   int threads_ = 1;
-  int64_t tiles_ = 0, k_blocks_ = 0, oc_ = 0, code_bytes_ = 0;
+  int64_t tiles_ = 0, k_blocks_ = 0, c_col_scale_ = 0, code_bytes_ = 0;
   int64_t loads_before_ = -1, loads_after_ = -1;
 };
 
 // The sdnn peers' activations (shared by all sdnn peers of a point) and the two window steps.
 struct SdnnData {
   Input input = Input::Nchw;
-  Rotation x, planes, grid, out;
-  std::unique_ptr<PlanesStep> pad, crop;
+  Rotation x, planes, grid, out, next;  // next: the next conv's planes [OC][R][Wq] (sdnn-chain)
+  int64_t wq = 0;
+  std::unique_ptr<PlanesStep> pad, crop, zero;
 
   SdnnData(const Workload& wl, Input in, sdnn_pool* pool, int max_threads) : input(in) {
     const Geometry& g = wl.g;
+    wq = g.wq;
     x = Rotation(wl.copies, g.x_floats(in));
     planes = Rotation(wl.copies, g.planes_floats());
     grid = Rotation(wl.copies, g.grid_floats());
     out = Rotation(wl.copies, g.out_floats());
+    next = Rotation(wl.copies, g.oc * g.plane_floats());
     // Blocked and grid inputs: position p = iy * row + ix of channel c at (p / VL * IC + c) * VL + p % VL,
     // row = W (blocked, pad columns 0) or Wq (grid: columns ix >= W and the last block's tail NaN).
     const int64_t row = in == Input::Grid ? g.wq : g.w;
@@ -588,6 +606,16 @@ struct SdnnData {
     cp.vl = g.vl;
     cp.by_blocks = g.vl == 16;  // as sdnnc lowers a crop for AVX-512: gathered, block by block
     crop = std::make_unique<PlanesStep>(SDNN_STEP_CROP, cp, pool, max_threads);
+    // lower.cpp's zero_borders after a planes-out kernel: the pads of the next conv's planes.
+    sdnn_window_params zp{};
+    zp.batch = 1;
+    zp.channels = g.oc;
+    zp.in_h = g.ho;
+    zp.in_w = g.wo;
+    zp.out_h = g.rows;
+    zp.out_w = g.wq;
+    zp.pad_top = zp.pad_left = kPad;
+    zero = std::make_unique<PlanesStep>(SDNN_STEP_ZERO_BORDERS, zp, pool, max_threads);
   }
 };
 
@@ -628,7 +656,8 @@ double check_blocked_out(const Workload& wl, const float* y) {
 }
 
 // Steps of the layer a peer runs.
-enum Stage : unsigned { kPadStage = 1, kKernelStage = 2, kCropStage = 4 };
+// kChainStage: the planes-out kernel + zero_borders (planes -> the next conv's planes).
+enum Stage : unsigned { kPadStage = 1, kKernelStage = 2, kCropStage = 4, kChainStage = 8 };
 
 class SdnnPeer : public Peer {
  public:
@@ -636,6 +665,11 @@ class SdnnPeer : public Peer {
       : Peer(std::move(name)), stages_(stages), d_(data), kernel_(kernel) {}
 
   void run(int i) override {
+    if (stages_ & kChainStage) {
+      kernel_->run(d_->planes[i], d_->next[i] + kPad * d_->wq + kPad);
+      d_->zero->run(nullptr, d_->next[i]);
+      return;
+    }
     if (stages_ & kPadStage) d_->pad->run(d_->x[i], d_->planes[i]);
     if (stages_ & kKernelStage) kernel_->run(d_->planes[i], d_->grid[i]);
     if (stages_ & kCropStage) d_->crop->run(d_->grid[i], d_->out[i]);
@@ -644,6 +678,7 @@ class SdnnPeer : public Peer {
   double check(const Workload& wl) override {
     const Geometry& g = wl.g;
     if (stages_ == kPadStage) return check_pad(wl);
+    if (stages_ == kChainStage) return check_chain(wl);
     float* result = stages_ & kCropStage ? d_->out[0] : d_->grid[0];
     std::fill(result, result + (stages_ & kCropStage ? g.out_floats() : g.grid_floats()), kSentinel);
     if (stages_ & kPadStage) std::fill(d_->planes[0], d_->planes[0] + g.planes_floats(), kSentinel);
@@ -662,6 +697,9 @@ class SdnnPeer : public Peer {
 
   std::string details() const override {
     std::string s;
+    if (stages_ & kChainStage)
+      return std::string("kernel writing the next conv's planes [") + kernel_->details() + "] + zero_borders (" +
+             std::to_string(d_->zero->threads()) + " thread(s))";
     if (stages_ & kPadStage)
       s += std::string("pad_planes (") +
            (d_->input == Input::Nchw ? "NCHW" : d_->input == Input::Blocked ? "ChannelBlocked" : "grid") + " x; " +
@@ -671,10 +709,28 @@ class SdnnPeer : public Peer {
       s += (s.empty() ? "" : " + ") + std::string("crop (") + std::to_string(d_->crop->threads()) + " thread(s))";
     return s;
   }
-  int64_t code_bytes() const override { return stages_ & kKernelStage ? kernel_->code_bytes() : -1; }
-  Flops flops() const override { return stages_ & kKernelStage ? Flops::Sparse : Flops::None; }
+  int64_t code_bytes() const override { return stages_ & (kKernelStage | kChainStage) ? kernel_->code_bytes() : -1; }
+  Flops flops() const override { return stages_ & (kKernelStage | kChainStage) ? Flops::Sparse : Flops::None; }
 
  private:
+  // The next conv's planes: next[m][oy + 1][ox + 1] = y[m][oy][ox], every other float exactly 0.
+  double check_chain(const Workload& wl) {
+    const Geometry& g = wl.g;
+    float* next = d_->next[0];
+    std::fill(next, next + g.oc * g.plane_floats(), kSentinel);
+    run(0);
+    double worst = 0.0;
+    for (int64_t m = 0; m < g.oc; ++m)
+      for (int64_t r = 0; r < g.rows; ++r)
+        for (int64_t q = 0; q < g.wq; ++q) {
+          const int64_t oy = r - kPad, ox = q - kPad;
+          const float got = next[(m * g.rows + r) * g.wq + q];
+          const bool inside = oy >= 0 && oy < g.ho && ox >= 0 && ox < g.wo;
+          worst = std::max(worst, inside ? rel_err(wl, m, oy * g.wo + ox, got) : got == 0.0f ? 0.0 : INFINITY);
+        }
+    return worst;
+  }
+
   // pad_planes alone: planes[c][r][q] = x[c][r - 1][q - 1] inside the image, else exactly 0.
   double check_pad(const Workload& wl) {
     const Geometry& g = wl.g;
@@ -871,7 +927,7 @@ PointResult measure(const Point& pt, const Context& ctx) {
 
   // Kernels per variant (built once, shared by that variant's peers), the shared sdnn data.
   std::unique_ptr<SdnnData> data;
-  std::unique_ptr<ConvKernel> kernels[3];
+  std::unique_ptr<ConvKernel> kernels[3], chain_kernel;
   auto kernel_for = [&](Variant v) {
     auto& k = kernels[static_cast<int>(v)];
     if (!k) k = std::make_unique<ConvKernel>(*wl, ctx.isa, v, ctx.pool, opt.threads);
@@ -887,6 +943,10 @@ PointResult measure(const Point& pt, const Context& ctx) {
                                                 : kPadStage | kKernelStage | kCropStage;
     if (name == "sdnn-pad") return std::make_unique<SdnnPeer>(name, kPadStage, data.get(), nullptr);
     if (name == "sdnn-crop") return std::make_unique<SdnnPeer>(name, kCropStage, data.get(), nullptr);
+    if (name == "sdnn-chain") {
+      chain_kernel = std::make_unique<ConvKernel>(*wl, ctx.isa, Variant::Permuted, ctx.pool, opt.threads, true);
+      return std::make_unique<SdnnPeer>(name, kChainStage, data.get(), chain_kernel.get());
+    }
     const Variant v = name.rfind("sdnn-noperm", 0) == 0  ? Variant::ModelOrder
                       : name.rfind("sdnn-tuned", 0) == 0 ? Variant::Tuned
                                                          : Variant::Permuted;

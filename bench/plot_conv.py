@@ -38,11 +38,12 @@ except ImportError:  # pragma: no cover - reported at run time
     plt = None
 
 TARGETS = {0.9: 3.5, 0.95: 5.0}  # issue 4: geometric-mean speedup over oneDNN dense, one thread
-PEER_ORDER = ["sdnn", "sdnn-kernel", "sdnn-tuned", "sdnn-tuned-kernel", "sdnn-noperm", "sdnn-noperm-kernel",
+PEER_ORDER = ["sdnn", "sdnn-chain", "sdnn-kernel", "sdnn-tuned", "sdnn-tuned-kernel", "sdnn-noperm", "sdnn-noperm-kernel",
               "sdnn-pad", "sdnn-crop", "onednn"]
 PEER_LABEL = {
     "sdnn": "sdnn (pad_planes + kernel [+ crop])",
     "sdnn-kernel": "sdnn kernel alone",
+    "sdnn-chain": "sdnn in a conv chain (kernel to next planes + zero_borders)",
     "sdnn-tuned": "sdnn tuned (pad + kernel + crop)",
     "sdnn-tuned-kernel": "sdnn tuned kernel alone",
     "sdnn-noperm": "sdnn model row order (pad + kernel + crop)",
@@ -51,6 +52,7 @@ PEER_LABEL = {
 COLORS = {
     "sdnn": "#1b9e77",
     "sdnn-kernel": "#d95f02",
+    "sdnn-chain": "#a6761d",
     "sdnn-tuned": "#7570b3",
     "sdnn-tuned-kernel": "#e7298a",
     "sdnn-noperm": "#66a61e",

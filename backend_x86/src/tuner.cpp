@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 4;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 5;  // bump when candidates or timing change meaning
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -269,6 +269,15 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   if (cands.size() > keep) cands.resize(keep);
   if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, base); }))
     cands.push_back(base);
+  // The cost model ranks a permuted order first whenever it saves B loads, but the kernel pays
+  // for scattering a permuted tile's rows of C (bench/RESULTS.md "Row permutation"): a permuted
+  // default always runs against the same plan in model order.
+  if (!base.row_order.empty()) {
+    KernelPlan model_order = base;
+    model_order.row_order.clear();
+    if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, model_order); }))
+      cands.push_back(std::move(model_order));
+  }
   // The cost model does not see column grouping: a grouped default also runs against the other
   // group size (4 <-> 16 chunks), which wins depending on how the code and values sit in L2.
   if (base.n_group > 1) {

@@ -733,8 +733,10 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
           x0 = min64(x0, cols);
           x1 = min64(x1, cols);
           const float* line = in + iy * w + (x0 * sw - first);
-          if (sw == 1)
-            for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = line[x];
+          if (sw == 1 && x1 - x0 <= 31)
+            copy_contiguous(d + x0, line, x1 - x0); /* straight-line moves: small images */
+          else if (sw == 1)
+            memcpy(d + x0, line, (size_t)(x1 - x0) * sizeof(float));
           else
             for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = line[x * sw];
         }
@@ -775,14 +777,22 @@ void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin
   const sdnn_window_params* p = step->conv;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
   const int64_t top = p->pad_top, left = p->pad_left, h = p->in_h, w = p->in_w;
+  const int64_t gap = cols - w; /* right pad of row r and left pad of row r + 1: adjacent */
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     float* d = dst + u * plane;
-    zero_run(d, top * cols + left); /* the top rows, then row top's left pad */
-    for (int64_t r = top; r < top + h; ++r) {
-      /* right pad of row r and left pad of row r + 1 are adjacent */
-      const int64_t from = r * cols + left + w, to = r + 1 < top + h ? (r + 1) * cols + left : plane;
-      zero_run(d + from, to - from);
+    if (h <= 0 || w <= 0) { /* no image: all pad */
+      zero_run(d, plane);
+      continue;
     }
+    zero_run(d, top * cols + left); /* the top rows, then row top's left pad */
+    float* g = d + top * cols + left + w;
+    if (gap == 2) { /* pad 1 on both sides: one 8-byte store a row (a call per row cost more) */
+      const uint64_t zero = 0;
+      for (int64_t r = 0; r + 1 < h; ++r, g += cols) memcpy(g, &zero, sizeof zero);
+    } else {
+      for (int64_t r = 0; r + 1 < h; ++r, g += cols) zero_run(g, gap);
+    }
+    zero_run(g, d + plane - g); /* the last row's right pad and the rows below */
   }
 }
 

@@ -405,6 +405,101 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
           }
 }
 
+// PAD_PLANES from NCHW: every channel's Sh x Sw phase planes [R][Wq], input pixel (iy, ix) at
+// padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
+// position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
+// straight-line copy, strides 1 and 2, units split like threads.
+TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad_planes]") {
+  struct Geometry {
+    int64_t batch, c, h, w, stride, top, left, rows, cols;
+  };
+  for (const Geometry& g : {Geometry{1, 3, 7, 7, 1, 1, 1, 11, 9}, Geometry{2, 5, 5, 40, 1, 1, 1, 8, 42},
+                            Geometry{1, 4, 9, 9, 2, 1, 1, 6, 6}, Geometry{1, 2, 6, 70, 2, 3, 3, 7, 38},
+                            Geometry{1, 1, 1, 1, 1, 0, 0, 2, 3}}) {
+    INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " w " << g.w << " stride " << g.stride);
+    sdnn_window_params p{};
+    p.batch = g.batch;
+    p.channels = g.c;
+    p.in_h = g.h;
+    p.in_w = g.w;
+    p.out_h = g.rows;
+    p.out_w = g.cols;
+    p.stride_h = p.stride_w = g.stride;
+    p.pad_top = g.top;
+    p.pad_left = g.left;
+    p.kernel_h = p.kernel_w = 3;
+    p.dilation_h = p.dilation_w = 1;
+    sdnn_step step{};
+    step.op = SDNN_STEP_PAD_PLANES;
+    step.conv = &p;
+    std::vector<float> x(static_cast<size_t>(g.batch * g.c * g.h * g.w));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) + 1.0f;
+    const int64_t plane = g.rows * g.cols, phases = g.stride * g.stride;
+    std::vector<float> want(static_cast<size_t>(g.batch * g.c * phases * plane), 0.0f);
+    for (int64_t u = 0; u < g.batch * g.c; ++u)
+      for (int64_t iy = 0; iy < g.h; ++iy)
+        for (int64_t ix = 0; ix < g.w; ++ix) {
+          const int64_t py = (iy + g.top) % g.stride, r = (iy + g.top) / g.stride;
+          const int64_t px = (ix + g.left) % g.stride, q = (ix + g.left) / g.stride;
+          if (r < g.rows && q < g.cols)
+            want[static_cast<size_t>((u * phases + py * g.stride + px) * plane + r * g.cols + q)] =
+                x[static_cast<size_t>((u * g.h + iy) * g.w + ix)];
+        }
+    const int64_t units = sdnn_window_units(&step);
+    CHECK(units == g.batch * g.c);
+    std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)) + 1);
+    for (int parts : {1, 3}) {
+      std::vector<float> dst(want.size(), kNaN);
+      for (int t = parts - 1; t >= 0; --t)
+        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts, units * (t + 1) / parts);
+      INFO(parts << " parts");
+      for (size_t i = 0; i < dst.size(); ++i) {
+        INFO("element " << i);
+        REQUIRE(dst[i] == want[i]);
+      }
+    }
+  }
+}
+
+// ZERO_BORDERS after a kernel that wrote the next conv's planes: every float outside the image
+// (top rows, left and right pads, the rows below) becomes 0, the image stays as it was.
+TEST_CASE("zero_borders clears exactly the pads of each plane", "[window][zero_borders]") {
+  struct Geometry {
+    int64_t c, h, w, top, left, rows, cols;
+  };
+  for (const Geometry& g : {Geometry{3, 7, 7, 1, 1, 11, 9}, Geometry{2, 5, 20, 2, 2, 10, 24}, Geometry{4, 1, 1, 1, 1, 4, 3},
+                            Geometry{2, 3, 4, 0, 0, 3, 4}, Geometry{1, 6, 5, 1, 3, 9, 9}}) {
+    INFO("c " << g.c << " h " << g.h << " w " << g.w << " top " << g.top << " left " << g.left);
+    sdnn_window_params p{};
+    p.batch = 1;
+    p.channels = g.c;
+    p.in_h = g.h;
+    p.in_w = g.w;
+    p.out_h = g.rows;
+    p.out_w = g.cols;
+    p.pad_top = g.top;
+    p.pad_left = g.left;
+    sdnn_step step{};
+    step.op = SDNN_STEP_ZERO_BORDERS;
+    step.conv = &p;
+    const int64_t plane = g.rows * g.cols, units = sdnn_window_units(&step);
+    CHECK(units == g.c);
+    for (int parts : {1, 2, 3}) {
+      std::vector<float> dst(static_cast<size_t>(g.c * plane + 5), kNaN);
+      for (size_t i = 0; i < dst.size(); ++i) dst[i] = static_cast<float>(i) + 0.5f;
+      for (int t = parts - 1; t >= 0; --t) sdnn_zero_borders_run(&step, dst.data(), units * t / parts, units * (t + 1) / parts);
+      INFO(parts << " parts");
+      for (size_t i = 0; i < dst.size(); ++i) {
+        const int64_t at = static_cast<int64_t>(i), pos = at % plane, r = pos / g.cols, q = pos % g.cols;
+        const bool beyond = at >= g.c * plane;  // after the last plane: untouched
+        const bool inside = r >= g.top && r < g.top + g.h && q >= g.left && q < g.left + g.w;
+        INFO("float " << i);
+        REQUIRE(dst[i] == (beyond || inside ? static_cast<float>(i) + 0.5f : 0.0f));
+      }
+    }
+  }
+}
+
 // DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
 // the row path (units are channels; VL 8 and 16), the AVX-512 block paths — shifted windows
 // (stride 1, same size; 3x3 pads 1 has its own code, other kernels the generic one) and gathered
