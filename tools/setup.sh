@@ -21,7 +21,9 @@ VENV="$ROOT/.venv"
 
 APT_PACKAGES=(cmake g++ make protobuf-compiler libprotobuf-dev libonnx-dev libxbyak-dev catch2
               llvm-14-tools libcli11-dev nlohmann-json3-dev python3-venv binutils)
-APT_BENCH_PACKAGES=(libxsmm-dev libdnnl-dev libopenblas-dev)
+# oneDNN's CMake config (dnnl-config.cmake) requires OpenCL headers and libOpenCL.so even for its
+# CPU-only build: ocl-icd-opencl-dev provides both (it pulls in opencl-c-headers).
+APT_BENCH_PACKAGES=(libxsmm-dev libdnnl-dev libopenblas-dev ocl-icd-opencl-dev)
 # Pinned to versions published on PyPI with wheels for Python 3.11 (Debian 12's /usr/bin/python3).
 PIP_PACKAGES=(numpy==2.3.5 onnx==1.21.0 onnxruntime==1.23.2)
 PIP_BENCH_PACKAGES=(openvino==2025.4.1 torch==2.9.1 matplotlib==3.11.2)

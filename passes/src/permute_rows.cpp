@@ -1,12 +1,24 @@
 // permute_rows.cpp — orders the rows of each sparse weight so rows that share nonzero columns
 // fall into the same output tile, where they share the loads of B (SparseDNN, Algorithm 1).
 //
-// The kernel tiles rows in this order but reads each row's bias and writes each row of C at its
-// original index, so the permutation never leaves the layer: no consumer changes. The pass
-// records {row_order = [...], tile_loads = before -> after} on each sparse fc / conv1x1, where
-// tile_loads is the cost it minimizes: the sum over tiles of the distinct columns the tile uses
-// (one B load per column per column chunk). An order is kept only if it lowers that sum by at
-// least kMinLoadSaving (permute_rows.h: scattered rows of C cost more than small savings bring).
+// The permutation is undone in one of two ways:
+//   - in the consumer (the paper's network-level way): when the layer's output reaches exactly
+//     one fc / conv1x1 as its input, through nothing but elementwise unary ops (relu, clip,
+//     unary), and is not a graph output, the layer's weight rows and bias are physically
+//     permuted and the consumer's weight columns permuted the same way. The kernel then writes
+//     its rows in tile order (contiguous), the activation in between holds the features in that
+//     order, and the consumer's result is unchanged. Recorded as {rows_permuted = [...]} on the
+//     layer and {columns_permuted_for = <layer>} on the consumer; any saving is kept
+//     (kMinAbsorbedSaving).
+//   - in the kernel otherwise: it tiles rows in this order but reads each row's bias and writes
+//     each row of C at its original index ({row_order = [...]}, the plan says "permuted"), so the
+//     permutation never leaves the layer; the scattered rows of C cost more than small savings
+//     bring, so an order is kept only if it saves at least kMinLoadSaving (permute_rows.h).
+// Both record {tile_loads = before -> after} on each sparse fc / conv1x1 / direct conv, the cost
+// the pass minimizes: the sum over tiles of the distinct columns the tile uses (one B load per
+// column per column chunk). A consumer's own row order does not depend on its column order
+// (permuting columns keeps each tile's count of distinct columns), so all orders are chosen
+// first, in parallel, and the weights rewritten afterwards.
 //
 // Orders tried (the one with the fewest tile loads wins):
 //   greedy: the paper's — start from the row with most nonzeros, then repeatedly take the
@@ -161,6 +173,67 @@ ChosenOrder choose_row_order(const float* w, int64_t m, int64_t k, int64_t tile_
 
 namespace {
 
+// The fc / conv1x1 that reads `layer`'s output as its input through unary elementwise ops only,
+// each value on the way read by that one node and not a graph output; null when there is none.
+ir::Node* sole_linear_consumer(const ir::Graph& g, const ir::Node* layer) {
+  const ir::Value* v = layer->outputs[0];
+  for (int hops = 0; hops < 8; ++hops) {
+    if (g.is_graph_output(v)) return nullptr;
+    const std::vector<ir::Node*> users = g.users(v);
+    if (users.size() != 1) return nullptr;
+    ir::Node* u = users[0];
+    const bool elementwise = u->op == "relu" || u->op == "unary" || u->op == "clip";
+    if (elementwise) {
+      for (size_t i = 1; i < u->inputs.size(); ++i)  // clip's bounds: scalars only
+        if (u->inputs[i] && (u->inputs[i] == v || u->inputs[i]->numel() != 1)) return nullptr;
+      if (u->inputs.empty() || u->inputs[0] != v || u->outputs.size() != 1) return nullptr;
+      v = u->outputs[0];
+      continue;
+    }
+    if ((u->op != "fc" && u->op != "conv1x1") || u->inputs.size() < 2 || u->inputs[0] != v) return nullptr;
+    for (size_t i = 1; i < u->inputs.size(); ++i)
+      if (u->inputs[i] == v) return nullptr;
+    const ir::Value* w = u->inputs[1];
+    if (!w || !w->f32 || w->shape.size() != 2 || w->shape[1] != layer->inputs[1]->shape[0]) return nullptr;
+    return u;
+  }
+  return nullptr;
+}
+
+// Whether the layer's rows can move physically: a plain weight and bias, no residual operand
+// (its rows would have to move too).
+bool rows_can_move(const ir::Node* n) {
+  if (n->inputs.size() > 3 && n->inputs[3]) return false;
+  if (n->inputs.size() > 2 && n->inputs[2] && (!n->inputs[2]->f32 || n->inputs[2]->numel() != n->inputs[1]->shape[0]))
+    return false;
+  return n->inputs[1]->f32 && n->inputs[1]->shape.size() == 2;
+}
+
+// New constants (the old ones may be shared): rows of the layer's weight and bias in `order`,
+// columns of the consumer's weight in the same order.
+void absorb(ir::Graph& g, ir::Node* layer, ir::Node* consumer, const std::vector<int64_t>& order) {
+  const ir::Value* w = layer->inputs[1];
+  const int64_t m = w->shape[0], k = w->shape[1];
+  std::vector<float> rows(static_cast<size_t>(m * k));
+  for (int64_t i = 0; i < m; ++i)
+    std::copy_n(w->f32->data() + order[i] * k, k, rows.data() + i * k);
+  layer->inputs[1] = g.add_constant(w->name + ".rows_permuted", w->shape, std::move(rows));
+  if (layer->inputs.size() > 2 && layer->inputs[2]) {
+    const ir::Value* b = layer->inputs[2];
+    std::vector<float> bias(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) bias[i] = (*b->f32)[order[i]];
+    layer->inputs[2] = g.add_constant(b->name + ".rows_permuted", b->shape, std::move(bias));
+  }
+  const ir::Value* w2 = consumer->inputs[1];
+  const int64_t m2 = w2->shape[0];
+  std::vector<float> cols(static_cast<size_t>(m2 * m));
+  for (int64_t r = 0; r < m2; ++r)
+    for (int64_t j = 0; j < m; ++j) cols[r * m + j] = (*w2->f32)[r * m + order[j]];
+  consumer->inputs[1] = g.add_constant(w2->name + ".columns_permuted", w2->shape, std::move(cols));
+  layer->attrs["rows_permuted"] = order;
+  consumer->attrs["columns_permuted_for"] = layer->name;
+}
+
 class PermuteRows : public Pass {
  public:
   explicit PermuteRows(int64_t tile_height) : tile_(tile_height) {}
@@ -174,6 +247,11 @@ class PermuteRows : public Pass {
       if ((n->op == "fc" || n->op == "conv1x1" || n->op == "conv_direct") && n->get_str("kernel", "") == "sparse")
         work.push_back(n.get());
     std::vector<ChosenOrder> chosen(work.size());
+    // Where the order can be undone in the consumer (fc / conv1x1 layers only); a consumer takes
+    // at most one producer's order (it has one input).
+    std::vector<ir::Node*> consumer(work.size(), nullptr);
+    for (size_t i = 0; i < work.size(); ++i)
+      if (work[i]->op != "conv_direct" && rows_can_move(work[i])) consumer[i] = sole_linear_consumer(g, work[i]);
     std::atomic<size_t> next{0};
     std::exception_ptr error;
     std::atomic<bool> failed{false};
@@ -181,7 +259,9 @@ class PermuteRows : public Pass {
       for (size_t i; !failed && (i = next++) < work.size();) {
         try {
           const ir::Value* w = work[i]->inputs[1];
-          chosen[i] = choose_row_order(w->f32->data(), w->shape[0], w->shape[1], tile_);
+          const bool absorbable = consumer[i] != nullptr;
+          chosen[i] = choose_row_order(w->f32->data(), w->shape[0], w->shape[1], tile_,
+                                       absorbable ? kMinAbsorbedSaving : kMinLoadSaving);
         } catch (...) {
           if (!failed.exchange(true)) error = std::current_exception();
         }
@@ -193,13 +273,21 @@ class PermuteRows : public Pass {
     worker();
     for (auto& t : pool) t.join();
     if (error) std::rethrow_exception(error);
+    bool absorbed = false;
     for (size_t i = 0; i < work.size(); ++i) {
       work[i]->attrs["tile_loads"] = str_cat(chosen[i].loads_before, " -> ", chosen[i].loads_after,
                                              chosen[i].order.empty() && chosen[i].best_loads < chosen[i].loads_before
                                                  ? str_cat(" (best order ", chosen[i].best_loads, " not used)")
                                                  : std::string());
-      if (!chosen[i].order.empty()) work[i]->attrs["row_order"] = chosen[i].order;
+      if (chosen[i].order.empty()) continue;
+      if (consumer[i]) {
+        absorb(g, work[i], consumer[i], chosen[i].order);
+        absorbed = true;
+      } else {
+        work[i]->attrs["row_order"] = chosen[i].order;
+      }
     }
+    if (absorbed) g.remove_dead();  // the weights in model order
     return !work.empty();
   }
 

@@ -224,6 +224,81 @@ TEST_CASE("permute-rows: recorded on sparse layers only, kept only when it saves
 
 namespace {
 
+// x[4x8] -> MatMul w1 [8x16] -> Add b1 -> Relu -> MatMul w2 [16x5] -> y (and h, the relu's
+// output, a graph output too when `expose_hidden`). Output feature m of the first layer uses
+// inputs 2c and 2c+1 with c = m % 4: in tiles of 4 rows the model order loads all 8 columns per
+// tile, the order that groups rows by class 2.
+OnnxBuilder mlp_with_classes(bool expose_hidden) {
+  std::vector<float> w1(8 * 16, 0.0f), b1(16), w2(16 * 5);
+  for (int k = 0; k < 8; ++k)
+    for (int m = 0; m < 16; ++m)
+      if (k / 2 == m % 4) w1[k * 16 + m] = 1.0f + static_cast<float>(k * 16 + m) / 64.0f;
+  for (int m = 0; m < 16; ++m) b1[m] = 0.125f * static_cast<float>(m);
+  for (int i = 0; i < 16 * 5; ++i) w2[i] = static_cast<float>(i % 7) - 3.0f;
+  OnnxBuilder b;
+  b.input("x", {4, 8}).weight("w1", {8, 16}, w1).weight("b1", {16}, b1).weight("w2", {16, 5}, w2);
+  b.node("MatMul", "mm1", {"x", "w1"}, {"h0"});
+  b.node("Add", "add1", {"h0", "b1"}, {"h1"});
+  b.node("Relu", "relu1", {"h1"}, {"h"});
+  b.node("MatMul", "mm2", {"h", "w2"}, {"y"});
+  b.output("y");
+  if (expose_hidden) b.output("h");
+  return b;
+}
+
+std::unique_ptr<Graph> permuted(const OnnxBuilder& b) {
+  auto g = import(b);
+  sdnn::passes::PipelineOptions o;
+  o.sparse_threshold = 0.5;
+  o.tile_height = 4;
+  sdnn::passes::run_pipeline(*g, o, [&](const std::string& name, bool) { return name != "permute-rows"; });
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("permute-rows: the consumer's weight columns undo the order", "[passes]") {
+  auto g = permuted(mlp_with_classes(false));
+  REQUIRE(count_op(*g, "fc") == 2);
+  const auto& fc1 = *g->nodes()[0];
+  const auto& fc2 = *g->nodes()[1];
+  REQUIRE(fc1.has("rows_permuted"));
+  CHECK_FALSE(fc1.has("row_order"));  // the kernel writes its rows in tile order
+  CHECK(fc1.get_str("tile_loads", "") == "32 -> 8");
+  CHECK(fc2.get_str("columns_permuted_for", "") == fc1.name);
+  const std::vector<int64_t> order = fc1.get_ints("rows_permuted");
+  REQUIRE(order.size() == 16);
+  std::vector<int64_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 16; ++i) CHECK(sorted[i] == i);
+  // Row i of the layer is the model's row order[i] (weight [out x in] and bias); column j of the
+  // consumer is the model's column order[j].
+  const std::vector<float>& w1 = *fc1.inputs[1]->f32;
+  const std::vector<float>& b1 = *fc1.inputs[2]->f32;
+  const std::vector<float>& w2 = *fc2.inputs[1]->f32;
+  REQUIRE(w1.size() == 16 * 8);
+  REQUIRE(w2.size() == 5 * 16);
+  for (int64_t i = 0; i < 16; ++i) {
+    const int64_t m = order[i];
+    CHECK(b1[i] == 0.125f * static_cast<float>(m));
+    for (int64_t k = 0; k < 8; ++k)
+      CHECK(w1[i * 8 + k] == (k / 2 == m % 4 ? 1.0f + static_cast<float>(k * 16 + m) / 64.0f : 0.0f));
+    for (int64_t r = 0; r < 5; ++r) CHECK(w2[r * 16 + i] == static_cast<float>((m * 5 + r) % 7) - 3.0f);
+  }
+  // The model-order constants are gone (nothing refers to them).
+  for (const auto& v : g->values()) CHECK(v->name != "w1");
+}
+
+TEST_CASE("permute-rows: a layer whose output is also read elsewhere keeps the order in its kernel", "[passes]") {
+  auto g = permuted(mlp_with_classes(true));
+  const auto& fc1 = *g->nodes()[0];
+  CHECK_FALSE(fc1.has("rows_permuted"));
+  REQUIRE(fc1.has("row_order"));  // saves 75 % of the loads: worth the scattered rows
+  CHECK_FALSE(g->nodes()[1]->has("columns_permuted_for"));
+}
+
+namespace {
+
 // x [1,3,8,8] -> Conv 3x3 pad 1 (no bias) -> BatchNormalization -> Clip(0, 6) -> depthwise 3x3
 // stride 2 -> BatchNormalization (standalone: the depthwise output is also a graph output)
 OnnxBuilder conv_bn() {
