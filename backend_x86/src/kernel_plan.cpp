@@ -97,19 +97,40 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
   return p;
 }
 
+namespace {
+constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024;
+}  // namespace
+
+bool big_pattern(const KernelPlan& p, int64_t nnz) {
+  return nnz * 12 > kBigBytes && nnz * 100 >= 8 * p.m * p.k;  // code and values, ~12 B per nonzero
+}
+
 void group_columns(KernelPlan& p, int64_t nnz) {
-  constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024;
-  const int64_t bytes = nnz * 12;  // code and values, about 12 bytes per nonzero
-  if (p.family != Family::Spmm || p.direct() || bytes <= kBigBytes || nnz * 100 < 8 * p.m * p.k) return;
+  if (p.family != Family::Spmm || p.direct()) return;
+  const int64_t bytes = nnz * 12;
   const int64_t chunks = p.n / p.tile_cols();
-  int group = bytes > kHugeBytes ? 16 : 4;
+  if (big_pattern(p, nnz)) {
+    int group = bytes > kHugeBytes ? 16 : 4;
+    while (group > chunks) group /= 2;
+    if (group < 4) return;  // fewer columns than a useful group
+    p.n_group = group;
+    // K blocks of about 1500-3000 nonzeros per tile: fewer, longer blocks where the pattern is
+    // sparse (each k block costs the tile a reload and a store of its accumulators).
+    const bool dense_ish = nnz * 100 > 15 * p.m * p.k;
+    p.k_block = std::min<int64_t>(p.k, dense_ish ? 256 : 512);
+    return;
+  }
+  // Everything else: K blocks of at most kSmallKBlock rows and as many chunks per group as keep
+  // the group's B strips within kL1Strips, so each block's code runs G times from L1i while its
+  // B stays in L1 (2 chunks with zmm, 4 with ymm).
+  constexpr int64_t kSmallKBlock = 256, kL1Strips = 32 * 1024;
+  const int64_t kb = std::min<int64_t>(p.k, kSmallKBlock);
+  int group = static_cast<int>(std::max<int64_t>(1, kL1Strips / (kb * p.tile_cols() * 4)));
+  group = std::min(group, 4);
   while (group > chunks) group /= 2;
-  if (group < 4) return;  // fewer columns than a useful group
+  if (group < 2) return;
   p.n_group = group;
-  // K blocks of about 1500-3000 nonzeros per tile: fewer, longer blocks where the pattern is
-  // sparse (each k block costs the tile a reload and a store of its accumulators).
-  const bool dense_ish = nnz * 100 > 15 * p.m * p.k;
-  p.k_block = std::min<int64_t>(p.k, dense_ish ? 256 : 512);
+  p.k_block = std::min(p.k_block, kb);
 }
 
 }  // namespace sdnn::backend

@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 5;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 6;  // bump when candidates or timing change meaning
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -280,9 +280,15 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   }
   // The cost model does not see column grouping: a grouped default also runs against the other
   // group size (4 <-> 16 chunks), which wins depending on how the code and values sit in L2.
+  // A small grouped default (2 or 4 chunks, K blocks of at most 256) runs against one chunk per
+  // block with the ungrouped default's K blocks.
   if (base.n_group > 1) {
     KernelPlan other = base;
     other.n_group = base.n_group >= 16 ? 4 : 16;
+    if (!big_pattern(base, static_cast<int64_t>(a.val.size()))) {
+      other.n_group = 1;
+      other.k_block = default_plan(base.family, base.isa, base.m, base.k, base.n, base.bias, base.act).k_block;
+    }
     if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
         std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
       cands.push_back(std::move(other));

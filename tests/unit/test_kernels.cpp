@@ -77,6 +77,39 @@ TEST_CASE("spmm and dense: column chunk groups", "[spmm][dense]") {
   }
 }
 
+TEST_CASE("spmm: default column groups by pattern size", "[spmm]") {
+  using sdnn::backend::Activation;
+  auto plan = [](Isa isa, int64_t m, int64_t k, int64_t n, double density) {
+    sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, isa, m, k, n, false, Activation::None);
+    sdnn::backend::group_columns(p, static_cast<int64_t>(density * static_cast<double>(m * k)));
+    return p;
+  };
+  // Small patterns: K blocks of 256, 2 zmm / 4 ymm chunks (32 KiB of B strips).
+  auto p = plan(Isa::Avx512, 512, 512, 128, 0.1);
+  CHECK(p.n_group == 2);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx2, 512, 512, 128, 0.1);
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx512, 256, 200, 128, 0.1);  // K below a block: one k block
+  CHECK(p.n_group == 2);
+  CHECK(p.k_block == 200);
+  p = plan(Isa::Avx2, 256, 512, 16, 0.1);  // two ymm chunks only
+  CHECK(p.n_group == 2);
+  p = plan(Isa::Avx512, 256, 512, 16, 0.1);  // one chunk: nothing to group
+  CHECK(p.n_group == 1);
+  CHECK(p.k_block == 512);
+  // Big patterns: L2-resident groups of 16.
+  p = plan(Isa::Avx512, 2048, 2048, 2048, 0.3);
+  CHECK(p.n_group == 16);
+  CHECK(p.k_block == 256);
+  // Direct convolutions and dense plans are never grouped here.
+  sdnn::backend::KernelPlan d = sdnn::backend::default_plan(Family::Dense, Isa::Avx512, 512, 512, 128, false,
+                                                            Activation::None);
+  sdnn::backend::group_columns(d, 512 * 512);
+  CHECK(d.n_group == 1);
+}
+
 TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]") {
   using sdnn::backend::kPrefetchB;
   using sdnn::backend::kPrefetchC;

@@ -93,10 +93,14 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // the code and values exceed 1.5 MiB, else 4, at most the chunks N has) with K blocks of 256
 // rows (density above 15 %) or 512: each block's code and values are fetched once per group
 // instead of once per chunk, which is what the columns of a large SpMM otherwise wait for, while
-// the group's B strips stay in L2 (bench/RESULTS.md, "SpMM grid"); sparser patterns keep one
-// chunk (their B loads want the single chunk's strip in L1). Plain SpMM only (not direct
-// convolutions).
+// the group's B strips stay in L2 (bench/RESULTS.md, "SpMM grid"). Smaller or sparser patterns
+// take K blocks of at most 256 rows and as many chunks per group as keep the group's B strips
+// within 32 KiB of L1 (2 with zmm, 4 with ymm), so each block's code is fetched once per group
+// instead of once per chunk (+4-23 % on AVX-512, bench/RESULTS.md "Column groups for small
+// patterns"). Plain SpMM only (not direct convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
+// Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
+bool big_pattern(const KernelPlan& p, int64_t nnz);
 
 // Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
 int spmm_tile_height(Isa isa);
