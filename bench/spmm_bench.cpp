@@ -770,10 +770,9 @@ class SdnnPeer : public Peer {
     split_text_ = os.str();
   }
 
-  // --split columns (an experiment for every shape; runtime_min splits so only below 12 row tiles
-  // per thread): every thread runs all row tiles on its own contiguous range of column chunks (cut
-  // at multiples of column_align()), so each reads only its part of B but all of the weights and
-  // code.
+  // --split columns (an experiment, not what runtime_min does): every thread runs all row tiles on
+  // its own contiguous range of column chunks (cut at multiples of column_align()), so each reads
+  // only its part of B but all of the weights and code.
   void split_columns() {
     const int threads = team_->size();
     const int64_t align = plan_.column_align();

@@ -34,10 +34,6 @@ enum {
   /* A thread joins a kernel step only if it gets at least this much work; below that the wake-up
    * and barrier cost more than they save. */
   SDNN_MIN_WORK_PER_THREAD = 1 << 15,
-  /* Below this many row tiles per thread, a pure column split (every thread all tiles on its own
-   * columns, so no two threads read the same B) is taken when it balances within 3 % of the row
-   * split: measured +11-26 % with 2 threads at M = 256 and 512 (bench/RESULTS.md "Two threads"). */
-  SDNN_COLUMN_SPLIT_TILES_PER_THREAD = 12,
 };
 
 /* Splits `kernel` over at most max_threads threads. Returns 0, or -1 when out of memory (then
