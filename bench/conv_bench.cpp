@@ -476,6 +476,7 @@ class ConvKernel {
     step.n = plan_.n;
     step.n_align = plan_.column_align();
     step.batch = 1;
+    step.split = SDNN_SPLIT_COLUMNS;  // sdnnc's default --thread-split=auto
     step.b_batch_stride = g.planes_floats();
     c_col_scale_ = planes_out ? 1 : g.oc;
     step.c_batch_stride = planes_out ? g.oc * g.plane_floats() : g.grid_floats();

@@ -260,6 +260,7 @@ struct Options {
   bool list_problems = false;      // print the problems and exit
   std::string sdnn_plan;           // overrides of the "sdnn" peer's default plan (apply_plan_override)
   std::string sdnn_alt_plan;       // the same for the "sdnn-alt" peer
+  std::string sdnn_alt_split;      // --split of the "sdnn-alt" peer ("": --split)
 };
 
 // --sdnn-plan "mb=28,nb=1,ng=4,kb=128,emb=1": each key given replaces that field of the sdnn
@@ -269,6 +270,8 @@ std::string g_sdnn_plan;
 // --sdnn-alt-plan: the same overrides for the opt-in "sdnn-alt" peer, so two plans of one pattern
 // alternate in one run.
 std::string g_sdnn_alt_plan;
+// --sdnn-alt-split: the sdnn-alt peer's --split, so two thread splits alternate in one run.
+std::string g_sdnn_alt_split;
 
 void apply_plan_override(sdnn::backend::KernelPlan& p, const std::string& spec) {
   std::stringstream in(spec);
@@ -648,7 +651,7 @@ class Peer {
 class SdnnPeer : public Peer {
  public:
   SdnnPeer(const std::string& name, Family family, Isa isa, bool row_major, bool permute, bool tune,
-           const Workload& w, Team* team, bool column_split)
+           const Workload& w, Team* team, const std::string& split)
       : Peer(name), row_major_(row_major), team_(team) {
     const Problem& pb = w.pb;
     plan_ = sdnn::backend::default_plan(family, isa, pb.m, pb.k, pb.n, false, sdnn::backend::Activation::None);
@@ -692,8 +695,8 @@ class SdnnPeer : public Peer {
       c_scratch_ = alloc_floats(m_ * plan_.n);
     }
     if (team_ && team_->size() > 1) {
-      if (column_split) split_columns();
-      else split_for_team();
+      if (split == "columns") split_columns();
+      else split_for_team(split == "runtime-rows" ? SDNN_SPLIT_ROWS : SDNN_SPLIT_COLUMNS);
     }
   }
   Layout layout() const override { return row_major_ ? Layout::RowMajor : Layout::Blocked; }
@@ -727,8 +730,9 @@ class SdnnPeer : public Peer {
   };
 
   // The tasks runtime_min gives each of the team's threads for this kernel step (batch 1).
-  void split_for_team() {
+  void split_for_team(uint32_t policy) {
     sdnn_kernel_step step{};
+    step.split = policy;
     step.fn = fn_;
     step.values = values_.get();
     step.bias = nullptr;
@@ -747,7 +751,7 @@ class SdnnPeer : public Peer {
     if (sdnn_kernel_split_init(&split, &step, team_->size()) != 0) throw std::bad_alloc();
     tasks_.assign(team_->size(), {});
     std::ostringstream os;
-    os << "runtime split over " << split.num_threads << " of " << team_->size() << " threads:";
+    os << "runtime split (" << (policy == SDNN_SPLIT_ROWS ? "rows" : "auto") << ") over " << split.num_threads << " of " << team_->size() << " threads:";
     for (int t = 0; t < split.num_threads; ++t) {
       os << (t ? " |" : "");
       for (int64_t i = split.first[t]; i < split.first[t + 1]; ++i) {
@@ -950,9 +954,12 @@ class OpenblasPeer : public Peer {
 };
 
 // `team` is null with one thread.
-std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team, bool cols) {
+std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team,
+                                const std::string& cols) {
   if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
-  if (name == "sdnn-alt") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
+  if (name == "sdnn-alt")
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team,
+                                      g_sdnn_alt_split.empty() ? cols : g_sdnn_alt_split);
   if (name == "sdnn-perm")
     return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, cols);
   if (name == "sdnn-tuned")
@@ -1057,7 +1064,7 @@ ProblemResult measure(const Problem& pb, const Options& opt, Isa isa, Team* team
     r.name = name;
     std::unique_ptr<Peer> peer;
     try {
-      peer = make_peer(name, isa, *w, team, opt.split == "columns");
+      peer = make_peer(name, isa, *w, team, opt.split);
       r.details = peer->details();
       r.code_bytes = peer->code_bytes();
       r.max_err = check_peer(*peer, *w);
@@ -1484,10 +1491,13 @@ int run(int argc, char** argv) {
   app.add_option("--settle-max-ms", opt.settle_max_ms, "threads > 1: longest wait for quiet before a sample")
       ->capture_default_str();
   app.add_option("--split", opt.split,
-                 "threads > 1, sdnn peers: runtime (runtime_min's sdnn_kernel_split_init, the default) or columns\n"
-                 "(an experiment: every thread all row tiles on its own column range)")
-      ->check(CLI::IsMember({"runtime", "columns"}))
+                 "threads > 1, sdnn peers: runtime (runtime_min's sdnn_kernel_split_init with sdnnc's default\n"
+                 "--thread-split=auto, the default), runtime-rows (the same with --thread-split=rows) or columns\n"
+                 "(an experiment: every thread all row tiles on its own column range, for every shape)")
+      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns"}))
       ->capture_default_str();
+  app.add_option("--sdnn-alt-split", opt.sdnn_alt_split, "--split for the sdnn-alt peer alone (default: --split)")
+      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns"}));
   app.add_flag("--list-problems", opt.list_problems, "print the problems (M K N sparsity) and exit");
   app.add_option("--sdnn-plan", opt.sdnn_plan,
                  "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1,pf=1");
@@ -1507,6 +1517,7 @@ int run(int argc, char** argv) {
   if (!opt.grid.empty()) apply_grid_defaults(app, opt);
   g_sdnn_plan = opt.sdnn_plan;
   g_sdnn_alt_plan = opt.sdnn_alt_plan;
+  g_sdnn_alt_split = opt.sdnn_alt_split;
   if (opt.threads != requested_threads(argc, argv))
     throw std::runtime_error("--threads: the value read before the re-exec differs (give it once, as an integer)");
   if (opt.threads > 1 && opt.pin >= 0)
@@ -1574,8 +1585,9 @@ int run(int argc, char** argv) {
   if (team)
     std::printf("threads: sdnn peers split %s, libxsmm tids 0..%d; team = caller + %d std::thread(s), spin %.0f us "
                 "then sleep; settle before each sample (probe %.0f us, max %.0f ms)\n",
-                opt.split == "columns" ? "by column ranges (--split columns, NOT the runtime's split)"
-                                       : "by runtime_min's sdnn_kernel_split_init",
+                opt.split == "columns"        ? "by column ranges (--split columns, NOT the runtime's split)"
+                : opt.split == "runtime-rows" ? "by runtime_min's sdnn_kernel_split_init, policy rows"
+                                              : "by runtime_min's sdnn_kernel_split_init, policy auto",
                 opt.threads - 1, opt.threads - 1, opt.spin_us, opt.settle_probe_us, opt.settle_max_ms);
   if (team)
     std::printf("threads at start (name[allowed CPUs]; OpenMP's start with the first dnnl call): %s\n",

@@ -41,6 +41,7 @@ struct Options {
   bool verbose = false;
   bool no_permute = false;
   bool no_direct_conv = false;
+  std::string thread_split = "auto";
   std::string tune = default_tune_level(), tune_cache = backend::default_tune_cache_dir(), report;
   bool clear_tune_cache = false;
 };
@@ -101,6 +102,7 @@ void write_report(const ir::Graph& g, const backend::LoweredModel& m, const std:
                         {"density", static_cast<double>(it->bin.nnz) / static_cast<double>(p.m * p.k)},
                         {"kernel", n->get_str("kernel", "")},
                         {"plan", p.str()},
+                        {"thread_split", it->split != 0 ? "auto" : "rows"},  // SDNN_SPLIT_COLUMNS : SDNN_SPLIT_ROWS
                         {"symbol", symbol},
                         {"code_bytes", it->bin.code.size()},
                         {"values_bytes", it->bin.values.size() * 4}};
@@ -149,6 +151,7 @@ class Driver {
     backend::LowerOptions lo;
     lo.isa = backend::parse_target(o_.target);
     lo.threads = o_.threads;
+    lo.column_split = backend::parse_thread_split(o_.thread_split);
     lo.tune.level = backend::parse_tune_level(o_.tune);
     lo.tune.cache_dir = o_.tune_cache;
     lo.progress = o_.verbose || isatty(STDERR_FILENO);
@@ -280,6 +283,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-permute", o.no_permute, "keep the rows of sparse weights in model order (no permute-rows)");
   app.add_flag("--no-direct-conv", o.no_direct_conv,
                "run KxK convolutions with sparse weights as im2col + SpMM instead of direct sparse convolutions");
+  app.add_option("--thread-split", o.thread_split,
+                 "how model.so's threads share a sparse layer: auto (row tiles; columns when a layer has\n"
+                 "few row tiles per thread) or rows (always row tiles)")
+      ->capture_default_str();
   app.add_option("--tune", o.tune, "time candidate kernel plans on this machine: none, fast or full ($SDNN_TUNE)")
       ->capture_default_str();
   app.add_option("--tune-cache", o.tune_cache, "directory of cached tuning results ('' for none)")

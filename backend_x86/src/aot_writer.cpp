@@ -203,7 +203,7 @@ Sources make_sources(const LoweredModel& m, const std::string& code_file, const 
       << (k.bias.empty() ? std::string("0") : str_cat("sdnn_w", i, "_bias")) << ", k" << i << "_blocks, "
       << p.num_tiles() << ", " << p.num_k_blocks() << ", " << p.n << ", " << p.column_align() << ", " << k.batch
       << ", " << k.b_batch_stride << ", " << k.c_batch_stride << ", " << k.b_col_scale << ", " << k.c_col_scale << ", "
-      << c_string(k.layer + ": " + p.str()) << ", " << (p.residual ? 1 : 0) << "u, 0u};\n";
+      << c_string(k.layer + ": " + p.str()) << ", " << (p.residual ? 1 : 0) << "u, " << k.split << "u};\n";
   }
   auto io = [&](const char* what, const std::vector<LoweredModel::Io>& list) {
     for (size_t i = 0; i < list.size(); ++i) {

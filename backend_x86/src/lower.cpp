@@ -414,6 +414,12 @@ Isa parse_target(const std::string& target) {
   fail("unknown --target '", target, "' (expected native, avx512 or avx2)");
 }
 
+bool parse_thread_split(const std::string& s) {
+  if (s == "auto") return true;
+  if (s == "rows") return false;
+  fail("unknown --thread-split '", s, "' (expected auto or rows)");
+}
+
 LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
   LoweredModel m;
   m.required_cpu = opts.isa == Isa::Avx512 ? (SDNN_CPU_AVX512F | SDNN_CPU_AVX2) : SDNN_CPU_AVX2;
@@ -494,6 +500,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       n.attrs["symbol"] = lk.bin.symbol;
       lk.layer = n.name;
       lk.op = n.op;
+      lk.split = opts.column_split ? SDNN_SPLIT_COLUMNS : SDNN_SPLIT_ROWS;
       s.op = SDNN_STEP_KERNEL;
       s.src0 = x->storage;
       s.dst = at_float(n.outputs[0]->storage, lk.c_offset);

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 5u
+#define SDNN_PLAN_VERSION 6u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -76,8 +76,16 @@ typedef struct {
   int64_t c_col_scale;    /* ... and at c + n0 * c_col_scale (= M) */
   const char* name;       /* kernel symbol, for diagnostics */
   uint32_t residual;      /* 1: the step's src1 is the residual (same layout and strides as C) */
-  uint32_t reserved;
+  uint32_t split;         /* how threads share the step: sdnn_kernel_split_policy */
 } sdnn_kernel_step;
+
+/* sdnn_kernel_step.split (the runtime's partition.c has the details):
+ *   ROWS:    threads take contiguous row-tile ranges (all columns), so each streams only its own
+ *            weights; columns are cut only when there are fewer than 2 tiles per thread;
+ *   COLUMNS: with fewer than SDNN_COLUMN_SPLIT_TILES_PER_THREAD tiles per thread, each thread
+ *            takes all tiles on its own column range (no two threads read the same B), when that
+ *            balances about as well; otherwise as ROWS. */
+typedef enum { SDNN_SPLIT_ROWS = 0, SDNN_SPLIT_COLUMNS = 1 } sdnn_kernel_split_policy;
 
 /* PACK / UNPACK dims = {batch, N, F, VL}; the blocked side is [batch][ceil(N/VL)][F][VL]. */
 typedef enum {

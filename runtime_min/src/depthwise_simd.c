@@ -605,6 +605,30 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
  * oy * in_w + ox; the 16 lanes' source offsets in the blocked grid are the same for every channel,
  * so each (block, channel) is one gather and one store (pad lanes of the last block stored 0);
  * with a residual, its vector is added and the sum clamped before the store. */
+/* Grid position (row y, column x of a grid `w` wide) of output position `pos` of rows `ow` wide. */
+static inline int64_t grid_position(int64_t pos, int64_t ow, int64_t w) { return pos / ow * w + pos % ow; }
+
+/* One channel's 16 output lanes of a crop block, from the grid vectors at `base` (c_vl floats
+ * apart): lane i is element idx[i] of the concatenated blocks, idx < 16 * blocks (blocks <= 3),
+ * else gathered at `off` when blocks is 0. */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 crop_lanes(const float* base, int64_t c_vl,
+                                                                            int blocks, __m512i idx,
+                                                                            __mmask16 third, __m512i off,
+                                                                            __mmask16 real) {
+  switch (blocks) {
+    case 1:
+      return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(base));
+    case 2:
+      return _mm512_permutex2var_ps(_mm512_loadu_ps(base), idx, _mm512_loadu_ps(base + c_vl));
+    case 3:
+      return _mm512_mask_permutexvar_ps(
+          _mm512_permutex2var_ps(_mm512_loadu_ps(base), idx, _mm512_loadu_ps(base + c_vl)), third, idx,
+          _mm512_loadu_ps(base + 2 * c_vl));
+    default:
+      return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, base, 4);
+  }
+}
+
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const sdnn_window_params* p,
                                                                           const float* in_item,
                                                                           const float* res_item,
@@ -613,25 +637,38 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
                                                                           int64_t block_end, float lo,
                                                                           float hi) {
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-  const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, n_out = p->out_h * ow;
+  const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, w = p->in_w, n_out = p->out_h * ow;
   for (int64_t b = block_begin; b < block_end; ++b) {
-    const int64_t p0 = b * 16;
+    const int64_t p0 = b * 16, last = p0 + 15 < n_out ? p0 + 15 : n_out - 1;
     __m512i oy, ox;
     lane_rows(p0, ow, &oy, &ox);
-    const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)p->in_w)), ox);
-    const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(q, 4), _mm512_set1_epi32((int)c_vl)),
-                                         _mm512_and_si512(q, _mm512_set1_epi32(15)));
     const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
+    const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)w)), ox);
+    /* The block's grid positions span grid blocks first .. first + blocks - 1: up to 3 of them,
+     * the lanes are permuted out of those (one or two permutes a channel); more (rows narrower
+     * than 8 columns) are gathered. */
+    const int64_t first = grid_position(p0, ow, w) / 16;
+    int blocks = (int)(grid_position(last, ow, w) / 16 - first + 1);
+    __m512i idx = _mm512_maskz_sub_epi32(real, q, _mm512_set1_epi32((int)(first * 16)));
+    __m512i off = _mm512_setzero_si512();
+    const float* base = in_item + first * c_vl;
+    if (blocks > 3) {
+      blocks = 0;
+      base = in_item;
+      off = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(q, 4), _mm512_set1_epi32((int)c_vl)),
+                             _mm512_and_si512(q, _mm512_set1_epi32(15)));
+    }
+    const __mmask16 third = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(32));
     float* out = out_item + b * c_vl;
     if (!res_item) {
       for (int64_t ch = 0; ch < c; ++ch)
-        _mm512_storeu_ps(out + ch * 16,
-                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4));
+        _mm512_storeu_ps(out + ch * 16, _mm512_maskz_mov_ps(real, crop_lanes(base + ch * 16, c_vl, blocks, idx,
+                                                                              third, off, real)));
       continue;
     }
     const float* res = res_item + b * c_vl;
     for (int64_t ch = 0; ch < c; ++ch) {
-      __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), real, off, in_item + ch * 16, 4);
+      __m512 v = crop_lanes(base + ch * 16, c_vl, blocks, idx, third, off, real);
       v = _mm512_add_ps(v, _mm512_loadu_ps(res + ch * 16));
       v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
       _mm512_storeu_ps(out + ch * 16, _mm512_maskz_mov_ps(real, v));

@@ -6,10 +6,14 @@
  * thr_j threads (thr_j = T/q rounded, pieces sized in proportion to thr_j); inside a piece the
  * tiles are cut into min(thr_j, tiles) contiguous ranges of about equal weight.
  *
- *   - many tiles (>= 2 per thread): q = 1, i.e. pure row-tile split; every thread streams only its
- *     own weights and all threads share B;
+ *   - many tiles (>= 2 per thread; with the step's split policy SDNN_SPLIT_COLUMNS >=
+ *     SDNN_COLUMN_SPLIT_TILES_PER_THREAD, or >= 2 when the column split below does not balance):
+ *     q = 1, i.e. pure row-tile split; every thread streams only its own weights and all threads
+ *     share B;
  *   - few tiles: every q in [1, min(units, T)] is costed exactly (max over threads of columns x
- *     tile-range weight) and the cheapest wins, smaller q on near ties (< 2% apart).
+ *     tile-range weight) and the cheapest wins, smaller q on near ties (< 2% apart);
+ *   - SDNN_SPLIT_COLUMNS and in between: q = T, a pure column split (every thread all tiles on its
+ *     own column chunks, reading only its part of B), when it costs at most 3 % more than q = 1.
  *
  * The number of threads used is capped so each gets at least SDNN_MIN_WORK_PER_THREAD. */
 #include "partition.h"
@@ -172,7 +176,10 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
   }
 
   int64_t best_q = 1;
-  if (threads > 1 && g.tiles < 2 * threads) {
+  if (k->split == SDNN_SPLIT_COLUMNS && threads > 1 && g.tiles >= 2 * threads &&
+      g.tiles < SDNN_COLUMN_SPLIT_TILES_PER_THREAD * threads && g.units >= threads) {
+    if (split_cost(&g, threads, threads, bounds) <= 1.03 * split_cost(&g, threads, 1, bounds)) best_q = threads;
+  } else if (threads > 1 && g.tiles < 2 * threads) {
     double best_cost = split_cost(&g, threads, 1, bounds);
     const int64_t q_max = min64(g.units, threads);
     for (int64_t q = 2; q <= q_max; ++q) {

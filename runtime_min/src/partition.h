@@ -34,6 +34,9 @@ enum {
   /* A thread joins a kernel step only if it gets at least this much work; below that the wake-up
    * and barrier cost more than they save. */
   SDNN_MIN_WORK_PER_THREAD = 1 << 15,
+  /* SDNN_SPLIT_COLUMNS steps: below this many row tiles per thread, a pure column split is taken
+   * when it balances within 3 % of the row split (bench/RESULTS.md "Two threads"). */
+  SDNN_COLUMN_SPLIT_TILES_PER_THREAD = 12,
 };
 
 /* Splits `kernel` over at most max_threads threads. Returns 0, or -1 when out of memory (then

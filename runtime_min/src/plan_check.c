@@ -424,6 +424,7 @@ static int step_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
     case SDNN_STEP_KERNEL:
       return kernel_is_valid(s->kernel) && ref_is_valid(plan, s->src0, 0, 0) &&
              ref_is_valid(plan, s->dst, 0, 1) && s->kernel->residual <= 1 &&
+             s->kernel->split <= SDNN_SPLIT_COLUMNS &&
              (!s->kernel->residual || ref_is_valid(plan, s->src1, 0, 0));
     case SDNN_STEP_PACK_ROWS:
     case SDNN_STEP_UNPACK_ROWS:

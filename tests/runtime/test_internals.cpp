@@ -23,6 +23,7 @@ namespace {
 
 struct StepShape {
   int64_t tiles, k_blocks, n, n_align, batch;
+  uint32_t split = SDNN_SPLIT_ROWS;  // sdnn_kernel_split_policy
 };
 
 // Nonzeros per block: uneven, some blocks empty.
@@ -43,6 +44,7 @@ sdnn_kernel_step make_step(const StepShape& s, const std::vector<int64_t>& offse
   step.n = s.n;
   step.n_align = s.n_align;
   step.batch = s.batch;
+  step.split = s.split;
   return step;
 }
 
@@ -127,6 +129,19 @@ double imbalance(const StepShape& s, int threads, int* used) {
   return worst / (total / static_cast<double>(work.size()));
 }
 
+// Whether every thread got all tiles (a pure column split).
+bool column_split(const StepShape& s, int threads) {
+  const std::vector<int64_t> offsets = make_offsets(s, 11u);
+  const sdnn_kernel_step step = make_step(s, offsets);
+  sdnn_kernel_split split;
+  REQUIRE(sdnn_kernel_split_init(&split, &step, threads) == 0);
+  bool all = split.num_threads == threads;
+  for (int64_t i = 0; i < split.first[split.num_threads]; ++i)
+    all = all && split.tasks[i].t0 == 0 && split.tasks[i].t1 == s.tiles;
+  sdnn_kernel_split_free(&split);
+  return all;
+}
+
 }  // namespace
 
 TEST_CASE("kernel split covers the step exactly once, on n_align boundaries", "[partition]") {
@@ -136,7 +151,8 @@ TEST_CASE("kernel split covers the step exactly once, on n_align boundaries", "[
         for (int64_t n_align : {1, 8, 16, 64})
           for (int64_t batch : {1, 2, 5})
             for (int threads : {1, 2, 3, 4, 7, 16, 64})
-              check_split_invariants({tiles, k_blocks, n, n_align, batch}, threads);
+              for (uint32_t policy : {SDNN_SPLIT_ROWS, SDNN_SPLIT_COLUMNS})
+                check_split_invariants({tiles, k_blocks, n, n_align, batch, policy}, threads);
   check_split_invariants({4, 0, 100, 8, 1}, 4);
   check_split_invariants({4, 2, 0, 8, 1}, 4);
   check_split_invariants({4, 2, 100, 8, 0}, 4);
@@ -148,6 +164,15 @@ TEST_CASE("kernel split balances nonzeros", "[partition]") {
   SECTION("many tiles: row-tile split") {
     CHECK(imbalance({256, 2, 512, 16, 1}, 4, &used) < 1.10);
     CHECK(used == 4);
+  }
+  SECTION("a few tiles per thread: SDNN_SPLIT_COLUMNS splits columns between the threads") {
+    const uint32_t cols = SDNN_SPLIT_COLUMNS;
+    CHECK(imbalance({10, 2, 512, 32, 1, cols}, 2, &used) < 1.10);
+    CHECK(used == 2);
+    CHECK(column_split({10, 2, 512, 32, 1, cols}, 2));
+    CHECK(!column_split({10, 2, 512, 32, 1}, 2));        // SDNN_SPLIT_ROWS: row tiles
+    CHECK(!column_split({10, 2, 40, 32, 1, cols}, 2));   // two column units, not balanced: row tiles
+    CHECK(!column_split({37, 2, 512, 32, 1, cols}, 2));  // many tiles: row tiles
   }
   SECTION("fewer tiles than threads: columns are split too") {
     CHECK(imbalance({3, 2, 3136, 16, 1}, 4, &used) < 1.10);

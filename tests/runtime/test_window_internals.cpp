@@ -346,8 +346,10 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
   };
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
   if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
+  // Widths for the gathered path's three ways: one to three grid blocks a vector (w 5 to 56),
+  // more (w 1: gathered).
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
-                            Geometry{2, 8, 14, 16, 14}})
+                            Geometry{2, 8, 14, 16, 14}, Geometry{1, 5, 6, 58, 56}, Geometry{1, 4, 3, 9, 7}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u})
         for (int residual = 0; residual < 3; ++residual)  // none, separate, in place
@@ -408,14 +410,16 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
 // PAD_PLANES from NCHW: every channel's Sh x Sw phase planes [R][Wq], input pixel (iy, ix) at
 // padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
 // position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
-// straight-line copy, strides 1 and 2, units split like threads.
+// straight-line copy, strides 1 and 2, images inside the plane and cut by it, units split like
+// threads.
 TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad_planes]") {
   struct Geometry {
     int64_t batch, c, h, w, stride, top, left, rows, cols;
   };
   for (const Geometry& g : {Geometry{1, 3, 7, 7, 1, 1, 1, 11, 9}, Geometry{2, 5, 5, 40, 1, 1, 1, 8, 42},
                             Geometry{1, 4, 9, 9, 2, 1, 1, 6, 6}, Geometry{1, 2, 6, 70, 2, 3, 3, 7, 38},
-                            Geometry{1, 1, 1, 1, 1, 0, 0, 2, 3}}) {
+                            Geometry{1, 1, 1, 1, 1, 0, 0, 2, 3}, Geometry{1, 2, 4, 6, 1, 2, 0, 7, 8},
+                            Geometry{1, 2, 6, 10, 1, 1, 1, 5, 11}, Geometry{1, 2, 3, 10, 1, 1, 2, 6, 11}}) {
     INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " w " << g.w << " stride " << g.stride);
     sdnn_window_params p{};
     p.batch = g.batch;

@@ -17,7 +17,14 @@ struct LowerOptions {
   int threads = 0;  // kernels emitted in parallel (0: one per core)
   TuneOptions tune;
   bool progress = false;  // report tuning progress on stderr
+  // How the runtime shares a kernel step between threads (sdnn_kernel_step.split):
+  // false: row tiles (SDNN_SPLIT_ROWS); true: steps with few row tiles per thread split their
+  // columns instead (SDNN_SPLIT_COLUMNS).
+  bool column_split = true;
 };
+
+// "auto" | "rows" -> LowerOptions::column_split.
+bool parse_thread_split(const std::string& s);
 
 // The ISA the build machine supports best; throws if it has neither AVX2+FMA nor AVX-512F.
 Isa detect_native_isa();
@@ -33,6 +40,7 @@ struct LoweredKernel {
   int64_t c_offset = 0;     // floats from the output value's start to C's column 0
   std::string layer;        // ONNX node name, for diagnostics and reports
   std::string op;           // fc | conv1x1 | conv_direct
+  uint32_t split = 0;       // sdnn_kernel_split_policy
   TuneRecord tune;
 };
 
