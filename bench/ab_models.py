@@ -4,8 +4,10 @@ timed in one process, alternating, so the VM's drift hits every variant alike.
 For each model (bench/e2e_bench.py's list) and each variant `NAME=FLAGS` (FLAGS split on spaces;
 the first variant is the reference): compile, check every variant's outputs against the first's
 (rtol 1e-4, atol 1e-5, or exactly with --exact), then per thread count time `--rounds` rounds in
-which each .so runs `--warmup` untimed and `--iters` timed inferences, the order rotating round by
-round. Reports the medians and first / variant (above 1: the variant is faster).
+which each .so runs `--warmup` untimed and `--iters` timed inferences; the order rotates every two
+rounds and every odd round is reversed (with two variants: AB BA BA AB ...), so each variant is
+as often first as last. Reports the medians, the largest output difference from the first variant
+and first / variant (above 1: the variant is faster).
 
   .venv/bin/python bench/ab_models.py --sdnnc build/tools/sdnnc --model mobilenet_v1 \\
       --variant auto= --variant rows=--thread-split=rows [--threads 1 2] [--rounds 12] [--iters 5]
@@ -39,9 +41,11 @@ def model_path(name: str, workdir: str) -> str:
 
 
 def compare(sdnnc: str, name: str, onnx_path: str, variants: list[tuple[str, list[str]]], common: list[str],
-            workdir: str, threads: list[int], rounds: int, iters: int, warmup: int, exact: bool) -> dict | None:
-    """Compiles and times the variants; returns {threads: {variant: median ms}}, None on an output
-    mismatch (reported on stderr)."""
+            workdir: str, threads: list[int], rounds: int, iters: int, warmup: int,
+            exact: bool) -> tuple[dict, dict] | None:
+    """Compiles and times the variants; returns ({threads: {variant: median ms}}, {variant: largest
+    absolute output difference from the first variant}), None on an output mismatch (reported on
+    stderr)."""
     sos = {}
     for variant, flags in variants:
         sos[variant] = os.path.join(workdir, f"{name}.{variant}.so")
@@ -50,7 +54,7 @@ def compare(sdnnc: str, name: str, onnx_path: str, variants: list[tuple[str, lis
     feeds = M.random_inputs(model, seed=1)
     ins = [np.ascontiguousarray(feeds[i.name], dtype=np.float32) for i in model.graph.input if i.name in feeds]
     ref = variants[0][0]
-    result = {}
+    result, diffs = {}, {}
     for t in threads:
         runners, outs = {}, {}
         for variant, path in sos.items():
@@ -60,17 +64,23 @@ def compare(sdnnc: str, name: str, onnx_path: str, variants: list[tuple[str, lis
             sd.bind(ins, outs[variant])
             sd.run()
             runners[variant] = sd
+        mismatch = None
         for variant in runners:
             pairs = list(zip(outs[ref], outs[variant]))
-            diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
+            diffs[variant] = max(diffs.get(variant, 0.0), max(float(np.max(np.abs(a - b))) for a, b in pairs))
             same = all(np.array_equal(a, b) if exact else np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in pairs)
             if not same:
-                print(f"  MISMATCH: {name} {variant} vs {ref} with {t} thread(s): max abs {diff:.3g}", file=sys.stderr)
-                return None
+                mismatch = f"{name} {variant} vs {ref} with {t} thread(s): max abs {diffs[variant]:.3g}"
+        if mismatch:
+            print(f"  MISMATCH: {mismatch}", file=sys.stderr)
+            for sd in runners.values():
+                sd.close()
+            return None
         times = {v: [] for v in runners}
         names = list(runners)
         for r in range(rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
+            shift = (r // 2) % len(names)
+            order = names[shift:] + names[:shift]
             if r % 2:
                 order.reverse()
             for v in order:
@@ -82,13 +92,13 @@ def compare(sdnnc: str, name: str, onnx_path: str, variants: list[tuple[str, lis
                     times[v].append((time.perf_counter() - start) * 1e3)
         med = {v: statistics.median(x) for v, x in times.items()}
         for v, x in times.items():
-            ratio = "" if v == ref else f"  {ref} / {v} = {med[ref] / med[v]:.3f}x"
+            ratio = "" if v == ref else f"  {ref} / {v} = {med[ref] / med[v]:.3f}x (outputs differ by {diffs[v]:.2g})"
             print(f"  {t} thread(s) {v:12s} median {med[v]:8.2f} ms  p10 {percentile(x, 0.1):8.2f}  "
                   f"p90 {percentile(x, 0.9):8.2f}  ({len(x)} runs){ratio}", flush=True)
         for sd in runners.values():
             sd.close()
         result[t] = med
-    return result
+    return result, diffs
 
 
 def parse_variant(spec: str) -> tuple[str, list[str]]:

@@ -48,10 +48,13 @@ def main() -> int:
         absorbed, in_kernel = permute_counts(args.sdnnc, onnx_path, args.sdnnc_arg)
         print(f"{name}: {MODELS[name][2]}; permute-rows: {absorbed} layer(s) undone in the consumer, "
               f"{in_kernel} in the kernel (sdnnc {' '.join(args.sdnnc_arg) or '(defaults)'})", flush=True)
-        med = compare(args.sdnnc, name, onnx_path, [("no-permute", ["--no-permute"]), ("permuted", [])],
+        res = compare(args.sdnnc, name, onnx_path, [("no-permute", ["--no-permute"]), ("permuted", [])],
                       args.sdnnc_arg, args.workdir, [args.threads], args.rounds, args.iters, args.warmup, exact=False)
-        if med is None:
+        if res is None:
             return 1
+        med, diffs = res[0][args.threads], res[1]
+        print(f"  no-permute / permuted = {med['no-permute'] / med['permuted']:.3f}x  (outputs differ by at most "
+              f"{diffs['permuted']:.2g})", flush=True)
     return 0
 
 

@@ -955,18 +955,18 @@ class OpenblasPeer : public Peer {
 
 // `team` is null with one thread.
 std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team,
-                                const std::string& cols) {
-  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, cols);
+                                const std::string& split) {
+  if (name == "sdnn") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team, split);
   if (name == "sdnn-alt")
     return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, false, false, w, team,
-                                      g_sdnn_alt_split.empty() ? cols : g_sdnn_alt_split);
+                                      g_sdnn_alt_split.empty() ? split : g_sdnn_alt_split);
   if (name == "sdnn-perm")
-    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, cols);
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, split);
   if (name == "sdnn-tuned")
-    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w, team, cols);
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w, team, split);
   if (name == "sdnn-dense")
-    return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w, team, cols);
-  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w, team, cols);
+    return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w, team, split);
+  if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w, team, split);
   if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w, team);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
@@ -1589,6 +1589,8 @@ int run(int argc, char** argv) {
                 : opt.split == "runtime-rows" ? "by runtime_min's sdnn_kernel_split_init, policy rows"
                                               : "by runtime_min's sdnn_kernel_split_init, policy auto",
                 opt.threads - 1, opt.threads - 1, opt.spin_us, opt.settle_probe_us, opt.settle_max_ms);
+  if (team && !opt.sdnn_alt_split.empty())
+    std::printf("threads: the sdnn-alt peer splits by --sdnn-alt-split %s\n", opt.sdnn_alt_split.c_str());
   if (team)
     std::printf("threads at start (name[allowed CPUs]; OpenMP's start with the first dnnl call): %s\n",
                 thread_placement().c_str());

@@ -284,8 +284,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-direct-conv", o.no_direct_conv,
                "run KxK convolutions with sparse weights as im2col + SpMM instead of direct sparse convolutions");
   app.add_option("--thread-split", o.thread_split,
-                 "how model.so's threads share a sparse layer: auto (row tiles; columns when a layer has\n"
-                 "few row tiles per thread) or rows (always row tiles)")
+                 "how model.so's threads share a sparse layer: auto (row tiles; each thread its own columns\n"
+                 "when a layer has fewer than 12 row tiles per thread) or rows (row tiles; columns only\n"
+                 "below 2 row tiles per thread)")
       ->capture_default_str();
   app.add_option("--tune", o.tune, "time candidate kernel plans on this machine: none, fast or full ($SDNN_TUNE)")
       ->capture_default_str();

@@ -602,9 +602,10 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
 
 /* ---- AVX-512 crop: output block by output block, every channel ------------------------------
  * Output position p = oy * out_w + ox of the compact layout comes from grid position
- * oy * in_w + ox; the 16 lanes' source offsets in the blocked grid are the same for every channel,
- * so each (block, channel) is one gather and one store (pad lanes of the last block stored 0);
- * with a residual, its vector is added and the sum clamped before the store. */
+ * oy * in_w + ox; the 16 lanes' sources in the blocked grid are the same for every channel, so
+ * each (block, channel) is one or two permutes of the (at most 3) grid vectors the block's
+ * positions span, or one gather when they span more, and one store (pad lanes of the last block
+ * stored 0); with a residual, its vector is added and the sum clamped before the store. */
 /* Grid position (row y, column x of a grid `w` wide) of output position `pos` of rows `ow` wide. */
 static inline int64_t grid_position(int64_t pos, int64_t ow, int64_t w) { return pos / ow * w + pos % ow; }
 
@@ -645,8 +646,8 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
     const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
     const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)w)), ox);
     /* The block's grid positions span grid blocks first .. first + blocks - 1: up to 3 of them,
-     * the lanes are permuted out of those (one or two permutes a channel); more (rows narrower
-     * than 8 columns) are gathered. */
+     * the lanes are permuted out of those (one or two permutes a channel); a wider span (grid
+     * rows much wider than the output rows, or several rows a vector) is gathered. */
     const int64_t first = grid_position(p0, ow, w) / 16;
     int blocks = (int)(grid_position(last, ow, w) / 16 - first + 1);
     __m512i idx = _mm512_maskz_sub_epi32(real, q, _mm512_set1_epi32((int)(first * 16)));

@@ -10,6 +10,12 @@
  * like a generated plan pointing at .incbin data). */
 #include "ref_spmm.h"
 
+/* The kernel step's thread split (sdnn_kernel_split_policy): COLUMNS, so 2 threads split its 10
+ * tiles' columns; anything above COLUMNS must fail the plan check. */
+#ifndef TM_MLP_SPLIT
+#define TM_MLP_SPLIT SDNN_SPLIT_COLUMNS
+#endif
+
 enum {
   TOKENS = TM_MLP_TOKENS,
   FEATURES = TM_MLP_FEATURES,
@@ -64,6 +70,7 @@ static const sdnn_kernel_step spmm_step = {
     .b_col_scale = FEATURES,
     .c_col_scale = FEATURES,
     .name = "ref_spmm_mlp",
+    .split = TM_MLP_SPLIT,
 };
 
 static const int64_t token_major_dims[] = {TOKENS, FEATURES};

@@ -173,6 +173,9 @@ TEST_CASE("kernel split balances nonzeros", "[partition]") {
     CHECK(!column_split({10, 2, 512, 32, 1}, 2));        // SDNN_SPLIT_ROWS: row tiles
     CHECK(!column_split({10, 2, 40, 32, 1, cols}, 2));   // two column units, not balanced: row tiles
     CHECK(!column_split({37, 2, 512, 32, 1, cols}, 2));  // many tiles: row tiles
+    CHECK(imbalance({10, 2, 200, 32, 3, cols}, 2, &used) < 1.10);  // a batch: items and columns
+    CHECK(used == 2);
+    CHECK(column_split({10, 2, 200, 32, 3, cols}, 2));
   }
   SECTION("fewer tiles than threads: columns are split too") {
     CHECK(imbalance({3, 2, 3136, 16, 1}, 4, &used) < 1.10);

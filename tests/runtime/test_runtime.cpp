@@ -234,6 +234,7 @@ TEST_CASE("SDNN_CPU_DISABLE masks CPU features at load time", "[cpu]") {
 TEST_CASE("inconsistent plans fail to load with an internal error", "[load]") {
   CHECK(load_status(SDNN_TEST_MODEL_BAD_VERSION) == SDNN_ERR_INTERNAL);
   CHECK(load_status(SDNN_TEST_MODEL_WRITES_INPUT) == SDNN_ERR_INTERNAL);
+  CHECK(load_status(SDNN_TEST_MODEL_BAD_SPLIT) == SDNN_ERR_INTERNAL);
 }
 
 TEST_CASE("two contexts on one model run concurrently", "[threads]") {

@@ -346,10 +346,11 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
   };
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
   if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
-  // Widths for the gathered path's three ways: one to three grid blocks a vector (w 5 to 56),
-  // more (w 1: gathered).
+  // The AVX-512 path's ways: a vector's 16 outputs from one or two grid blocks (most), from three
+  // ({1, 4, 4, 20, 8}: block 1 spans grid blocks 1-3), or gathered from more ({1, 4, 20, 20, 1}).
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
-                            Geometry{2, 8, 14, 16, 14}, Geometry{1, 5, 6, 58, 56}, Geometry{1, 4, 3, 9, 7}})
+                            Geometry{2, 8, 14, 16, 14}, Geometry{1, 5, 6, 58, 56}, Geometry{1, 4, 3, 9, 7},
+                            Geometry{1, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u})
         for (int residual = 0; residual < 3; ++residual)  // none, separate, in place
