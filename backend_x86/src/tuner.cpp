@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 6;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 7;  // bump when candidates or timing change meaning
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -278,20 +278,28 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
     if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, model_order); }))
       cands.push_back(std::move(model_order));
   }
-  // The cost model does not see column grouping: a grouped default also runs against the other
-  // group size (4 <-> 16 chunks), which wins depending on how the code and values sit in L2.
-  // A small grouped default (2 or 4 chunks, K blocks of at most 256) runs against one chunk per
-  // block with the ungrouped default's K blocks.
+  // The cost model does not see column grouping: a grouped default of a big pattern also runs
+  // with the other group sizes of 4 to 32 chunks, which win depending on how the code and values
+  // sit in L2 (probes at N = 2048, 70-80 %: 8 or 32 chunks 0.90-1.08x the default's 4 or 16,
+  // depending on the shape). A small grouped default (2 or 4 chunks, K blocks of at most 256)
+  // runs against one chunk per block with the ungrouped default's K blocks.
   if (base.n_group > 1) {
-    KernelPlan other = base;
-    other.n_group = base.n_group >= 16 ? 4 : 16;
-    if (!big_pattern(base, static_cast<int64_t>(a.val.size()))) {
-      other.n_group = 1;
-      other.k_block = default_plan(base.family, base.isa, base.m, base.k, base.n, base.bias, base.act).k_block;
+    std::vector<KernelPlan> others;
+    if (big_pattern(base, static_cast<int64_t>(a.val.size()))) {
+      for (int ng : {4, 8, 16, 32}) {
+        others.push_back(base);
+        others.back().n_group = ng;
+      }
+    } else {
+      others.push_back(base);
+      others.back().n_group = 1;
+      others.back().k_block =
+          default_plan(base.family, base.isa, base.m, base.k, base.n, base.bias, base.act).k_block;
     }
-    if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
-        std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
-      cands.push_back(std::move(other));
+    for (KernelPlan& other : others)
+      if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
+          std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
+        cands.push_back(std::move(other));
   }
   // The default plan stays unless a candidate beats it clearly: timings move by a few percent
   // from run to run, and a plan switch on noise would make compiles irreproducible for nothing.
