@@ -330,6 +330,8 @@ class BlockedKernelEmitter : public Emitter {
       fail("kernel plan ", p_.str(), ": the next column group is beyond the 2 GiB displacement range");
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
+    if ((p_.k + 128) * vbytes() >= limit)  // the B register's rebase (b_addr) moves by up to that
+      fail("kernel plan ", p_.str(), ": K = ", p_.k, " rows of B exceed the 2 GiB displacement range");
   }
   bool evex() const { return p_.isa == Isa::Avx512; }
   // AVX-512 FMAs take the weight as an embedded {1to16} broadcast (one load per FMA, no register)

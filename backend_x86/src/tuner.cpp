@@ -305,7 +305,15 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   // from run to run, and a plan switch on noise would make compiles irreproducible for nothing.
   const double budget = opts.level == TuneLevel::Full ? 0.3 : 0.1, margin = 0.97;
   std::vector<std::unique_ptr<Candidate>> built;
-  for (const KernelPlan& p : cands) built.push_back(std::make_unique<Candidate>(p, a));
+  // A candidate the emitter rejects (e.g. a wider group whose next-group prefetch leaves the
+  // displacement range on a huge layer) is dropped; the default must build.
+  for (const KernelPlan& p : cands) {
+    try {
+      built.push_back(std::make_unique<Candidate>(p, a));
+    } catch (const Error&) {
+      if (same_plan(p, base)) throw;
+    }
+  }
   const std::vector<double> us = time_candidates(built, base, budget);
   rec.candidates = static_cast<int>(built.size());
   size_t base_index = 0;

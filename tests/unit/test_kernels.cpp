@@ -120,6 +120,10 @@ TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]
         KernelTester().isa(isa).m(70).k(90).n(300).n_group(4).k_block(32).prefetch(pf).relu(true).split(2, 3).Test();
         KernelTester().isa(isa).m(30).k(50).n(100).nb(2).mb(6).n_group(2).prefetch(pf).shuffle_rows(true).Test();
         KernelTester().isa(isa).m(9).k(3).n(8).prefetch(pf).Test();  // fewer rows than tiles need
+        // Long K: the AVX-512 body rebases the B register past row 127 (also for the second
+        // vector of 2-vector tiles, in K blocks starting past row 128, and under the prefetches).
+        KernelTester().isa(isa).m(70).k(600).n(300).nb(2).mb(6).n_group(4).k_block(256).prefetch(pf).Test();
+        KernelTester().isa(isa).m(40).k(1100).n(64).n_group(2).k_block(512).prefetch(pf).split(2, 2).Test();
       }
       // The prefetches are really emitted (and only for the sparse family).
       KernelTester t;
