@@ -28,11 +28,16 @@
 //   crop        grid -> y ChannelBlocked [ceil(Ho*Wo/VL)][OC][VL] (pad columns written 0); not
 //               with --input grid, where the layer stands for one in a chain of 3x3 direct convs
 //               and leaves its grid for the next one's pad_planes
+// With AVX-512 and an NCHW input, sdnnc's masked-direct pass replaces all three by one masked
+// kernel (KernelPlan::mask_h / mask_w): b_offsets[(c, ky, kx)] = c*H*W + (ky-1)*W + kx-1 into x
+// itself, n = round_up(H*W, VL), taps off the image masked lane by lane, y written
+// ChannelBlocked directly (pad columns 0).
 // Peers (--peers):
-//   sdnn          pad_planes + kernel + crop (no crop with --input grid); the default plan with
-//                 the rows tiled in the order the compiler's permute-rows pass picks (passes::choose_row_order, tile height
-//                 backend::spmm_tile_height(isa), kept only if it saves B loads): what
-//                 `sdnnc --tune=none` runs for the layer
+//   sdnn          what `sdnnc --tune=none` runs for the layer: the masked kernel (AVX-512, NCHW
+//                 input), else sdnn-planes; the default plan with the rows tiled in the order the
+//                 compiler's permute-rows pass picks (passes::choose_row_order, tile height
+//                 backend::spmm_tile_height(isa), kept only if it saves B loads)
+//   sdnn-planes   pad_planes + kernel + crop (no crop with --input grid), the same plan otherwise
 //   sdnn-kernel   that kernel alone, on planes padded beforehand, writing the grid
 //   sdnn-chain    the layer inside a chain of 3x3 direct convs, as a model runs it there: the
 //                 kernel reads the planes the previous conv wrote and writes the next conv's
@@ -165,7 +170,7 @@ void ensure_benchmark_env(int argc, char** argv) {
 struct Options {
   std::vector<int64_t> ic{32, 64, 128, 256}, oc{32, 64, 128, 256}, image{7, 14, 28, 56};
   std::vector<double> sparsity{0.9, 0.95};
-  std::vector<std::string> peers{"sdnn", "sdnn-chain", "sdnn-kernel", "onednn"};
+  std::vector<std::string> peers{"sdnn", "sdnn-planes", "sdnn-chain", "sdnn-kernel", "onednn"};
   std::string isa = "native";
   std::string input = "nchw";
   std::string onednn_alg = "auto";
@@ -184,7 +189,7 @@ struct Options {
   bool list_points = false;
 };
 
-const std::vector<std::string> kPeerNames = {"sdnn",        "sdnn-kernel",       "sdnn-chain", "sdnn-pad",  "sdnn-crop",
+const std::vector<std::string> kPeerNames = {"sdnn",        "sdnn-kernel",       "sdnn-chain", "sdnn-pad",  "sdnn-crop", "sdnn-planes",
                                              "sdnn-noperm", "sdnn-noperm-kernel", "sdnn-tuned", "sdnn-tuned-kernel",
                                              "onednn"};
 
@@ -427,16 +432,27 @@ class ConvKernel {
   // planes_out: the kernel writes the next 3x3 conv's zero-padded planes [OC][R][Wq] (lower.cpp's
   // planes_out: C row m at m * R*Wq, the caller passes the planes + pad_top*Wq + pad_left) instead
   // of the grid; the grid's columns ox >= Wo then land on pad columns, which zero_borders clears.
-  ConvKernel(const Workload& wl, be::Isa isa, Variant variant, sdnn_pool* pool, int max_threads, bool planes_out = false)
-      : pool_(pool) {
+  // masked: the masked direct convolution (KernelPlan::mask_h / mask_w): reads x (NCHW) and
+  // writes y (ChannelBlocked) itself, no pad_planes, no crop.
+  ConvKernel(const Workload& wl, be::Isa isa, Variant variant, sdnn_pool* pool, int max_threads, bool planes_out = false,
+             bool masked = false)
+      : pool_(pool), masked_(masked) {
     const Geometry& g = wl.g;
-    plan_ = be::default_plan(be::Family::Spmm, isa, g.oc, g.k(), g.ho * g.wq, false, be::Activation::None);
+    plan_ = be::default_plan(be::Family::Spmm, isa, g.oc, g.k(), masked ? g.h * g.w : g.ho * g.wq, false,
+                             be::Activation::None);
     if (planes_out) plan_.c_plane = g.plane_floats();
     // lower.cpp's direct_offsets for stride 1, dilation 1: tap (c, ky, kx) of the column at n reads
-    // planes + c*R*Wq + ky*Wq + kx + n.
+    // planes + c*R*Wq + ky*Wq + kx + n; masked: x + c*H*W + (ky-1)*W + kx-1 + n.
     for (int64_t c = 0; c < g.ic; ++c)
       for (int64_t ky = 0; ky < kKernel; ++ky)
-        for (int64_t kx = 0; kx < kKernel; ++kx) plan_.b_offsets.push_back(c * g.plane_floats() + ky * g.wq + kx);
+        for (int64_t kx = 0; kx < kKernel; ++kx)
+          plan_.b_offsets.push_back(masked ? c * g.h * g.w + (ky - 1) * g.w + kx - 1
+                                           : c * g.plane_floats() + ky * g.wq + kx);
+    if (masked) {
+      plan_.mask_h = g.h;
+      plan_.mask_w = g.w;
+      plan_.prefetch = 0;
+    }
     if (variant != Variant::ModelOrder) {
       // As the compiler's permute-rows pass (tools/sdnnc_main.cpp: tile height spmm_tile_height).
       const sdnn::passes::ChosenOrder c =
@@ -450,8 +466,8 @@ class ConvKernel {
       topt.level = be::TuneLevel::Fast;
       plan_ = be::tune_plan(plan_, wl.csr, topt, nullptr);
     }
-    if (plan_.n != g.grid_cols) throw std::runtime_error("plan n differs from the padded grid");
-    if (plan_.b_extent(plan_.n) > g.planes_floats())
+    if (plan_.n != (masked ? g.out_cols : g.grid_cols)) throw std::runtime_error("plan n differs from the padded grid");
+    if (plan_.b_extent(plan_.n) > (masked ? g.ic * g.h * g.w : g.planes_floats()))
       throw std::runtime_error("the kernel would read " + std::to_string(plan_.b_extent(plan_.n)) +
                                " floats of planes holding " + std::to_string(g.planes_floats()));
     be::KernelBinary bin = be::emit_kernel(plan_, wl.csr, be::kernel_symbol(0, plan_));
@@ -477,9 +493,9 @@ class ConvKernel {
     step.n_align = plan_.column_align();
     step.batch = 1;
     step.split = SDNN_SPLIT_COLUMNS;  // sdnnc's default --thread-split=auto
-    step.b_batch_stride = g.planes_floats();
+    step.b_batch_stride = masked ? g.ic * g.h * g.w : g.planes_floats();
     c_col_scale_ = planes_out ? 1 : g.oc;
-    step.c_batch_stride = planes_out ? g.oc * g.plane_floats() : g.grid_floats();
+    step.c_batch_stride = planes_out ? g.oc * g.plane_floats() : masked ? g.out_floats() : g.grid_floats();
     step.b_col_scale = 1;
     step.c_col_scale = c_col_scale_;
     step.name = "bench";
@@ -530,6 +546,7 @@ class ConvKernel {
       args.b = planes + task.n0;
       args.c = grid + task.n0 * c_col_scale_;
       args.n = task.n1 - task.n0;
+      args.col0 = task.n0;
       for (int64_t kb = 0; kb < k_blocks_; ++kb) {
         args.block_begin = kb * tiles_ + task.t0;
         args.block_end = kb * tiles_ + task.t1;
@@ -540,6 +557,7 @@ class ConvKernel {
   }
 
   sdnn_pool* pool_;
+  bool masked_ = false;
   be::KernelPlan plan_;
   std::unique_ptr<be::JitKernel> jit_;
   Floats values_;
@@ -658,7 +676,8 @@ double check_blocked_out(const Workload& wl, const float* y) {
 
 // Steps of the layer a peer runs.
 // kChainStage: the planes-out kernel + zero_borders (planes -> the next conv's planes).
-enum Stage : unsigned { kPadStage = 1, kKernelStage = 2, kCropStage = 4, kChainStage = 8 };
+// kMaskedStage: the masked kernel alone (x -> y).
+enum Stage : unsigned { kPadStage = 1, kKernelStage = 2, kCropStage = 4, kChainStage = 8, kMaskedStage = 16 };
 
 class SdnnPeer : public Peer {
  public:
@@ -666,6 +685,7 @@ class SdnnPeer : public Peer {
       : Peer(std::move(name)), stages_(stages), d_(data), kernel_(kernel) {}
 
   void run(int i) override {
+    if (stages_ & kMaskedStage) return kernel_->run(d_->x[i], d_->out[i]);
     if (stages_ & kChainStage) {
       kernel_->run(d_->planes[i], d_->next[i] + kPad * d_->wq + kPad);
       d_->zero->run(nullptr, d_->next[i]);
@@ -680,11 +700,12 @@ class SdnnPeer : public Peer {
     const Geometry& g = wl.g;
     if (stages_ == kPadStage) return check_pad(wl);
     if (stages_ == kChainStage) return check_chain(wl);
-    float* result = stages_ & kCropStage ? d_->out[0] : d_->grid[0];
-    std::fill(result, result + (stages_ & kCropStage ? g.out_floats() : g.grid_floats()), kSentinel);
+    const bool compact = stages_ & (kCropStage | kMaskedStage);
+    float* result = compact ? d_->out[0] : d_->grid[0];
+    std::fill(result, result + (compact ? g.out_floats() : g.grid_floats()), kSentinel);
     if (stages_ & kPadStage) std::fill(d_->planes[0], d_->planes[0] + g.planes_floats(), kSentinel);
     run(0);
-    if (stages_ & kCropStage) return check_blocked_out(wl, result);
+    if (compact) return check_blocked_out(wl, result);
     // The kernel's grid [G/VL][OC][VL]: column oy*Wq + ox for ox < Wo holds y[m][oy][ox].
     double worst = 0.0;
     for (int64_t oy = 0; oy < g.ho; ++oy)
@@ -698,6 +719,7 @@ class SdnnPeer : public Peer {
 
   std::string details() const override {
     std::string s;
+    if (stages_ & kMaskedStage) return std::string("masked kernel on NCHW x [") + kernel_->details() + "]";
     if (stages_ & kChainStage)
       return std::string("kernel writing the next conv's planes [") + kernel_->details() + "] + zero_borders (" +
              std::to_string(d_->zero->threads()) + " thread(s))";
@@ -710,8 +732,12 @@ class SdnnPeer : public Peer {
       s += (s.empty() ? "" : " + ") + std::string("crop (") + std::to_string(d_->crop->threads()) + " thread(s))";
     return s;
   }
-  int64_t code_bytes() const override { return stages_ & (kKernelStage | kChainStage) ? kernel_->code_bytes() : -1; }
-  Flops flops() const override { return stages_ & (kKernelStage | kChainStage) ? Flops::Sparse : Flops::None; }
+  int64_t code_bytes() const override {
+    return stages_ & (kKernelStage | kChainStage | kMaskedStage) ? kernel_->code_bytes() : -1;
+  }
+  Flops flops() const override {
+    return stages_ & (kKernelStage | kChainStage | kMaskedStage) ? Flops::Sparse : Flops::None;
+  }
 
  private:
   // The next conv's planes: next[m][oy + 1][ox + 1] = y[m][oy][ox], every other float exactly 0.
@@ -928,7 +954,7 @@ PointResult measure(const Point& pt, const Context& ctx) {
 
   // Kernels per variant (built once, shared by that variant's peers), the shared sdnn data.
   std::unique_ptr<SdnnData> data;
-  std::unique_ptr<ConvKernel> kernels[3], chain_kernel;
+  std::unique_ptr<ConvKernel> kernels[3], chain_kernel, masked_kernel;
   auto kernel_for = [&](Variant v) {
     auto& k = kernels[static_cast<int>(v)];
     if (!k) k = std::make_unique<ConvKernel>(*wl, ctx.isa, v, ctx.pool, opt.threads);
@@ -944,6 +970,10 @@ PointResult measure(const Point& pt, const Context& ctx) {
                                                 : kPadStage | kKernelStage | kCropStage;
     if (name == "sdnn-pad") return std::make_unique<SdnnPeer>(name, kPadStage, data.get(), nullptr);
     if (name == "sdnn-crop") return std::make_unique<SdnnPeer>(name, kCropStage, data.get(), nullptr);
+    if (name == "sdnn" && in == Input::Nchw && ctx.isa == be::Isa::Avx512) {  // sdnnc's masked-direct pass
+      masked_kernel = std::make_unique<ConvKernel>(*wl, ctx.isa, Variant::Permuted, ctx.pool, opt.threads, false, true);
+      return std::make_unique<SdnnPeer>(name, kMaskedStage, data.get(), masked_kernel.get());
+    }
     if (name == "sdnn-chain") {
       chain_kernel = std::make_unique<ConvKernel>(*wl, ctx.isa, Variant::Permuted, ctx.pool, opt.threads, true);
       return std::make_unique<SdnnPeer>(name, kChainStage, data.get(), chain_kernel.get());
@@ -1176,7 +1206,7 @@ void print_summary(const std::vector<PointResult>& results, const Options& opt) 
     double worst = -1;
     std::string at;
     for (const auto& res : results) {
-      const PeerResult *full = res.find("sdnn"), *kern = res.find("sdnn-kernel");
+      const PeerResult *full = res.find("sdnn-planes"), *kern = res.find("sdnn-kernel");
       if (res.pt.sparsity != sp || !full || !kern) continue;
       const double f = 1.0 - kern->median_us / full->median_us;
       share.push_back(f);
@@ -1184,7 +1214,7 @@ void print_summary(const std::vector<PointResult>& results, const Options& opt) 
     }
     if (share.empty()) continue;
     const double mean = std::accumulate(share.begin(), share.end(), 0.0) / static_cast<double>(share.size());
-    std::printf("   %s at sparsity %.2f: mean %.1f %% of sdnn's time (1 - t_sdnn-kernel / t_sdnn), max %.1f %% (%s)\n",
+    std::printf("   %s at sparsity %.2f: mean %.1f %% of sdnn-planes' time (1 - t_sdnn-kernel / t_sdnn-planes), max %.1f %% (%s)\n",
                 opt.input == "grid" ? "pad_planes" : "pad_planes + crop", sp, 100.0 * mean, 100.0 * worst, at.c_str());
   }
 }

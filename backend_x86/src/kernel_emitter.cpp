@@ -30,6 +30,20 @@
 // next group starts, its B is in L2 instead of L3 or memory.
 // Dense body: a loop over the block's k with A packed [k][tile row].
 //
+// Masked direct 3x3 convolution (plan.masked(), AVX-512, one-vector chunks): B is the compact
+// NCHW image and the grid is the image itself, so a tap's window runs off the image at the
+// borders (and past H*W in the last vector). Each chunk loads seven lane masks of its vector from
+// a table in the constant pool (its index from reg_bin - (args->b - col0), kept on the stack):
+//   k1 V (lane inside the image: the centre tap), k2 y >= 1 (taps ky = 0), k3 x >= 1 (kx = 0),
+//   k4 x <= W-2 (kx = 2), k5 y <= H-2 (ky = 2), k6 / k7 the (0, 2) / (2, 0) corners,
+// each ANDed with V, and every B load zero-masks its lanes with its tap's mask; the (0, 0) and
+// (2, 2) corners take a second, register-to-register zero-masking move (k2 then k3; k5 then k4;
+// masked_b_load says why that stays inside the image, and what the edge channels do).
+// Masked-off lanes are not read (no fault past the image either), so lanes outside the image
+// accumulate zero; a bias is added under V with zeroing, leaving the blocked layout's pad columns 0.
+// With C as planes of the image (c_plane = H*W: NCHW output) the stores are masked by V, so the
+// last vector of a channel does not spill into the next channel's first columns.
+//
 // Register layout:
 //   general: rdi args (then the chunk counter of a group), rax / rbx B / C at the group,
 //            rbp / r15 B / C at the chunk a body works on, rcx columns left, rdx block,
@@ -118,6 +132,13 @@ class BlockedKernelEmitter : public Emitter {
     mov(reg_bias, ptr[reg_args + offsetof(sdnn_kernel_args, bias)]);
     mov(reg_block_begin, ptr[reg_args + offsetof(sdnn_kernel_args, block_begin)]);
     mov(reg_block_end, ptr[reg_args + offsetof(sdnn_kernel_args, block_end)]);
+    if (p_.masked()) {  // B at column 0 of the batch item, for the chunks' mask index
+      mov(reg_tmp, ptr[reg_args + offsetof(sdnn_kernel_args, b)]);
+      mov(reg_tmp2, ptr[reg_args + offsetof(sdnn_kernel_args, col0)]);
+      shl(reg_tmp2, 2);
+      sub(reg_tmp, reg_tmp2);
+      push(reg_tmp);
+    }
     if (p_.residual) {  // R - C: the residual of a C element is at [C element + reg_res]
       mov(reg_res, ptr[reg_args + offsetof(sdnn_kernel_args, residual)]);
       sub(reg_res, reg_ccur);
@@ -125,6 +146,7 @@ class BlockedKernelEmitter : public Emitter {
     // reg_args is free from here on: it counts the chunks of a group.
     std::vector<Phase> phases = plan_phases();
     for (Phase& ph : phases) emit_phase(ph);
+    if (p_.masked()) add(rsp, 8);
     postamble();
 
     // Constant pool and the dispatch tables, reached only through rip-relative addresses.
@@ -134,6 +156,7 @@ class BlockedKernelEmitter : public Emitter {
     L(sixes_);
     for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
+    if (p_.masked()) emit_masks();
     out.code = bytes();
     return out;
   }
@@ -294,6 +317,60 @@ class BlockedKernelEmitter : public Emitter {
     for (size_t p : pos) dd(static_cast<uint32_t>(static_cast<int64_t>(p) - at));
   }
 
+  // Eight 16-bit words per vector of the grid (the seven masks of the header comment, then 0).
+  void emit_masks() {
+    align(64);
+    L(masks_);
+    const int64_t h = p_.mask_h, w = p_.mask_w;
+    for (int64_t v = 0; v < p_.n / 16; ++v) {
+      uint16_t m[8] = {};
+      for (int i = 0; i < 16; ++i) {
+        const int64_t q = v * 16 + i, y = q / w, x = q % w;
+        if (q >= h * w) continue;
+        const bool top = y >= 1, bottom = y <= h - 2, left = x >= 1, right = x <= w - 2;
+        const bool bits[7] = {true, top, left, right, bottom, top && right, bottom && left};
+        for (int r = 0; r < 7; ++r)
+          if (bits[r]) m[r] = static_cast<uint16_t>(m[r] | (1u << i));
+      }
+      for (uint16_t word : m) dw(word);
+    }
+  }
+
+  // The chunk's seven masks into k1..k7 (masked plans; reg_tmp / reg_tmp2 are free in bodies).
+  void load_masks() {
+    mov(reg_tmp, reg_bin);
+    sub(reg_tmp, ptr[rsp]);
+    shr(reg_tmp, 2);  // (column * 4 bytes) / 4 = vector index * 16 bytes of table
+    lea(reg_tmp2, ptr[rip + masks_]);
+    add(reg_tmp, reg_tmp2);
+    for (int r = 0; r < 7; ++r) kmovw(Xbyak::Opmask(r + 1), ptr[reg_tmp + r * 2]);
+  }
+
+  // B[k] for a masked plan: tap (ky, kx) = k % 9, its lanes off the image zeroed. The (0, 0) and
+  // (2, 2) corners load under k2 (k5), a superset of their lanes whose extra reads land at most one
+  // float before (after) the channel, inside the previous (next) channel, then zero those lanes with
+  // k3 (k4). The first channel's (0, 0) and the last channel's (2, 2) have no such neighbour: they
+  // load under the exact mask built in k1, which is V again right after (reg_tmp still points at
+  // the chunk's table entry).
+  void masked_b_load(const Xbyak::Xmm& dst, int64_t k) {
+    using Xbyak::Opmask;
+    const Xbyak::Zmm z(dst.getIdx());
+    const Xbyak::Address src = ptr[reg_bin + p_.b_offsets[k] * 4];
+    static const int kFirst[9] = {2, 2, 6, 3, 1, 4, 7, 5, 5};  // mask register of the load
+    const int tap = static_cast<int>(k % 9);
+    const bool edge = (tap == 0 && k / 9 == 0) || (tap == 8 && k / 9 == p_.k / 9 - 1);
+    if (edge) {
+      if (tap == 0) kandw(Opmask(1), Opmask(2), Opmask(3));
+      else kandw(Opmask(1), Opmask(5), Opmask(4));
+      vmovups(z | Opmask(1) | Xbyak::util::T_z, src);
+      kmovw(Opmask(1), ptr[reg_tmp]);
+      return;
+    }
+    vmovups(z | Opmask(kFirst[tap]) | Xbyak::util::T_z, src);
+    if (tap == 0) vmovaps(z | Opmask(3) | Xbyak::util::T_z, z);  // y >= 1 and x >= 1
+    if (tap == 8) vmovaps(z | Opmask(4) | Xbyak::util::T_z, z);  // y <= H-2 and x <= W-2
+  }
+
   // ---- plan checks ----------------------------------------------------------------------------
   void validate() {
     if (p_.m <= 0 || p_.k <= 0 || p_.n <= 0) fail("kernel plan: empty problem ", p_.m, "x", p_.k, "x", p_.n);
@@ -320,9 +397,17 @@ class BlockedKernelEmitter : public Emitter {
       if (p_.family != Family::Spmm) fail("kernel plan ", p_.str(), ": direct convolution needs the sparse family");
       if (static_cast<int64_t>(p_.b_offsets.size()) != p_.k)
         fail("kernel plan ", p_.str(), ": ", p_.b_offsets.size(), " B offsets for K = ", p_.k);
+      const int64_t lowest = p_.masked() ? -(p_.mask_w + 1) : 0;  // masked: windows start above / left
       for (int64_t off : p_.b_offsets)
-        if (off < 0 || (off + p_.nb * vector_floats(p_.isa)) * 4 >= limit)
+        if (off < lowest || (off + p_.nb * vector_floats(p_.isa)) * 4 >= limit)
           fail("kernel plan ", p_.str(), ": B offset ", off, " is outside the displacement range");
+    }
+    if (p_.masked()) {
+      if (!evex() || p_.nb != 1 || !p_.direct() || (p_.c_plane != 0 && p_.c_plane != p_.mask_h * p_.mask_w) ||
+          p_.k % 9 != 0 || p_.mask_h <= 0 ||
+          p_.n < p_.mask_h * p_.mask_w || p_.n >= (int64_t{1} << 31))
+        fail("kernel plan ", p_.str(), ": a masked direct convolution needs AVX-512, one-vector tiles, blocked C or "
+             "C planes of the image, K = 9 * channels and N covering the ", p_.mask_h, "x", p_.mask_w, " image");
     }
     if (p_.c_plane < 0 || (p_.c_plane > 0 && (p_.m * p_.c_plane + p_.nb * vector_floats(p_.isa)) * 4 >= limit))
       fail("kernel plan ", p_.str(), ": C planes of ", p_.c_plane, " floats exceed the displacement range");
@@ -411,12 +496,15 @@ class BlockedKernelEmitter : public Emitter {
 
   // One column chunk of nbv vectors: init, body, epilogue, store.
   void emit_chunk(const Block& b, int nbv, const std::vector<Prefetch>& pf) {
+    if (p_.masked()) load_masks();
     for (int r = 0; r < b.rows; ++r)
       for (int j = 0; j < nbv; ++j) {
         Xbyak::Xmm a = acc(r, j, nbv);
         if (b.first) {
           if (evex()) vpxord(a, a, a);
           else vxorps(a, a, a);
+        } else if (p_.masked() && p_.c_plane > 0) {  // no read past the last plane
+          vmovups(a | Xbyak::Opmask(1) | Xbyak::util::T_z, c_addr(b.row[r], j));
         } else {
           vmovups(a, c_addr(b.row[r], j));
         }
@@ -427,14 +515,19 @@ class BlockedKernelEmitter : public Emitter {
       for (int j = 0; j < nbv; ++j) {
         Xbyak::Xmm a = acc(r, j, nbv);
         if (b.last && p_.bias) {
-          if (evex()) {
+          if (p_.masked()) {  // lanes outside the image stay 0 (the blocked layout's pad columns)
+            vaddps(a | Xbyak::Opmask(1) | Xbyak::util::T_z, a, ptr_b[reg_bias + b.row[r] * 4]);
+          } else if (evex()) {
             vaddps(a, a, ptr_b[reg_bias + b.row[r] * 4]);
           } else {
             if (j == 0) vbroadcastss(bcast(nbv), ptr[reg_bias + b.row[r] * 4]);
             vaddps(a, a, bcast(nbv));
           }
         }
-        if (b.last && p_.residual) vaddps(a, a, c_addr_res(b.row[r], j));
+        if (b.last && p_.residual) {
+          if (p_.masked() && p_.c_plane > 0) vaddps(a | Xbyak::Opmask(1), a, c_addr_res(b.row[r], j));
+          else vaddps(a, a, c_addr_res(b.row[r], j));
+        }
         if (b.last && p_.act != Activation::None) {
           if (evex()) vmaxps(a, a, ptr_b[rip + zeros_]);
           else vmaxps(a, a, ptr[rip + zeros_]);
@@ -443,7 +536,8 @@ class BlockedKernelEmitter : public Emitter {
           if (evex()) vminps(a, a, ptr_b[rip + sixes_]);
           else vminps(a, a, ptr[rip + sixes_]);
         }
-        vmovups(c_addr(b.row[r], j), a);
+        if (p_.masked() && p_.c_plane > 0) vmovups(c_addr(b.row[r], j) | Xbyak::Opmask(1), a);  // planes: V only
+        else vmovups(c_addr(b.row[r], j), a);
       }
   }
 
@@ -461,7 +555,9 @@ class BlockedKernelEmitter : public Emitter {
     for (size_t i = 0; i < entries.size();) {
       issue_until(pf.size() * i / entries.size());
       const int32_t col = entries[i].col;
-      for (int j = 0; j < nbv; ++j) vmovups(breg(set, j, nbv), b_addr(col, j));
+      if (p_.masked()) masked_b_load(breg(set, 0, nbv), col);
+      else
+        for (int j = 0; j < nbv; ++j) vmovups(breg(set, j, nbv), b_addr(col, j));
       for (; i < entries.size() && entries[i].col == col; ++i) {
         const Entry& en = entries[i];
         Xbyak::RegExp v = val_exp(static_cast<int64_t>(i));
@@ -504,7 +600,7 @@ class BlockedKernelEmitter : public Emitter {
   const SparseMatrix& a_;
   int64_t vbase_ = 0;  // element of the block that reg_vals points at
   int64_t bbase_ = 0;  // row of the chunk's B that reg_bin points at (spmm body, EVEX)
-  Xbyak::Label zeros_, sixes_;
+  Xbyak::Label zeros_, sixes_, masks_;
 
   std::vector<Block> blocks_;
 

@@ -27,7 +27,7 @@ std::string KernelPlan::str() const {
   if (prefetch && family == Family::Spmm && !direct())
     s += str_cat(" pf=", (prefetch & kPrefetchB) ? "b" : "", (prefetch & kPrefetchC) ? "c" : "");
   if (!row_order.empty()) s += " permuted";
-  if (direct()) s += " direct";
+  if (direct()) s += masked() ? str_cat(" direct masked ", mask_h, "x", mask_w) : std::string(" direct");
   if (c_plane > 0) s += " planes-out";
   std::string epi;
   if (bias) epi = "bias";
@@ -39,6 +39,7 @@ std::string KernelPlan::str() const {
 
 int64_t KernelPlan::b_extent(int64_t cols) const {
   if (!direct()) return k * cols;
+  if (masked()) return k / 9 * mask_h * mask_w;  // lanes outside the image are never read
   return *std::max_element(b_offsets.begin(), b_offsets.end()) + cols;
 }
 

@@ -350,6 +350,17 @@ std::vector<int64_t> direct_offsets(const Node& n) {
   return off;
 }
 
+// B offsets of a masked conv_direct kernel: column k = (c, ky, kx) reads the image of channel c
+// shifted by ky - 1 rows and kx - 1 columns (the kernel masks the lanes that leave the image).
+std::vector<int64_t> masked_offsets(const Node& n) {
+  const ir::Shape& x = n.inputs[0]->shape;  // [B, C, H, W]
+  std::vector<int64_t> off;
+  for (int64_t ch = 0; ch < x[1]; ++ch)
+    for (int64_t ky = 0; ky < 3; ++ky)
+      for (int64_t kx = 0; kx < 3; ++kx) off.push_back(ch * x[2] * x[3] + (ky - 1) * x[3] + (kx - 1));
+  return off;
+}
+
 MatmulStep lower_matmul(const Node& n) {
   const Value *a = n.inputs[0], *b = n.inputs[1], *y = n.outputs[0];
   MatmulStep mm;
@@ -455,7 +466,25 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         lk.batch = x->shape[0];
         lk.b_batch_stride = x->numel() / x->shape[0];
         lk.b_col_scale = 1;
-        if (n.has("planes_out")) {
+        if (n.has("masked")) {
+          // B: the NCHW image [B][C][H][W] itself; C: the output, ChannelBlocked or NCHW planes
+          // (stored under the image mask), no crop after.
+          const auto hw = n.get_ints("masked");
+          SDNN_CHECK(opts.isa == Isa::Avx512 && hw.size() == 2 && x->shape[1] * 9 == k && y->shape[1] == rows);
+          plan = default_plan(family, opts.isa, rows, k, hw[0] * hw[1], b != nullptr, act);
+          plan.mask_h = hw[0];
+          plan.mask_w = hw[1];
+          if (y->layout == ir::Layout::RowMajor) {
+            plan.c_plane = hw[0] * hw[1];
+            lk.c_batch_stride = rows * plan.c_plane;
+            lk.c_col_scale = 1;
+          } else {
+            const ir::BlockedDims bd = ir::blocked_dims(y->shape, y->layout, vl);
+            SDNN_CHECK(y->layout == ir::Layout::ChannelBlocked && bd.features == rows && plan.n == bd.padded_columns);
+            lk.c_batch_stride = rows * bd.padded_columns;
+            lk.c_col_scale = rows;
+          }
+        } else if (n.has("planes_out")) {
           const int64_t cols = padded_columns(n.get_int("grid_rows", 0) * y->shape[3], opts.isa);
           plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
           plan.c_plane = y->shape[2] * y->shape[3];
@@ -470,7 +499,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           lk.c_batch_stride = rows * bd.padded_columns;
           lk.c_col_scale = rows;
         }
-        plan.b_offsets = direct_offsets(n);
+        plan.b_offsets = n.has("masked") ? masked_offsets(n) : direct_offsets(n);
         plan.prefetch = 0;  // the next chunk's windows are the current one's neighbours
       } else {
         const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);

@@ -103,7 +103,7 @@ class Candidate {
     const int64_t tiles = plan_.num_tiles();
     for (int64_t kb = 0; kb < plan_.num_k_blocks(); ++kb) {
       sdnn_kernel_args args{b, c, bin_.values.data() + bin_.block_offsets[kb * tiles], bias, plan_.n, kb * tiles,
-                            (kb + 1) * tiles, residual};
+                            (kb + 1) * tiles, residual, 0};
       jit_.fn()(&args);
     }
   }
@@ -185,6 +185,8 @@ std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel l
   h.vec(base.row_order);
   h.vec(base.b_offsets);
   h.pod(base.c_plane);
+  h.pod(base.mask_h);
+  h.pod(base.mask_w);
   h.pod(base.residual);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h.h));

@@ -175,6 +175,9 @@ std::vector<Shape> infer_shapes(const Node& n) {
         x[1] != c * st[0] * st[1] || y.size() != 4 || y[0] != x[0] || y[1] != w[0] || y[3] != x[3])
       fail(n.where(), ": weight ", shape_to_string(w), " / output ", shape_to_string(y), " do not match planes ",
            shape_to_string(x));
+    if (n.has("masked") && (k != std::vector<int64_t>{3, 3} || st != std::vector<int64_t>{1, 1} || y[2] != x[2] ||
+                            n.get_ints("masked") != std::vector<int64_t>{x[2], x[3]}))
+      fail(n.where(), ": a masked direct convolution is 3x3, stride 1, over its input's ", x[2], "x", x[3], " image");
     return {y};
   }
   if (op == "crop") {

@@ -191,8 +191,79 @@ class DirectConv : public Pass {
   int64_t vl_;
 };
 
+// masked-direct (after choose-layout, AVX-512 only): a 3x3, stride-1, dilation-1, pad-1 direct
+// convolution whose planes come from an NCHW activation read only by it reads that activation
+// itself, and writes its output compact instead of a grid to crop:
+//   %p = pad_planes(%x : row); %g = conv_direct(%p, %w, %b); %y = crop(%g) : cb or row
+//     ->  %y = conv_direct(%x, %w, %b) {masked = [H, W]} : cb or row (row: NCHW planes)
+//   %p = pad_planes(%x : row); %g = conv_direct(%p, %w, %b); %q = pad_planes(%g) {width = W}
+//     ->  %y = conv_direct(%x, %w, %b) {masked = [H, W]} : cb; %q = pad_planes(%y)
+// The generated kernel masks off, lane by lane, the taps that fall outside the image
+// (backend_x86 KernelPlan::mask_h / mask_w), so neither copy runs. A crop with a residual,
+// planes written by a previous conv, a grid that is the next conv's planes, or another geometry
+// keep the steps as they are.
+class MaskedDirect : public Pass {
+ public:
+  explicit MaskedDirect(int64_t vl) : vl_(vl) {}
+  const char* name() const override { return "masked-direct"; }
+
+  bool run(ir::Graph& g) override {
+    if (vl_ != 16) return false;  // lane masks are AVX-512's
+    std::vector<Node*> work;
+    for (const auto& n : g.nodes())
+      if (n->op == "conv_direct") work.push_back(n.get());
+    bool changed = false;
+    for (Node* dc : work) {
+      if (dc->has("planes_out") || dc->has("masked")) continue;
+      if (dc->get_ints("kernel_shape") != std::vector<int64_t>{3, 3} || dc->get_ints("strides") != std::vector<int64_t>{1, 1} ||
+          dc->get_ints("dilations") != std::vector<int64_t>{1, 1})
+        continue;
+      Value* planes = dc->inputs[0];
+      Node* pad = planes->producer;
+      if (!pad || pad->op != "pad_planes" || pad->has("width") || g.users(planes).size() != 1 ||
+          pad->get_ints("pads") != std::vector<int64_t>{1, 1, 1, 1})
+        continue;
+      Value* x = pad->inputs[0];
+      Value* grid = dc->outputs[0];
+      const auto users = g.users(grid);
+      if (x->layout != ir::Layout::RowMajor || users.size() != 1 || g.is_graph_output(grid)) continue;
+      const int64_t h = x->shape[2], w = x->shape[3];
+      if ((x->shape[1] * h * w + 2 * vl_) * 4 >= (int64_t{1} << 31) ||
+          (grid->shape[1] * h * w + 2 * vl_) * 4 >= (int64_t{1} << 31))
+        continue;  // the kernel's B and C displacements
+      Node* next = users[0];
+      Value* y = nullptr;
+      if (next->op == "crop" && next->inputs.size() == 1 && next->outputs[0]->shape[3] == w) {
+        y = next->outputs[0];  // ChannelBlocked, or NCHW (choose-layout's crop to rows)
+        g.remove_node(next);
+      } else if (next->op == "pad_planes" && next->get_int("width", 0) == w) {
+        // The next conv's pad_planes read the grid's first W columns: it reads the output instead.
+        y = g.add_value(grid->name + ".compact", ir::DType::F32, {grid->shape[0], grid->shape[1], h, w});
+        y->layout = ir::Layout::ChannelBlocked;
+        next->inputs[0] = y;
+        next->attrs.erase("width");
+      } else {
+        continue;
+      }
+      dc->inputs[0] = x;
+      dc->attrs["masked"] = std::vector<int64_t>{h, w};
+      g.remove_node(pad);
+      grid->producer = nullptr;
+      dc->outputs[0] = y;
+      y->producer = dc;
+      changed = true;
+    }
+    if (changed) g.remove_dead();
+    return changed;
+  }
+
+ private:
+  int64_t vl_;
+};
+
 }  // namespace
 
 std::unique_ptr<Pass> make_direct_conv(int64_t vector_floats) { return std::make_unique<DirectConv>(vector_floats); }
+std::unique_ptr<Pass> make_masked_direct(int64_t vector_floats) { return std::make_unique<MaskedDirect>(vector_floats); }
 
 }  // namespace sdnn::passes

@@ -14,6 +14,7 @@ std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   if (opts.direct_conv) p.push_back(make_direct_conv(opts.vector_floats));
   if (opts.tile_height > 0) p.push_back(make_permute_rows(opts.tile_height));
   p.push_back(make_choose_layout(opts.vector_floats));
+  if (opts.direct_conv) p.push_back(make_masked_direct(opts.vector_floats));
   p.push_back(make_plan_buffers());
   return p;
 }

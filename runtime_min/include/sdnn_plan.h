@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define SDNN_PLAN_MAGIC 0x4E4E4453u /* "SDNN" */
-#define SDNN_PLAN_VERSION 6u
+#define SDNN_PLAN_VERSION 7u
 
 /* CPU features a model may require (sdnn_plan.required_cpu). */
 enum {
@@ -47,6 +47,8 @@ typedef struct {
   int64_t block_end;
   const float* residual; /* kernels with a residual epilogue: a tensor in C's layout, added after
                           * the bias and before the activation, read at c's offsets */
+  int64_t col0;          /* column of b / c within the batch item's N (masked direct convolutions
+                          * index their per-vector lane masks by it; other kernels ignore it) */
 } sdnn_kernel_args;
 
 typedef void (*sdnn_kernel_fn)(const sdnn_kernel_args* args);

@@ -162,6 +162,7 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
             .block_begin = kb * tiles + task.t0,
             .block_end = kb * tiles + task.t1,
             .residual = r,
+            .col0 = task.n0,
         };
         k->fn(&args);
       }

@@ -162,6 +162,13 @@ GROUPS: dict[str, list[Case]] = {
                                                   {"out": 5, "s": 2, "p": [0, 1, 1, 0]}], 114), tol=CNN_TOL),
         Case("c32_32_56x56_s95", lambda: _conv_chain((1, 32, 56, 56), [{"out": 32}, {"out": 32}], 115, 0.95),
              tol=CNN_TOL),
+        # Masked direct convs (AVX-512: a 3x3 stride-1 conv on an NCHW input reads it unpadded and
+        # writes its output compact): to NCHW planes (the graph output), and ChannelBlocked for a
+        # 1x1 conv with two batch items, rows of 13 across vector boundaries.
+        Case("c16_24_14x14_masked_to_nchw", lambda: _conv_chain((1, 16, 14, 14), [{"out": 24}], 117), tol=CNN_TOL),
+        Case("c5_7_6_9x13_b2_masked_to_blocked",
+             lambda: _conv_chain((2, 5, 9, 13), [{"out": 7, "bias": False}, {"out": 6, "k": 1, "p": [0, 0, 0, 0]}],
+                                 118), tol=CNN_TOL),
         Case("c64_64_7x7_s2_from_blocked",
              lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
                                                    {"out": 64}], 116), tol=CNN_TOL),

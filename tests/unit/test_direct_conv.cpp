@@ -10,6 +10,8 @@
 // (pad_top, pad_left) into planes of another conv; the test checks those positions and that
 // nothing outside the written span changed.
 #include <catch2/catch.hpp>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -106,7 +108,7 @@ void check(const Conv& cv, Isa isa) {
     if (n1 <= n0) continue;
     for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
       const sdnn_kernel_args args{planes.data() + n0, c_base + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
-                                  bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles, nullptr};
+                                  bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles, nullptr, 0};
       jit.fn()(&args);
     }
   }
@@ -213,4 +215,212 @@ TEST_CASE("direct conv: column ranges as threads split them, and C written as th
   cv.relu = true;
   cv.stride = 2;
   check_both(cv);
+}
+
+// ---- masked direct 3x3 convolution (KernelPlan::mask_h / mask_w) ----------------------------
+//
+// B is the compact NCHW image itself, placed against inaccessible pages on either side (the
+// first run ends it at a guard page, the second starts it at one), so a tap that read a lane off
+// the image would fault instead of passing; C is blocked [N/16][M][16] and its pad columns must
+// come out 0. Column ranges are called with col0 as the runtime's tasks give it.
+namespace {
+
+struct Guarded {  // floats [n] with no accessible byte right before (at_start) or after them
+  Guarded(int64_t n, bool at_start) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    data_bytes = (static_cast<size_t>(n) * 4 + page - 1) / page * page;
+    total = data_bytes + 2 * page;
+    base = static_cast<char*>(mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    REQUIRE(base != MAP_FAILED);
+    REQUIRE(mprotect(base, page, PROT_NONE) == 0);
+    REQUIRE(mprotect(base + page + data_bytes, page, PROT_NONE) == 0);
+    p = reinterpret_cast<float*>(at_start ? base + page : base + page + data_bytes - static_cast<size_t>(n) * 4);
+  }
+  ~Guarded() { munmap(base, total); }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  char* base = nullptr;
+  size_t data_bytes = 0, total = 0;
+  float* p = nullptr;
+};
+
+struct Masked {
+  int64_t c = 8, m = 8, h = 7, w = 7;
+  double sparsity = 0.9;
+  bool bias = true, residual = false;
+  Activation act = Activation::None;
+  int col_parts = 1;
+  int64_t k_block = 0;  // 0: the default plan's
+  bool planes = false;  // C as NCHW planes [M][H*W] (c_plane), ending at a guard page
+};
+
+void check_masked(const Masked& cv) {
+  if (!sdnn::test::isa_available(Isa::Avx512)) return;
+  const int64_t vl = 16, hw = cv.h * cv.w, kk = cv.c * 9;
+  INFO("masked C=" << cv.c << " M=" << cv.m << " " << cv.h << "x" << cv.w << " parts=" << cv.col_parts
+                   << " residual=" << cv.residual << " act=" << sdnn::backend::to_string(cv.act));
+  std::mt19937 rng(static_cast<uint32_t>(cv.c * 31 + cv.m * 5 + cv.h * 3 + cv.w));
+  std::normal_distribution<float> normal;
+  std::vector<float> x(cv.c * hw), wt(cv.m * kk), bias(cv.m);
+  for (float& v : x) v = normal(rng);
+  for (float& v : bias) v = 0.5f + 0.1f * normal(rng);  // nonzero, so pad columns test the zeroing
+  for (float& v : wt) v = normal(rng);
+  {
+    std::vector<float> mags;
+    for (float v : wt) mags.push_back(std::fabs(v));
+    std::nth_element(mags.begin(), mags.begin() + static_cast<long>(cv.sparsity * (mags.size() - 1)), mags.end());
+    const float cut = mags[static_cast<size_t>(cv.sparsity * (mags.size() - 1))];
+    for (float& v : wt)
+      if (std::fabs(v) < cut) v = 0.0f;
+  }
+  sdnn::backend::KernelPlan p =
+      sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, cv.m, kk, hw, cv.bias, cv.act);
+  p.mask_h = cv.h;
+  p.mask_w = cv.w;
+  p.prefetch = 0;
+  p.residual = cv.residual;
+  if (cv.planes) p.c_plane = hw;
+  if (cv.k_block) p.k_block = cv.k_block;
+  for (int64_t c = 0; c < cv.c; ++c)
+    for (int64_t ky = 0; ky < 3; ++ky)
+      for (int64_t kx = 0; kx < 3; ++kx) p.b_offsets.push_back(c * hw + (ky - 1) * cv.w + (kx - 1));
+  const sdnn::backend::SparseMatrix a = sdnn::backend::SparseMatrix::from_dense(wt.data(), cv.m, kk);
+  const sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(p, a, "masked_conv_test");
+  const sdnn::backend::JitKernel jit(bin.code);
+
+  // C's layout: blocked [N/16][M][16] (pad columns 0 in the residual: the layout's invariant), or
+  // planes [M][H*W]; the residual is laid out as C, against a guard page too.
+  auto at = [&](int64_t m, int64_t n) { return cv.planes ? m * hw + n : (n / vl) * cv.m * vl + m * vl + n % vl; };
+  const int64_t c_floats = cv.planes ? cv.m * hw : cv.m * p.n;
+  Guarded res(c_floats, false);
+  std::fill(res.p, res.p + c_floats, 0.0f);
+  for (int64_t n = 0; n < hw; ++n)
+    for (int64_t m = 0; m < cv.m; ++m) res.p[at(m, n)] = normal(rng);
+
+  for (bool at_start : {false, true}) {
+    Guarded xb(cv.c * hw, at_start);
+    std::copy(x.begin(), x.end(), xb.p);
+    const float kSentinel = -12345.0f;
+    Guarded out_mem(c_floats + (cv.planes ? 0 : vl), false);
+    float* out = out_mem.p;
+    std::fill(out, out + c_floats + (cv.planes ? 0 : vl), kSentinel);
+    const int64_t c_scale = cv.planes ? 1 : cv.m;
+    const int64_t tiles = p.num_tiles(), align = p.column_align(), chunks = p.n / align;
+    for (int part = 0; part < cv.col_parts; ++part) {
+      const int64_t n0 = chunks * part / cv.col_parts * align, n1 = chunks * (part + 1) / cv.col_parts * align;
+      if (n1 <= n0) continue;
+      for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
+        const sdnn_kernel_args args{xb.p + n0, out + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
+                                    bias.data(), n1 - n0, kb * tiles, (kb + 1) * tiles,
+                                    cv.residual ? res.p + n0 * c_scale : nullptr, n0};
+        jit.fn()(&args);
+      }
+    }
+    int64_t bad = 0;
+    for (int64_t m = 0; m < cv.m; ++m)
+      for (int64_t n = 0; n < p.n; ++n) {
+        const int64_t oy = n / cv.w, ox = n % cv.w;
+        double ref = 0.0;
+        if (n < hw) {
+          ref = cv.bias ? bias[m] : 0.0;
+          for (int64_t c = 0; c < cv.c; ++c)
+            for (int64_t ky = 0; ky < 3; ++ky)
+              for (int64_t kx = 0; kx < 3; ++kx) {
+                const int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
+                if (iy >= 0 && iy < cv.h && ix >= 0 && ix < cv.w)
+                  ref += double(wt[m * kk + c * 9 + ky * 3 + kx]) * x[(c * cv.h + iy) * cv.w + ix];
+              }
+          if (cv.residual) ref += res.p[at(m, n)];
+          if (cv.act != Activation::None) ref = std::max(ref, 0.0);
+          if (cv.act == Activation::Relu6) ref = std::min(ref, 6.0);
+        }
+        if (cv.planes && n >= hw) continue;  // planes have no pad columns
+        const float got = out[at(m, n)];
+        if (!(std::fabs(got - ref) <= 1e-4 + 1e-4 * std::fabs(ref)) && bad++ < 5)
+          UNSCOPED_INFO("at_start=" << at_start << " m=" << m << " n=" << n << " (" << oy << ", " << ox
+                                    << "): got " << got << ", want " << ref);
+      }
+    CHECK(bad == 0);
+    if (!cv.planes)
+      for (int64_t i = cv.m * p.n; i < cv.m * p.n + vl; ++i) CHECK(out[i] == kSentinel);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("masked direct conv: images 1x1 to 56x56, rows wider than a vector, pad columns zeroed",
+          "[direct-conv][masked]") {
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 1}, {1, 5}, {5, 1}, {2, 2}, {3, 3}, {4, 4}, {7, 7}, {5, 17}, {9, 11}, {14, 14}, {17, 16}, {56, 56}}) {
+    Masked cv;
+    cv.h = h;
+    cv.w = w;
+    check_masked(cv);
+  }
+}
+
+TEST_CASE("masked direct conv: epilogues, channel counts, K blocks, column ranges with col0", "[direct-conv][masked]") {
+  Masked cv;
+  cv.c = 3;
+  cv.m = 13;
+  cv.h = cv.w = 12;
+  cv.act = Activation::Relu;
+  check_masked(cv);
+  cv.bias = false;
+  cv.residual = true;
+  cv.act = Activation::Relu6;
+  check_masked(cv);
+  cv.c = 80;  // K = 720: split into K blocks
+  cv.m = 40;
+  cv.h = cv.w = 14;
+  cv.bias = true;
+  cv.k_block = 144;
+  cv.col_parts = 3;
+  check_masked(cv);
+  cv.sparsity = 0.0;
+  cv.c = 5;
+  cv.k_block = 0;
+  cv.h = 10;
+  cv.w = 23;
+  cv.col_parts = 4;
+  check_masked(cv);
+}
+
+TEST_CASE("masked direct conv: C as NCHW planes, stores and reads of C under the image mask", "[direct-conv][masked]") {
+  Masked cv;
+  cv.planes = true;
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {7, 7}, {9, 11}, {17, 16}}) {
+    cv.h = h;
+    cv.w = w;
+    check_masked(cv);
+  }
+  cv.c = 80;  // K blocks: the later ones read C back; with a residual and column ranges
+  cv.m = 40;
+  cv.h = cv.w = 14;
+  cv.k_block = 144;
+  cv.col_parts = 3;
+  cv.residual = true;
+  cv.act = Activation::Relu;
+  check_masked(cv);
+}
+
+TEST_CASE("masked direct conv: the emitter rejects plans it cannot mask", "[direct-conv][masked]") {
+  sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, 8, 18, 49, false, Activation::None);
+  p.mask_h = p.mask_w = 7;
+  for (int64_t c = 0; c < 2; ++c)
+    for (int64_t t = 0; t < 9; ++t) p.b_offsets.push_back(c * 49 + (t / 3 - 1) * 7 + (t % 3 - 1));
+  std::vector<float> wt(8 * 18, 1.0f);
+  const auto a = sdnn::backend::SparseMatrix::from_dense(wt.data(), 8, 18);
+  CHECK_NOTHROW(sdnn::backend::emit_kernel(p, a, "ok"));
+  auto q = p;
+  q.nb = 2;
+  CHECK_THROWS_WITH(sdnn::backend::emit_kernel(q, a, "nb2"), Catch::Contains("masked direct convolution"));
+  q = p;
+  q.isa = Isa::Avx2;
+  q.n = 56;
+  q.mb = 12;
+  CHECK_THROWS_WITH(sdnn::backend::emit_kernel(q, a, "avx2"), Catch::Contains("masked direct convolution"));
+  q = p;
+  q.b_offsets[0] = -9;  // above the row above the image
+  CHECK_THROWS_WITH(sdnn::backend::emit_kernel(q, a, "low"), Catch::Contains("displacement range"));
 }

@@ -61,7 +61,16 @@ struct KernelPlan {
   // blocked C above.
   int64_t c_plane = 0;
 
+  // Masked direct 3x3 convolution (AVX-512, nb = 1, blocked C): mask_h x mask_w > 0 is the image,
+  // B its compact NCHW planes (no padding), the grid the image itself (column n = y * W + x), and
+  // b_offsets[(c, ky, kx)] = c*H*W + (ky-1)*W + (kx-1). The taps that would read outside the image
+  // (pad 1, and the columns past H*W) are masked off per lane: a table of eight 16-bit masks per
+  // vector of the grid, loaded into k1..k7 per column chunk (the column's absolute position comes
+  // from sdnn_kernel_args.col0). No pad_planes before it, no crop after it.
+  int64_t mask_h = 0, mask_w = 0;
+
   bool direct() const { return !b_offsets.empty(); }
+  bool masked() const { return mask_w > 0; }
   // Floats of B one call may read for n columns: the blocked [N/VL][K][VL], or the largest
   // shifted window's end.
   int64_t b_extent(int64_t cols) const;

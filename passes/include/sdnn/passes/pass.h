@@ -44,10 +44,11 @@ std::unique_ptr<Pass> make_fuse_residual();
 std::unique_ptr<Pass> make_direct_conv(int64_t vector_floats);
 std::unique_ptr<Pass> make_permute_rows(int64_t tile_height);
 std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats);
+std::unique_ptr<Pass> make_masked_direct(int64_t vector_floats);
 std::unique_ptr<Pass> make_plan_buffers();
 
 // The pipeline in order. Names: canonicalize, fuse-patterns, fuse-epilogue, choose-kernels, fuse-residual, direct-conv, permute-rows,
-// choose-layout, plan-buffers.
+// choose-layout, masked-direct (with direct-conv), plan-buffers.
 std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts);
 std::vector<std::string> pipeline_pass_names(const PipelineOptions& opts);
 
