@@ -15,6 +15,9 @@
 //               through JitKernel with the runtime's calling contract (one call per k block)
 //   sdnn-perm   sdnn with the rows tiled in the order the compiler's permute-rows pass picks
 //   sdnn-tuned  sdnn-perm, then the plan sdnnc's default --tune=fast picks (timed at set-up)
+//   sdnn-tuned-1t, libxsmm-1t  (opt-in) sdnn-tuned's plan / libxsmm on the calling thread alone,
+//               whatever --threads is: with --threads 2 the ratio t_X-1t / t_X is the two-thread
+//               speed-up measured in one run, the samples alternating (no drift between runs)
 //   sdnn-dense  the generated dense kernel (Family::Dense) for the same A, zeros included; it is
 //               what the sparse-or-dense decision compares the SpMM kernel against
 //   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
@@ -78,6 +81,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -331,7 +335,8 @@ double measure_fma_peak(bool zmm) {
   return best;
 }
 
-const std::vector<std::string> kPeerNames = {"sdnn", "sdnn-alt", "sdnn-perm", "sdnn-tuned", "sdnn-dense", "sdnn-rm", "libxsmm", "dnnl", "openblas"};
+const std::vector<std::string> kPeerNames = {"sdnn",       "sdnn-alt", "sdnn-perm", "sdnn-tuned", "sdnn-tuned-1t", "sdnn-dense",
+                                             "sdnn-rm",    "libxsmm",  "libxsmm-1t", "dnnl",      "openblas"};
 
 struct Problem {
   int64_t m = 0, k = 0, n = 0;
@@ -427,6 +432,8 @@ struct Workload {
   int copies = 0;
   Activations row_major, blocked;
   std::vector<double> ref, scale;  // copy 0: sum_k A_ik B_kj and sum_k |A_ik B_kj|, row-major
+  // The plan sdnn-tuned's tuning picked, reused by sdnn-tuned-1t so both run the same kernel.
+  mutable std::optional<sdnn::backend::KernelPlan> tuned_plan;
 
   int64_t nnz() const { return csr.nnz(); }
   const Activations& act(Layout l) const { return l == Layout::RowMajor ? row_major : blocked; }
@@ -665,11 +672,14 @@ class SdnnPeer : public Peer {
       loads_after_ = c.loads_after;
       plan_.row_order = std::move(c.order);
     }
-    if (tune) {
+    if (tune && w.tuned_plan) {
+      plan_ = *w.tuned_plan;  // the other sdnn-tuned peer of this point tuned it already
+    } else if (tune) {
       // As sdnnc's default --tune=fast, without the cache (the tuner times one thread).
       sdnn::backend::TuneOptions topt;
       topt.level = sdnn::backend::TuneLevel::Fast;
       plan_ = sdnn::backend::tune_plan(plan_, w.csr, topt, nullptr);
+      w.tuned_plan = plan_;
     }
     if (name == "sdnn" && !g_sdnn_plan.empty()) apply_plan_override(plan_, g_sdnn_plan);
     if (name == "sdnn-alt") apply_plan_override(plan_, g_sdnn_alt_plan);
@@ -863,7 +873,7 @@ int checked_int(int64_t v, const char* what) {
 // schedule) does in libxsmm's spmdm sample.
 class LibxsmmPeer : public Peer {
  public:
-  LibxsmmPeer(const Workload& w, Team* team) : Peer("libxsmm"), team_(team) {
+  LibxsmmPeer(const Workload& w, Team* team, const std::string& name = "libxsmm") : Peer(name), team_(team) {
     const int m = checked_int(w.pb.m, "M"), n = checked_int(w.pb.n, "N"), k = checked_int(w.pb.k, "K");
     threads_ = team_ ? team_->size() : 1;
     libxsmm_spmdm_init(m, n, k, threads_, &handle_, &slices_);
@@ -964,10 +974,13 @@ std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload
     return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, false, w, team, split);
   if (name == "sdnn-tuned")
     return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w, team, split);
+  if (name == "sdnn-tuned-1t")  // the same plan on the calling thread alone
+    return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, false, true, true, w, nullptr, split);
   if (name == "sdnn-dense")
     return std::make_unique<SdnnPeer>(name, Family::Dense, isa, false, false, false, w, team, split);
   if (name == "sdnn-rm") return std::make_unique<SdnnPeer>(name, Family::Spmm, isa, true, false, false, w, team, split);
   if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w, team);
+  if (name == "libxsmm-1t") return std::make_unique<LibxsmmPeer>(w, nullptr, name);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
   throw std::runtime_error("unknown peer " + name);
