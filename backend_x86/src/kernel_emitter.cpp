@@ -132,8 +132,8 @@ class BlockedKernelEmitter : public Emitter {
     mov(reg_bias, ptr[reg_args + offsetof(sdnn_kernel_args, bias)]);
     mov(reg_block_begin, ptr[reg_args + offsetof(sdnn_kernel_args, block_begin)]);
     mov(reg_block_end, ptr[reg_args + offsetof(sdnn_kernel_args, block_end)]);
-    if (p_.masked()) {  // B at column 0 of the batch item, for the chunks' mask index
-      mov(reg_tmp, ptr[reg_args + offsetof(sdnn_kernel_args, b)]);
+    if (p_.masked() || tail_store()) {  // B (C) at column 0 of the batch item, for the chunks' mask index
+      mov(reg_tmp, ptr[reg_args + (p_.masked() ? offsetof(sdnn_kernel_args, b) : offsetof(sdnn_kernel_args, c))]);
       mov(reg_tmp2, ptr[reg_args + offsetof(sdnn_kernel_args, col0)]);
       shl(reg_tmp2, 2);
       sub(reg_tmp, reg_tmp2);
@@ -146,7 +146,7 @@ class BlockedKernelEmitter : public Emitter {
     // reg_args is free from here on: it counts the chunks of a group.
     std::vector<Phase> phases = plan_phases();
     for (Phase& ph : phases) emit_phase(ph);
-    if (p_.masked()) add(rsp, 8);
+    if (p_.masked() || tail_store()) add(rsp, 8);
     postamble();
 
     // Constant pool and the dispatch tables, reached only through rip-relative addresses.
@@ -157,6 +157,7 @@ class BlockedKernelEmitter : public Emitter {
     for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
     if (p_.masked()) emit_masks();
+    if (tail_store()) emit_tail_masks();
     out.code = bytes();
     return out;
   }
@@ -346,6 +347,28 @@ class BlockedKernelEmitter : public Emitter {
     for (int r = 0; r < 7; ++r) kmovw(Xbyak::Opmask(r + 1), ptr[reg_tmp + r * 2]);
   }
 
+  // Plain SpMM writing C as planes whose last vector runs past the plane's c_cols columns (NCHW
+  // output of H*W % 16 != 0 columns): that vector's stores (and the C reads of later k blocks)
+  // are masked, or it would overwrite the next plane's first columns. k1 = the chunk's word of a
+  // table of one mask per vector (all lanes but in the last), indexed by reg_cin - (args->c - col0).
+  bool tail_store() const { return evex() && !p_.masked() && p_.c_plane > 0 && p_.c_cols > 0 && p_.c_cols % 16 != 0; }
+  bool c_masked() const { return tail_store() || (p_.masked() && p_.c_plane > 0); }
+  void emit_tail_masks() {
+    align(64);
+    L(tail_masks_);
+    for (int64_t v = 0; v < p_.n / 16; ++v) {
+      const int64_t lanes = std::clamp<int64_t>(p_.c_cols - v * 16, 0, 16);
+      dw(static_cast<uint16_t>(lanes == 16 ? 0xffffu : (1u << lanes) - 1u));
+    }
+  }
+  void load_tail_mask() {
+    mov(reg_tmp, reg_cin);
+    sub(reg_tmp, ptr[rsp]);
+    shr(reg_tmp, 5);  // (column * 4 bytes) / 32 = vector index * 2 bytes of table
+    lea(reg_tmp2, ptr[rip + tail_masks_]);
+    kmovw(Xbyak::Opmask(1), ptr[reg_tmp + reg_tmp2]);
+  }
+
   // B[k] for a masked plan: tap (ky, kx) = k % 9, its lanes off the image zeroed. The (0, 0) and
   // (2, 2) corners load under k2 (k5), a superset of their lanes whose extra reads land at most one
   // float before (after) the channel, inside the previous (next) channel, then zero those lanes with
@@ -402,6 +425,11 @@ class BlockedKernelEmitter : public Emitter {
         if (off < lowest || (off + p_.nb * vector_floats(p_.isa)) * 4 >= limit)
           fail("kernel plan ", p_.str(), ": B offset ", off, " is outside the displacement range");
     }
+    if (p_.c_cols < 0 || p_.c_cols > p_.n || (p_.c_cols > 0 && (p_.c_plane < p_.c_cols || (p_.c_cols % 16 != 0 && p_.nb != 1))))
+      fail("kernel plan ", p_.str(), ": ", p_.c_cols, " stored columns of ", p_.n, " need C planes of at least that many "
+           "floats (and one-vector tiles when the last vector is partial)");
+    if (p_.c_cols % vector_floats(p_.isa) != 0 && !evex())
+      fail("kernel plan ", p_.str(), ": a partial last vector of C planes needs AVX-512 store masks");
     if (p_.masked()) {
       if (!evex() || p_.nb != 1 || !p_.direct() || (p_.c_plane != 0 && p_.c_plane != p_.mask_h * p_.mask_w) ||
           p_.k % 9 != 0 || p_.mask_h <= 0 ||
@@ -497,13 +525,14 @@ class BlockedKernelEmitter : public Emitter {
   // One column chunk of nbv vectors: init, body, epilogue, store.
   void emit_chunk(const Block& b, int nbv, const std::vector<Prefetch>& pf) {
     if (p_.masked()) load_masks();
+    if (tail_store()) load_tail_mask();
     for (int r = 0; r < b.rows; ++r)
       for (int j = 0; j < nbv; ++j) {
         Xbyak::Xmm a = acc(r, j, nbv);
         if (b.first) {
           if (evex()) vpxord(a, a, a);
           else vxorps(a, a, a);
-        } else if (p_.masked() && p_.c_plane > 0) {  // no read past the last plane
+        } else if (c_masked()) {  // no read past the last plane
           vmovups(a | Xbyak::Opmask(1) | Xbyak::util::T_z, c_addr(b.row[r], j));
         } else {
           vmovups(a, c_addr(b.row[r], j));
@@ -525,7 +554,7 @@ class BlockedKernelEmitter : public Emitter {
           }
         }
         if (b.last && p_.residual) {
-          if (p_.masked() && p_.c_plane > 0) vaddps(a | Xbyak::Opmask(1), a, c_addr_res(b.row[r], j));
+          if (c_masked()) vaddps(a | Xbyak::Opmask(1), a, c_addr_res(b.row[r], j));
           else vaddps(a, a, c_addr_res(b.row[r], j));
         }
         if (b.last && p_.act != Activation::None) {
@@ -536,7 +565,7 @@ class BlockedKernelEmitter : public Emitter {
           if (evex()) vminps(a, a, ptr_b[rip + sixes_]);
           else vminps(a, a, ptr[rip + sixes_]);
         }
-        if (p_.masked() && p_.c_plane > 0) vmovups(c_addr(b.row[r], j) | Xbyak::Opmask(1), a);  // planes: V only
+        if (c_masked()) vmovups(c_addr(b.row[r], j) | Xbyak::Opmask(1), a);  // planes: image columns only
         else vmovups(c_addr(b.row[r], j), a);
       }
   }
@@ -600,7 +629,7 @@ class BlockedKernelEmitter : public Emitter {
   const SparseMatrix& a_;
   int64_t vbase_ = 0;  // element of the block that reg_vals points at
   int64_t bbase_ = 0;  // row of the chunk's B that reg_bin points at (spmm body, EVEX)
-  Xbyak::Label zeros_, sixes_, masks_;
+  Xbyak::Label zeros_, sixes_, masks_, tail_masks_;
 
   std::vector<Block> blocks_;
 

@@ -513,6 +513,16 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         plan = default_plan(family, opts.isa, rows, k, cols, b != nullptr, act);
         group_columns(plan, static_cast<int64_t>(std::count_if(w->f32->begin(), w->f32->end(),
                                                                [](float v) { return v != 0.0f; })));
+        const Value* y = n.outputs[0];
+        if (n.op == "conv1x1" && y->layout == ir::Layout::RowMajor) {
+          // NCHW output (choose-layout, for a masked 3x3 conv): C planes of H*W, the last vector
+          // of each stored under a mask.
+          SDNN_CHECK(opts.isa == Isa::Avx512 && family == Family::Spmm && y->shape.size() == 4);
+          plan.c_plane = y->shape[2] * y->shape[3];
+          plan.c_cols = plan.c_plane;
+          lk.c_batch_stride = rows * plan.c_plane;
+          lk.c_col_scale = 1;
+        }
       }
       if (family == Family::Spmm) plan.row_order = n.get_ints("row_order");
       const Value* residual = n.inputs.size() > 3 ? n.inputs[3] : nullptr;

@@ -187,6 +187,7 @@ std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel l
   h.pod(base.c_plane);
   h.pod(base.mask_h);
   h.pod(base.mask_w);
+  h.pod(base.c_cols);
   h.pod(base.residual);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h.h));

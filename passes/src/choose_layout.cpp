@@ -9,7 +9,8 @@
 // row-major), so a whole transformer encoder runs blocked between one pack and one unpack; a
 // depthwise conv of a ChannelBlocked input stays ChannelBlocked (MobileNet's blocks need no pack);
 // the direct convolution's planes are row-major and its grid ChannelBlocked, and a crop of the grid
-// whose only reader wants NCHW (a stem conv before its max pool) writes NCHW itself; matmul, transpose, softmax, reduce_mean, reshape,
+// whose only reader wants NCHW (a stem conv before its max pool) writes NCHW itself; with AVX-512
+// a conv1x1 whose output only feeds a 3x3 conv masked-direct will mask writes it NCHW; matmul, transpose, softmax, reduce_mean, reshape,
 // copy, other depthwise convs, pools and graph inputs / outputs are row-major (NCHW). Where a consumer needs
 // another layout than its input has, a `layout` node {to = fb | cb | row} is inserted (one per
 // value and layout, shared by all consumers); a graph output that ends blocked gets one at the
@@ -17,6 +18,7 @@
 // ("vector_floats") for plan-buffers and the backend.
 #include <map>
 
+#include "rewrite.h"
 #include "sdnn/ir/error.h"
 #include "sdnn/passes/pass.h"
 
@@ -42,6 +44,7 @@ class ChooseLayout : public Pass {
       if (n->op == "fc" || n->op == "conv1x1") {
         out = require(g, n, 0, n->op == "fc" ? Layout::FeatureBlocked : Layout::ChannelBlocked);
         if (n->inputs.size() > 3 && n->inputs[3]) require(g, n, 3, out);  // the residual: C's layout
+        else if (n->op == "conv1x1" && writes_masked_input(g, n)) out = Layout::RowMajor;
       } else if (n->op == "pad_planes") {
         // Reads NCHW or ChannelBlocked, writes the planes row-major.
         if (n->inputs[0]->layout == Layout::FeatureBlocked) require(g, n, 0, Layout::RowMajor);
@@ -99,6 +102,15 @@ class ChooseLayout : public Pass {
   }
 
  private:
+  // AVX-512: a sparse 1x1 conv (no residual) whose output only pads the planes of a 3x3 conv that
+  // masked-direct will run masked writes its output NCHW (C planes, the last vector of each under
+  // a store mask): the masked conv reads it as it is, and neither pad_planes nor crop runs.
+  bool writes_masked_input(const ir::Graph& g, const Node* n) const {
+    if (vl_ != 16 || g.is_graph_output(n->outputs[0]) || n->get_str("kernel", "") != "sparse") return false;
+    const auto users = g.users(n->outputs[0]);
+    return users.size() == 1 && users[0]->op == "pad_planes" && maskable_conv(g, users[0]) != nullptr;
+  }
+
   // %y = crop(%g) : cb; %r = layout(%y) {to = row}, %y read by nothing else -> %r = crop(%g) : row
   // (the runtime's crop writes NCHW rows as well as blocks; not with a residual, which is laid
   // out as the crop's output).

@@ -214,36 +214,25 @@ class MaskedDirect : public Pass {
       if (n->op == "conv_direct") work.push_back(n.get());
     bool changed = false;
     for (Node* dc : work) {
-      if (dc->has("planes_out") || dc->has("masked")) continue;
-      if (dc->get_ints("kernel_shape") != std::vector<int64_t>{3, 3} || dc->get_ints("strides") != std::vector<int64_t>{1, 1} ||
-          dc->get_ints("dilations") != std::vector<int64_t>{1, 1})
-        continue;
-      Value* planes = dc->inputs[0];
-      Node* pad = planes->producer;
-      if (!pad || pad->op != "pad_planes" || pad->has("width") || g.users(planes).size() != 1 ||
-          pad->get_ints("pads") != std::vector<int64_t>{1, 1, 1, 1})
-        continue;
+      Node* pad = dc->inputs[0]->producer;
+      if (!pad || maskable_conv(g, pad) != dc || pad->inputs[0]->layout != ir::Layout::RowMajor) continue;
       Value* x = pad->inputs[0];
       Value* grid = dc->outputs[0];
-      const auto users = g.users(grid);
-      if (x->layout != ir::Layout::RowMajor || users.size() != 1 || g.is_graph_output(grid)) continue;
       const int64_t h = x->shape[2], w = x->shape[3];
       if ((x->shape[1] * h * w + 2 * vl_) * 4 >= (int64_t{1} << 31) ||
           (grid->shape[1] * h * w + 2 * vl_) * 4 >= (int64_t{1} << 31))
         continue;  // the kernel's B and C displacements
-      Node* next = users[0];
+      Node* next = g.users(grid)[0];
       Value* y = nullptr;
-      if (next->op == "crop" && next->inputs.size() == 1 && next->outputs[0]->shape[3] == w) {
+      if (next->op == "crop") {
         y = next->outputs[0];  // ChannelBlocked, or NCHW (choose-layout's crop to rows)
         g.remove_node(next);
-      } else if (next->op == "pad_planes" && next->get_int("width", 0) == w) {
+      } else {
         // The next conv's pad_planes read the grid's first W columns: it reads the output instead.
         y = g.add_value(grid->name + ".compact", ir::DType::F32, {grid->shape[0], grid->shape[1], h, w});
         y->layout = ir::Layout::ChannelBlocked;
         next->inputs[0] = y;
         next->attrs.erase("width");
-      } else {
-        continue;
       }
       dc->inputs[0] = x;
       dc->attrs["masked"] = std::vector<int64_t>{h, w};
@@ -262,6 +251,28 @@ class MaskedDirect : public Pass {
 };
 
 }  // namespace
+
+ir::Node* maskable_conv(const ir::Graph& g, const ir::Node* pad) {
+  if (pad->op != "pad_planes" || pad->has("width") || pad->get_ints("pads") != std::vector<int64_t>{1, 1, 1, 1} ||
+      pad->get_ints("strides") != std::vector<int64_t>{1, 1})
+    return nullptr;
+  const Value* planes = pad->outputs[0];
+  const auto readers = g.users(planes);
+  if (readers.size() != 1 || g.is_graph_output(planes)) return nullptr;
+  Node* dc = readers[0];
+  if (dc->op != "conv_direct" || dc->inputs[0] != planes || dc->has("planes_out") || dc->has("masked") ||
+      dc->get_ints("kernel_shape") != std::vector<int64_t>{3, 3} || dc->get_ints("strides") != std::vector<int64_t>{1, 1} ||
+      dc->get_ints("dilations") != std::vector<int64_t>{1, 1})
+    return nullptr;
+  const Value* grid = dc->outputs[0];
+  const auto users = g.users(grid);
+  if (users.size() != 1 || g.is_graph_output(grid)) return nullptr;
+  const Node* next = users[0];
+  const int64_t w = pad->inputs[0]->shape[3];
+  if (next->op == "crop" && next->inputs.size() == 1 && next->outputs[0]->shape[3] == w) return dc;
+  if (next->op == "pad_planes" && next->get_int("width", 0) == w) return dc;
+  return nullptr;
+}
 
 std::unique_ptr<Pass> make_direct_conv(int64_t vector_floats) { return std::make_unique<DirectConv>(vector_floats); }
 std::unique_ptr<Pass> make_masked_direct(int64_t vector_floats) { return std::make_unique<MaskedDirect>(vector_floats); }

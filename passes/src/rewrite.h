@@ -24,4 +24,10 @@ bool absorb_activation(ir::Graph& g, ir::Node* n);
 // producer (bias Add, activation), so the folded node's output value — and its name — survive.
 void move_output(ir::Node* n, ir::Value* v);
 
+// masked-direct (direct_conv.cpp): whether the planes `pad` (a pad_planes node) writes feed a
+// conv_direct the pass can run masked — 3x3, stride 1, dilation 1, pads 1, nothing else reading
+// the planes, the grid only cropped to H x W (no residual) or read by the next conv's pad_planes
+// {width = W} — given that pad's input is an NCHW activation. Returns that conv_direct or null.
+ir::Node* maskable_conv(const ir::Graph& g, const ir::Node* pad);
+
 }  // namespace sdnn::passes

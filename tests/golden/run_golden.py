@@ -169,6 +169,15 @@ GROUPS: dict[str, list[Case]] = {
         Case("c5_7_6_9x13_b2_masked_to_blocked",
              lambda: _conv_chain((2, 5, 9, 13), [{"out": 7, "bias": False}, {"out": 6, "k": 1, "p": [0, 0, 0, 0]}],
                                  118), tol=CNN_TOL),
+        # A bottleneck (1x1, 3x3, 1x1): the first 1x1 conv writes NCHW planes (last vector of each
+        # 14x14 / 7x7 plane under a store mask) that the masked 3x3 conv reads.
+        Case("c16_24_24_16_14x14_bottleneck_masked",
+             lambda: _conv_chain((1, 16, 14, 14), [{"out": 24, "k": 1, "p": [0, 0, 0, 0]}, {"out": 24},
+                                                   {"out": 16, "k": 1, "p": [0, 0, 0, 0]}], 119), tol=CNN_TOL),
+        Case("c32_40_40_7x7_b2_bottleneck_masked",
+             lambda: _conv_chain((2, 32, 7, 7), [{"out": 40, "k": 1, "p": [0, 0, 0, 0]}, {"out": 40},
+                                                 {"out": 8, "k": 1, "p": [0, 0, 0, 0], "relu": False}], 120),
+             tol=CNN_TOL),
         Case("c64_64_7x7_s2_from_blocked",
              lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
                                                    {"out": 64}], 116), tol=CNN_TOL),

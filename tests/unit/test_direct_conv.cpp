@@ -424,3 +424,71 @@ TEST_CASE("masked direct conv: the emitter rejects plans it cannot mask", "[dire
   q.b_offsets[0] = -9;  // above the row above the image
   CHECK_THROWS_WITH(sdnn::backend::emit_kernel(q, a, "low"), Catch::Contains("displacement range"));
 }
+
+// ---- NCHW output of a plain SpMM / dense kernel (KernelPlan::c_cols) --------------------------
+//
+// A 1x1 conv feeding a masked 3x3 conv writes C as planes [M][cols] packed cols apart: the last
+// vector of each plane is stored under a mask, and later k blocks read it back under the same
+// mask. C ends at a guard page (the last plane's last vector would fault if stored or read whole)
+// and every float between the planes is checked.
+namespace {
+
+void check_nchw_out(sdnn::backend::Family family, int64_t m, int64_t k, int64_t cols, int64_t k_block, int col_parts,
+                    bool bias, Activation act) {
+  if (!sdnn::test::isa_available(Isa::Avx512)) return;
+  const int64_t vl = 16, n = (cols + vl - 1) / vl * vl;
+  INFO("nchw out " << sdnn::backend::to_string(family) << " M=" << m << " K=" << k << " cols=" << cols
+                   << " k_block=" << k_block << " parts=" << col_parts);
+  std::mt19937 rng(static_cast<uint32_t>(m * 7 + k * 3 + cols));
+  std::normal_distribution<float> normal;
+  std::vector<float> wt(m * k), bias_v(m), b(n * k, 0.0f);
+  for (float& v : wt) v = std::fabs(v = normal(rng)) < 1.2f ? 0.0f : v;
+  for (float& v : bias_v) v = normal(rng);
+  for (int64_t c = 0; c < cols; ++c)  // blocked B [N/16][K][16], pad columns 0
+    for (int64_t kk = 0; kk < k; ++kk) b[(c / vl) * k * vl + kk * vl + c % vl] = normal(rng);
+  sdnn::backend::KernelPlan p = sdnn::backend::default_plan(family, Isa::Avx512, m, k, cols, bias, act);
+  p.nb = 1;
+  p.c_plane = cols;
+  p.c_cols = cols;
+  if (k_block) p.k_block = k_block;
+  const auto a = sdnn::backend::SparseMatrix::from_dense(wt.data(), m, k);
+  const sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(p, a, "nchw_out_test");
+  const sdnn::backend::JitKernel jit(bin.code);
+  Guarded out(m * cols, false);
+  const float kSentinel = -12345.0f;
+  std::fill(out.p, out.p + m * cols, kSentinel);
+  const int64_t tiles = p.num_tiles(), align = p.column_align(), chunks = n / align;
+  for (int part = 0; part < col_parts; ++part) {
+    const int64_t n0 = chunks * part / col_parts * align, n1 = chunks * (part + 1) / col_parts * align;
+    if (n1 <= n0) continue;
+    for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
+      const sdnn_kernel_args args{b.data() + n0 * k, out.p + n0, bin.values.data() + bin.block_offsets[kb * tiles],
+                                  bias_v.data(), n1 - n0, kb * tiles, (kb + 1) * tiles, nullptr, n0};
+      jit.fn()(&args);
+    }
+  }
+  int64_t bad = 0;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      double ref = bias ? bias_v[r] : 0.0;
+      for (int64_t kk = 0; kk < k; ++kk) ref += double(wt[r * k + kk]) * b[(c / vl) * k * vl + kk * vl + c % vl];
+      if (act != Activation::None) ref = std::max(ref, 0.0);
+      const float got = out.p[r * cols + c];
+      if (!(std::fabs(got - ref) <= 1e-4 + 1e-4 * std::fabs(ref)) && bad++ < 5)
+        UNSCOPED_INFO("row " << r << " col " << c << ": got " << got << ", want " << ref);
+    }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("NCHW planes out of sparse and dense kernels: partial last vectors stored and reread under a mask",
+          "[direct-conv][masked]") {
+  using sdnn::backend::Family;
+  for (Family f : {Family::Spmm, Family::Dense}) {
+    check_nchw_out(f, 24, 32, 49, 0, 1, true, Activation::Relu);        // 7x7
+    check_nchw_out(f, 13, 16, 1, 0, 1, false, Activation::None);        // 1x1 image
+    check_nchw_out(f, 40, 96, 196, 32, 3, true, Activation::None);     // 14x14, K blocks, column ranges
+    check_nchw_out(f, 8, 16, 64, 0, 2, true, Activation::Relu);        // 8x8: no partial vector
+  }
+}

@@ -60,6 +60,11 @@ struct KernelPlan {
   // c + m * c_plane + n floats (the next direct convolution's zero-padded input planes); 0: the
   // blocked C above.
   int64_t c_plane = 0;
+  // With c_plane > 0: the columns of each plane that are data (0: all n). When c_cols is not a
+  // multiple of 16 (AVX-512, nb = 1), the vector holding the last ones is stored (and read back
+  // by later k blocks) under a lane mask, so planes can be packed c_cols apart (NCHW output of a
+  // 1x1 conv whose H*W is no multiple of the vector).
+  int64_t c_cols = 0;
 
   // Masked direct 3x3 convolution (AVX-512, nb = 1, blocked C): mask_h x mask_w > 0 is the image,
   // B its compact NCHW planes (no padding), the grid the image itself (column n = y * W + x), and
