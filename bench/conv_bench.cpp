@@ -448,10 +448,11 @@ class ConvKernel {
         for (int64_t kx = 0; kx < kKernel; ++kx)
           plan_.b_offsets.push_back(masked ? c * g.h * g.w + (ky - 1) * g.w + kx - 1
                                            : c * g.plane_floats() + ky * g.wq + kx);
-    if (masked) {
+    if (masked) {  // as lower.cpp
       plan_.mask_h = g.h;
       plan_.mask_w = g.w;
       plan_.prefetch = 0;
+      be::fit_masked_k_block(plan_);
     }
     if (variant != Variant::ModelOrder) {
       // As the compiler's permute-rows pass (tools/sdnnc_main.cpp: tile height spmm_tile_height).

@@ -41,6 +41,7 @@ struct Options {
   bool verbose = false;
   bool no_permute = false;
   bool no_direct_conv = false;
+  bool no_masked_conv = false;
   std::string thread_split = "auto";
   std::string tune = default_tune_level(), tune_cache = backend::default_tune_cache_dir(), report;
   bool clear_tune_cache = false;
@@ -162,6 +163,7 @@ class Driver {
     po.vector_floats = backend::vector_floats(lo.isa);
     po.tile_height = o_.no_permute ? 0 : backend::spmm_tile_height(lo.isa);
     po.direct_conv = !o_.no_direct_conv;
+    po.masked_conv = !o_.no_masked_conv;
 
     const auto pass_names = passes::pipeline_pass_names(po);
     std::vector<std::string> stages = {"import"};
@@ -283,6 +285,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-permute", o.no_permute, "keep the rows of sparse weights in model order (no permute-rows)");
   app.add_flag("--no-direct-conv", o.no_direct_conv,
                "run KxK convolutions with sparse weights as im2col + SpMM instead of direct sparse convolutions");
+  app.add_flag("--no-masked-conv", o.no_masked_conv,
+               "AVX-512: keep pad_planes + kernel + crop for 3x3 stride-1 convs on NCHW activations instead of\n"
+               "masked direct convolutions reading them unpadded (and the 1x1 convs before them blocked)");
   app.add_option("--thread-split", o.thread_split,
                  "how model.so's threads share a sparse layer: auto (row tiles; each thread its own columns\n"
                  "when a layer has fewer than 12 row tiles per thread) or rows (row tiles; columns only\n"

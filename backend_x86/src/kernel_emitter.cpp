@@ -32,15 +32,15 @@
 //
 // Masked direct 3x3 convolution (plan.masked(), AVX-512, one-vector chunks): B is the compact
 // NCHW image and the grid is the image itself, so a tap's window runs off the image at the
-// borders (and past H*W in the last vector). Each chunk loads seven lane masks of its vector from
-// a table in the constant pool (its index from reg_bin - (args->b - col0), kept on the stack):
-//   k1 V (lane inside the image: the centre tap), k2 y >= 1 (taps ky = 0), k3 x >= 1 (kx = 0),
-//   k4 x <= W-2 (kx = 2), k5 y <= H-2 (ky = 2), k6 / k7 the (0, 2) / (2, 0) corners,
-// each ANDed with V, and every B load zero-masks its lanes with its tap's mask; the (0, 0) and
-// (2, 2) corners take a second, register-to-register zero-masking move (k2 then k3; k5 then k4;
-// masked_b_load says why that stays inside the image, and what the edge channels do).
-// Masked-off lanes are not read (no fault past the image either), so lanes outside the image
-// accumulate zero; a bias is added under V with zeroing, leaving the blocked layout's pad columns 0.
+// borders (and past H*W in the last vector). A block's columns are consumed in (ky, channel, kx)
+// order instead of (channel, ky, kx): three passes, each reading one shifted row of every
+// channel, with only the three masks of that ky live. A table in the constant pool holds, per
+// vector of the grid, the nine masks (ky, kx) (lane inside the image and its tap too); each
+// chunk finds its entry from reg_bin - (args->b - col0) (kept on the stack), each pass loads its
+// row's three into k1..k3 (kx = 0, 1, 2), and every B load zero-masks with its tap's: masked-off
+// lanes are not read (no fault past the image either) and accumulate zero. Outside the body k1
+// holds V (lane inside the image): a bias is added under V with zeroing, leaving the blocked
+// layout's pad columns 0.
 // With C as planes of the image (c_plane = H*W: NCHW output) the stores are masked by V, so the
 // last vector of a channel does not spill into the next channel's first columns.
 //
@@ -156,7 +156,7 @@ class BlockedKernelEmitter : public Emitter {
     L(sixes_);
     for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
-    if (p_.masked()) emit_masks();
+    if (p_.masked()) emit_masks();  // after the tables: 32-byte entries stay aligned
     if (tail_store()) emit_tail_masks();
     out.code = bytes();
     return out;
@@ -194,8 +194,12 @@ class BlockedKernelEmitter : public Emitter {
         for (auto it = lo; it != hi; ++it)
           b.entries.push_back({*it, r, a_.val[static_cast<size_t>(it - a_.col.begin())]});
       }
+      // Masked plans: (ky, channel, kx) order, so one row's three masks are live at a time.
+      auto key = [this](int32_t c) -> int64_t {
+        return p_.masked() ? (c % 9 / 3) * p_.k + c / 9 * 3 + c % 3 : c;
+      };
       std::stable_sort(b.entries.begin(), b.entries.end(),
-                       [](const Entry& x, const Entry& y) { return x.col < y.col; });
+                       [&](const Entry& x, const Entry& y) { return key(x.col) < key(y.col); });
       for (const Entry& en : b.entries) values.push_back(en.val);
       b.count = static_cast<int64_t>(b.entries.size());
     } else {
@@ -318,33 +322,38 @@ class BlockedKernelEmitter : public Emitter {
     for (size_t p : pos) dd(static_cast<uint32_t>(static_cast<int64_t>(p) - at));
   }
 
-  // Eight 16-bit words per vector of the grid (the seven masks of the header comment, then 0).
+  // Sixteen 16-bit words per vector of the grid: the nine masks (ky, kx) at word ky * 3 + kx
+  // (word 4, the centre, is V), then 0.
   void emit_masks() {
     align(64);
     L(masks_);
     const int64_t h = p_.mask_h, w = p_.mask_w;
     for (int64_t v = 0; v < p_.n / 16; ++v) {
-      uint16_t m[8] = {};
+      uint16_t m[16] = {};
       for (int i = 0; i < 16; ++i) {
         const int64_t q = v * 16 + i, y = q / w, x = q % w;
         if (q >= h * w) continue;
-        const bool top = y >= 1, bottom = y <= h - 2, left = x >= 1, right = x <= w - 2;
-        const bool bits[7] = {true, top, left, right, bottom, top && right, bottom && left};
-        for (int r = 0; r < 7; ++r)
-          if (bits[r]) m[r] = static_cast<uint16_t>(m[r] | (1u << i));
+        for (int t = 0; t < 9; ++t) {
+          const int64_t iy = y + t / 3 - 1, ix = x + t % 3 - 1;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) m[t] = static_cast<uint16_t>(m[t] | (1u << i));
+        }
       }
       for (uint16_t word : m) dw(word);
     }
   }
 
-  // The chunk's seven masks into k1..k7 (masked plans; reg_tmp / reg_tmp2 are free in bodies).
+  // reg_tmp = the chunk's table entry (masked plans; reg_tmp / reg_tmp2 are free in bodies), k1 = V.
   void load_masks() {
     mov(reg_tmp, reg_bin);
     sub(reg_tmp, ptr[rsp]);
-    shr(reg_tmp, 2);  // (column * 4 bytes) / 4 = vector index * 16 bytes of table
+    shr(reg_tmp, 1);  // (column * 4 bytes) / 2 = vector index * 32 bytes of table
     lea(reg_tmp2, ptr[rip + masks_]);
     add(reg_tmp, reg_tmp2);
-    for (int r = 0; r < 7; ++r) kmovw(Xbyak::Opmask(r + 1), ptr[reg_tmp + r * 2]);
+    kmovw(Xbyak::Opmask(1), ptr[reg_tmp + 4 * 2]);
+  }
+  // The masks of row ky's taps into k1..k3.
+  void load_row_masks(int ky) {
+    for (int kx = 0; kx < 3; ++kx) kmovw(Xbyak::Opmask(kx + 1), ptr[reg_tmp + (ky * 3 + kx) * 2]);
   }
 
   // Plain SpMM writing C as planes whose last vector runs past the plane's c_cols columns (NCHW
@@ -367,31 +376,6 @@ class BlockedKernelEmitter : public Emitter {
     shr(reg_tmp, 5);  // (column * 4 bytes) / 32 = vector index * 2 bytes of table
     lea(reg_tmp2, ptr[rip + tail_masks_]);
     kmovw(Xbyak::Opmask(1), ptr[reg_tmp + reg_tmp2]);
-  }
-
-  // B[k] for a masked plan: tap (ky, kx) = k % 9, its lanes off the image zeroed. The (0, 0) and
-  // (2, 2) corners load under k2 (k5), a superset of their lanes whose extra reads land at most one
-  // float before (after) the channel, inside the previous (next) channel, then zero those lanes with
-  // k3 (k4). The first channel's (0, 0) and the last channel's (2, 2) have no such neighbour: they
-  // load under the exact mask built in k1, which is V again right after (reg_tmp still points at
-  // the chunk's table entry).
-  void masked_b_load(const Xbyak::Xmm& dst, int64_t k) {
-    using Xbyak::Opmask;
-    const Xbyak::Zmm z(dst.getIdx());
-    const Xbyak::Address src = ptr[reg_bin + p_.b_offsets[k] * 4];
-    static const int kFirst[9] = {2, 2, 6, 3, 1, 4, 7, 5, 5};  // mask register of the load
-    const int tap = static_cast<int>(k % 9);
-    const bool edge = (tap == 0 && k / 9 == 0) || (tap == 8 && k / 9 == p_.k / 9 - 1);
-    if (edge) {
-      if (tap == 0) kandw(Opmask(1), Opmask(2), Opmask(3));
-      else kandw(Opmask(1), Opmask(5), Opmask(4));
-      vmovups(z | Opmask(1) | Xbyak::util::T_z, src);
-      kmovw(Opmask(1), ptr[reg_tmp]);
-      return;
-    }
-    vmovups(z | Opmask(kFirst[tap]) | Xbyak::util::T_z, src);
-    if (tap == 0) vmovaps(z | Opmask(3) | Xbyak::util::T_z, z);  // y >= 1 and x >= 1
-    if (tap == 8) vmovaps(z | Opmask(4) | Xbyak::util::T_z, z);  // y <= H-2 and x <= W-2
   }
 
   // ---- plan checks ----------------------------------------------------------------------------
@@ -574,6 +558,7 @@ class BlockedKernelEmitter : public Emitter {
   // next share), so they overlap the FMAs instead of queueing at the block's start.
   void spmm_body(const std::vector<Entry>& entries, int nbv, const std::vector<Prefetch>& pf) {
     int set = 0;
+    int mask_row = -1;  // masked plans: the ky whose masks are in k1..k3
     size_t issued = 0;
     auto issue_until = [&](size_t n) {
       for (; issued < std::min(n, pf.size()); ++issued) {
@@ -584,8 +569,12 @@ class BlockedKernelEmitter : public Emitter {
     for (size_t i = 0; i < entries.size();) {
       issue_until(pf.size() * i / entries.size());
       const int32_t col = entries[i].col;
-      if (p_.masked()) masked_b_load(breg(set, 0, nbv), col);
-      else
+      if (p_.masked()) {
+        const int ky = col % 9 / 3, kx = col % 3;
+        if (ky != mask_row) load_row_masks(mask_row = ky);
+        vmovups(Xbyak::Zmm(breg(set, 0, nbv).getIdx()) | Xbyak::Opmask(kx + 1) | Xbyak::util::T_z,
+                ptr[reg_bin + p_.b_offsets[col] * 4]);
+      } else
         for (int j = 0; j < nbv; ++j) vmovups(breg(set, j, nbv), b_addr(col, j));
       for (; i < entries.size() && entries[i].col == col; ++i) {
         const Entry& en = entries[i];
@@ -602,6 +591,7 @@ class BlockedKernelEmitter : public Emitter {
     issue_until(pf.size());
     restore_vals();
     restore_b();
+    if (p_.masked() && mask_row >= 0) kmovw(Xbyak::Opmask(1), ptr[reg_tmp + 4 * 2]);  // V again
   }
 
   void dense_body(int64_t k0, int64_t k1, int rows, int nbv) {

@@ -2,6 +2,7 @@
 #include "sdnn/backend/kernel_plan.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "sdnn/ir/error.h"
 
@@ -60,6 +61,15 @@ SparseMatrix SparseMatrix::from_dense(const float* w, int64_t m, int64_t k) {
     s.row_ptr.push_back(static_cast<int64_t>(s.col.size()));
   }
   return s;
+}
+
+void fit_masked_k_block(KernelPlan& p) {
+  if (!p.masked() || p.k < 9) return;
+  const int64_t hw = p.mask_h * p.mask_w;
+  const int64_t shared = hw % 16 == 0 ? std::gcd<int64_t>(hw / 16, 64) : 1;
+  const int64_t now = p.k_block >= p.k || p.k_block <= 0 ? p.k / 9 : p.k_block / 9;
+  const int64_t channels = std::max<int64_t>(1, std::min<int64_t>(now, 128 / shared));
+  p.k_block = std::min(p.k, channels * 9);
 }
 
 int spmm_tile_height(Isa isa) { return isa == Isa::Avx512 ? 28 : 12; }

@@ -474,6 +474,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           plan = default_plan(family, opts.isa, rows, k, hw[0] * hw[1], b != nullptr, act);
           plan.mask_h = hw[0];
           plan.mask_w = hw[1];
+          fit_masked_k_block(plan);
           if (y->layout == ir::Layout::RowMajor) {
             plan.c_plane = hw[0] * hw[1];
             lk.c_batch_stride = rows * plan.c_plane;

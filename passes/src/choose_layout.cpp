@@ -31,7 +31,7 @@ using ir::Value;
 
 class ChooseLayout : public Pass {
  public:
-  explicit ChooseLayout(int64_t vl) : vl_(vl) {}
+  ChooseLayout(int64_t vl, bool masked_conv) : vl_(vl), masked_conv_(masked_conv) {}
   const char* name() const override { return "choose-layout"; }
 
   bool run(ir::Graph& g) override {
@@ -106,7 +106,7 @@ class ChooseLayout : public Pass {
   // masked-direct will run masked writes its output NCHW (C planes, the last vector of each under
   // a store mask): the masked conv reads it as it is, and neither pad_planes nor crop runs.
   bool writes_masked_input(const ir::Graph& g, const Node* n) const {
-    if (vl_ != 16 || g.is_graph_output(n->outputs[0]) || n->get_str("kernel", "") != "sparse") return false;
+    if (!masked_conv_ || vl_ != 16 || g.is_graph_output(n->outputs[0]) || n->get_str("kernel", "") != "sparse") return false;
     const auto users = g.users(n->outputs[0]);
     return users.size() == 1 && users[0]->op == "pad_planes" && maskable_conv(g, users[0]) != nullptr;
   }
@@ -178,14 +178,15 @@ class ChooseLayout : public Pass {
   }
 
   int64_t vl_;
+  bool masked_conv_;
   std::map<std::pair<Value*, Layout>, Value*> converted_;
   bool changed_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats) {
-  return std::make_unique<ChooseLayout>(vector_floats);
+std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats, bool masked_conv) {
+  return std::make_unique<ChooseLayout>(vector_floats, masked_conv);
 }
 
 }  // namespace sdnn::passes

@@ -13,8 +13,9 @@ std::vector<std::unique_ptr<Pass>> build_pipeline(const PipelineOptions& opts) {
   p.push_back(make_fuse_residual());
   if (opts.direct_conv) p.push_back(make_direct_conv(opts.vector_floats));
   if (opts.tile_height > 0) p.push_back(make_permute_rows(opts.tile_height));
-  p.push_back(make_choose_layout(opts.vector_floats));
-  if (opts.direct_conv) p.push_back(make_masked_direct(opts.vector_floats));
+  const bool masked = opts.direct_conv && opts.masked_conv;
+  p.push_back(make_choose_layout(opts.vector_floats, masked));
+  if (masked) p.push_back(make_masked_direct(opts.vector_floats));
   p.push_back(make_plan_buffers());
   return p;
 }

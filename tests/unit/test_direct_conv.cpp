@@ -492,3 +492,20 @@ TEST_CASE("NCHW planes out of sparse and dense kernels: partial last vectors sto
     check_nchw_out(f, 8, 16, 64, 0, 2, true, Activation::Relu);        // 8x8: no partial vector
   }
 }
+
+TEST_CASE("masked direct conv: K blocks of whole channels, fewer where NCHW planes alias L1 sets", "[direct-conv][masked]") {
+  auto kb = [](int64_t c, int64_t h, int64_t w) {
+    sdnn::backend::KernelPlan p =
+        sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, 64, c * 9, h * w, false, Activation::None);
+    p.mask_h = h;
+    p.mask_w = w;
+    sdnn::backend::fit_masked_k_block(p);
+    return p.num_k_blocks() == 1 ? int64_t{0} : p.k_block;
+  };
+  CHECK(kb(64, 56, 56) == 32 * 9);    // 196 lines a plane: gcd with 64 sets is 4 -> 32 channels
+  CHECK(kb(32, 56, 56) == 0);         // 32 channels fit one block
+  CHECK(kb(64, 112, 112) == 8 * 9);   // 784 lines: gcd 16 -> 8 channels
+  CHECK(kb(64, 28, 28) == 0);         // 49 lines: no shared factor, and 576 rows fit one block
+  CHECK(kb(256, 14, 14) == 56 * 9);   // not a whole number of lines: the L1 strip rule's 512 rows, rounded to channels
+  CHECK(kb(256, 7, 7) == 56 * 9);
+}

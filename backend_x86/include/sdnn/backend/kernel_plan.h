@@ -116,6 +116,14 @@ void group_columns(KernelPlan& p, int64_t nnz);
 // Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
 bool big_pattern(const KernelPlan& p, int64_t nnz);
 
+// A masked direct convolution's K blocks (plan.mask_h / mask_w set): whole channels, few enough
+// that the chunk's B windows (about 6 cache lines per channel: 3 rows x 2) do not crowd L1 sets.
+// NCHW planes a multiple of 64 bytes apart whose line count shares a factor a with L1's 64 sets
+// put every channel on one of 64 / a set offsets (56 x 56: a = 4, 12 lines in the busiest set
+// for 64 channels, L1's whole associativity, 14-18 % slower than 32-channel blocks); blocks of at
+// most 128 / a channels keep the busiest set near half its ways.
+void fit_masked_k_block(KernelPlan& p);
+
 // Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
 int spmm_tile_height(Isa isa);
 

@@ -34,6 +34,9 @@ struct PipelineOptions {
   // KxK convolutions with sparse weights run as direct sparse convolutions (false: im2col + SpMM,
   // sdnnc --no-direct-conv).
   bool direct_conv = true;
+  // With direct_conv and AVX-512: 3x3 stride-1 direct convs on NCHW activations run masked (no
+  // pad_planes, no crop), and sparse 1x1 convs feeding them write NCHW (sdnnc --no-masked-conv).
+  bool masked_conv = true;
 };
 
 std::unique_ptr<Pass> make_canonicalize();
@@ -43,7 +46,8 @@ std::unique_ptr<Pass> make_choose_kernels(double sparse_threshold);
 std::unique_ptr<Pass> make_fuse_residual();
 std::unique_ptr<Pass> make_direct_conv(int64_t vector_floats);
 std::unique_ptr<Pass> make_permute_rows(int64_t tile_height);
-std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats);
+// masked_conv: a sparse conv1x1 that only feeds a conv masked-direct will mask writes NCHW.
+std::unique_ptr<Pass> make_choose_layout(int64_t vector_floats, bool masked_conv);
 std::unique_ptr<Pass> make_masked_direct(int64_t vector_floats);
 std::unique_ptr<Pass> make_plan_buffers();
 
