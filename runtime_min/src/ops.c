@@ -87,13 +87,20 @@ void sdnn_pack_channels(float* dst, const float* src, int64_t n, int64_t f, int6
   }
 }
 
+/* With many features, blocks are taken 8 at a time, feature by feature inside: each feature's
+ * row then gets 8 consecutive vectors (whole cache lines in a row) before the next feature's
+ * (cold buffers, alternating: 256 x 56 x 56 1.03-1.14 against 1.44-1.61 ms block by block,
+ * 512 x 28 x 28 0.20 against 0.35 ms, 1024 x 14 x 14 0.11 against 0.16 ms). With fewer features a
+ * block's rows are few and block by block stays. */
 void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
                           int64_t block_begin, int64_t block_end) {
-  for (int64_t block = block_begin; block < block_end; ++block) {
-    const int64_t columns = block_columns(n, vl, block);
+  const int64_t step = f >= 128 ? 8 : 1;
+  for (int64_t group = block_begin; group < block_end; group += step) {
+    const int64_t group_end = group + step < block_end ? group + step : block_end;
     for (int64_t feature = 0; feature < f; ++feature)
-      memcpy(dst + feature * n + block * vl, src + (block * f + feature) * vl,
-             (size_t)columns * sizeof(float));
+      for (int64_t block = group; block < group_end; ++block)
+        memcpy(dst + feature * n + block * vl, src + (block * f + feature) * vl,
+               (size_t)block_columns(n, vl, block) * sizeof(float));
   }
 }
 

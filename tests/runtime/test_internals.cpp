@@ -256,4 +256,7 @@ TEST_CASE("pack and unpack follow the blocked layout, with zero padding", "[ops]
         check_pack_unpack(sdnn_pack_rows, sdnn_unpack_rows, true, n, f, vl);
         check_pack_unpack(sdnn_pack_channels, sdnn_unpack_channels, false, n, f, vl);
       }
+  // Unpacking many features goes 8 blocks at a time: ranges that split a group, a short last one.
+  for (int64_t n : {16 * 8, 16 * 13 + 5, 49})
+    check_pack_unpack(sdnn_pack_channels, sdnn_unpack_channels, false, n, 130, 16);
 }
