@@ -601,8 +601,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         w.by_blocks = opts.isa == Isa::Avx512 && (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) &&
                       w.out_h * w.out_w < (int64_t{1} << 31);  // gathered, block by block (as plan_check)
         if (y->layout == ir::Layout::RowMajor) {  // choose-layout's crop straight to NCHW
-          w.dst_nchw = 1;
-          w.by_blocks = 0;
+          w.dst_nchw = 1;  // by_blocks as for a blocked output: the AVX-512 code stores NCHW too
         }
       }
       sdnn_window_params wp{};

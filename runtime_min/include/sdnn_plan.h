@@ -260,8 +260,9 @@ typedef struct {
   int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct
                               * convolution's output grid whose extra columns are skipped) */
-  uint32_t dst_nchw;         /* CROP: 1 = dst is NCHW [batch][C][out_h][out_w] (by_blocks and
-                              * residual 0); 0 = ChannelBlocked */
+  uint32_t dst_nchw;         /* CROP: 1 = dst is NCHW [batch][C][out_h][out_w] (residual 0;
+                              * by_blocks: each output block's 16 positions of every plane, stored
+                              * under the mask of the real ones); 0 = ChannelBlocked */
   uint32_t reserved;
 } sdnn_window_params;
 

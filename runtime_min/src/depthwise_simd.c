@@ -660,6 +660,12 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
                              _mm512_and_si512(q, _mm512_set1_epi32(15)));
     }
     const __mmask16 third = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(32));
+    if (p->dst_nchw) {  /* the block's 16 positions of every channel plane, the real ones only */
+      for (int64_t ch = 0; ch < c; ++ch)
+        _mm512_mask_storeu_ps(out_item + ch * n_out + p0, real,
+                              crop_lanes(base + ch * 16, c_vl, blocks, idx, third, off, real));
+      continue;
+    }
     float* out = out_item + b * c_vl;
     if (!res_item) {
       for (int64_t ch = 0; ch < c; ++ch)

@@ -45,7 +45,8 @@ void sdnn_depthwise_blocks_gather_avx512(const sdnn_window_params* p, const floa
 
 /* CROP with conv->by_blocks (AVX-512, VL = 16): output column blocks [block_begin, block_end) of
  * one batch item, every channel, each lane gathered from the grid, plus res_item's element when
- * res_item is not NULL (laid out as out_item), clamped to [lo, hi] (pad lanes written 0). */
+ * res_item is not NULL (laid out as out_item), clamped to [lo, hi] (pad lanes written 0). With
+ * conv->dst_nchw out_item is NCHW [C][out_h * out_w] and only the real lanes are stored. */
 void sdnn_crop_blocks_avx512(const sdnn_window_params* p, const float* in_item, const float* res_item,
                              float* out_item, int64_t block_begin, int64_t block_end, float lo, float hi);
 

@@ -162,7 +162,7 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
                              (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
                              p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;
-        if (p->dst_nchw > 1 || (p->dst_nchw && (p->by_blocks || p->residual))) return 0;
+        if (p->dst_nchw > 1 || (p->dst_nchw && p->residual)) return 0;
         const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
         const uint64_t dst_columns = p->dst_nchw ? columns : (columns / vl + (columns % vl != 0)) * vl;
         if (!checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats) ||

@@ -679,8 +679,8 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       for (int64_t u = unit_begin; u < unit_end;) {
         const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
         const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
-        sdnn_crop_blocks_avx512(p, src + item * in_item, res ? res + item * out_item : NULL, dst + item * out_item,
-                                b0, b1, lo, hi);
+        float* out = dst + item * (p->dst_nchw ? c * out_n : out_item);
+        sdnn_crop_blocks_avx512(p, src + item * in_item, res ? res + item * out_item : NULL, out, b0, b1, lo, hi);
         u += b1 - b0;
       }
       return;

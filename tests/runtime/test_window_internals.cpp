@@ -408,6 +408,63 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
           }
 }
 
+// CROP to NCHW (dst_nchw): grid [batch][ceil(H*Wg/VL)][C][VL] -> [batch][C][H][W], nothing
+// written past it or between planes (dst is exactly the tensor, inside a NaN-filled guard zone),
+// on the rows path and the AVX-512 block path (masked stores of each block's real lanes), units
+// split like threads.
+TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][crop]") {
+  struct Geometry {
+    int64_t batch, c, h, wg, w;
+  };
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
+                            Geometry{1, 5, 6, 58, 56}, Geometry{2, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1},
+                            Geometry{1, 8, 112, 115, 112}})
+    for (int64_t vl : {8, 16})
+      for (uint32_t by_blocks : {0u, 1u}) {
+        if (by_blocks && (vl != 16 || !avx512)) continue;
+        INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl " << vl
+                      << " by_blocks " << by_blocks);
+        sdnn_window_params p{};
+        p.batch = g.batch;
+        p.channels = g.c;
+        p.in_h = p.out_h = g.h;
+        p.in_w = g.wg;
+        p.out_w = g.w;
+        p.vl = vl;
+        p.by_blocks = by_blocks;
+        p.dst_nchw = 1;
+        sdnn_step step{};
+        step.op = SDNN_STEP_CROP;
+        step.conv = &p;
+        const int64_t in_item = (g.h * g.wg + vl - 1) / vl * g.c * vl, plane = g.h * g.w;
+        std::vector<float> grid(static_cast<size_t>(g.batch * in_item));
+        for (size_t i = 0; i < grid.size(); ++i) grid[i] = static_cast<float>((i * 7919) % 23) - 11.0f;
+        const int64_t guard = 64, total = g.batch * g.c * plane;
+        std::vector<float> want(static_cast<size_t>(total + 2 * guard), kNaN);
+        for (int64_t b = 0; b < g.batch; ++b)
+          for (int64_t ch = 0; ch < g.c; ++ch)
+            for (int64_t q = 0; q < plane; ++q) {
+              const int64_t pos = q / g.w * g.wg + q % g.w;
+              want[static_cast<size_t>(guard + (b * g.c + ch) * plane + q)] =
+                  grid[static_cast<size_t>(b * in_item + (pos / vl) * g.c * vl + ch * vl + pos % vl)];
+            }
+        const int64_t units = sdnn_window_units(&step);
+        std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
+        for (int parts : {1, 3}) {
+          std::vector<float> dst(want.size(), kNaN);
+          for (int t = parts - 1; t >= 0; --t)
+            sdnn_planes_run(&step, grid.data(), nullptr, dst.data() + guard, scratch.data(), units * t / parts,
+                            units * (t + 1) / parts);
+          INFO(parts << " parts");
+          for (size_t i = 0; i < dst.size(); ++i) {
+            INFO("element " << i);
+            REQUIRE((std::isnan(want[i]) ? std::isnan(dst[i]) : dst[i] == want[i]));
+          }
+        }
+      }
+}
+
 // PAD_PLANES from NCHW: every channel's Sh x Sw phase planes [R][Wq], input pixel (iy, ix) at
 // padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
 // position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
