@@ -336,14 +336,29 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
   CHECK_FALSE(valid(wrap, 0, big));
 }
 
+// A crop's geometry: batch items, channels, rows, grid row width, output row width.
+struct CropGeometry {
+  int64_t batch, c, h, wg, w;
+};
+
+static sdnn_window_params crop_params(const CropGeometry& g, int64_t vl, uint32_t by_blocks) {
+  sdnn_window_params p{};
+  p.batch = g.batch;
+  p.channels = g.c;
+  p.in_h = p.out_h = g.h;
+  p.in_w = g.wg;
+  p.out_w = g.w;
+  p.vl = vl;
+  p.by_blocks = by_blocks;
+  return p;
+}
+
 // CROP, with and without a residual epilogue: grid [batch][ceil(H*Wg/VL)][C][VL] -> compact
 // [batch][ceil(H*W/VL)][C][VL], dst = act(grid + residual) over W < Wg columns; pad lanes of the
 // last block 0. Rows path (VL 8 and 16) and the AVX-512 gathered path, units split like threads,
 // the residual in its own buffer or in place (dst == residual).
 TEST_CASE("crop adds a residual and applies the activation on both paths", "[window][crop]") {
-  struct Geometry {
-    int64_t batch, c, h, wg, w;
-  };
+  using Geometry = CropGeometry;
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
   if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
   // The AVX-512 path's ways: a vector's 16 outputs from one or two grid blocks (most), from three
@@ -359,14 +374,7 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
             if (!residual && act != SDNN_ACT_NONE) continue;
             INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl "
                           << vl << " by_blocks " << by_blocks << " residual " << residual << " act " << act);
-            sdnn_window_params p{};
-            p.batch = g.batch;
-            p.channels = g.c;
-            p.in_h = p.out_h = g.h;
-            p.in_w = g.wg;
-            p.out_w = g.w;
-            p.vl = vl;
-            p.by_blocks = by_blocks;
+            sdnn_window_params p = crop_params(g, vl, by_blocks);
             p.residual = residual != 0;
             p.act = act;
             sdnn_step step{};
@@ -413,9 +421,7 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
 // on the rows path and the AVX-512 block path (masked stores of each block's real lanes), units
 // split like threads.
 TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][crop]") {
-  struct Geometry {
-    int64_t batch, c, h, wg, w;
-  };
+  using Geometry = CropGeometry;
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
                             Geometry{1, 5, 6, 58, 56}, Geometry{2, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1},
@@ -425,14 +431,7 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
         if (by_blocks && (vl != 16 || !avx512)) continue;
         INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl " << vl
                       << " by_blocks " << by_blocks);
-        sdnn_window_params p{};
-        p.batch = g.batch;
-        p.channels = g.c;
-        p.in_h = p.out_h = g.h;
-        p.in_w = g.wg;
-        p.out_w = g.w;
-        p.vl = vl;
-        p.by_blocks = by_blocks;
+        sdnn_window_params p = crop_params(g, vl, by_blocks);
         p.dst_nchw = 1;
         sdnn_step step{};
         step.op = SDNN_STEP_CROP;
