@@ -682,3 +682,44 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
     }
   }
 }
+
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sdnn_window_params* p,
+                                                                         const float* in_item, float* out_item,
+                                                                         int64_t block_begin, int64_t block_end) {
+  enum { GROUP = 8 }; /* blocks a channel visits in a row: its plane rows are then written whole */
+  const int64_t c = p->channels, c_vl = c * 16, h = p->in_h, w = p->in_w;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
+  const int64_t shift = p->pad_top * wq + p->pad_left, n_in = h * rs;
+  for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
+    const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
+    /* Each block's lanes, row by row: lane i (position q = 16b + i, row y = q / rs, column
+     * x = q % rs) goes to plane position (y + top) * Wq + left + x = q + y * (Wq - rs) + shift when
+     * x < W and y < H; one masked store per image row the block touches. */
+    __mmask16 masks[GROUP][16];
+    int64_t offs[GROUP][16];
+    int segs[GROUP];
+    for (int64_t b = g0; b < g1; ++b) {
+      const int64_t q0 = b * 16, k = b - g0;
+      segs[k] = 0;
+      for (int64_t y = q0 / rs; y * rs < q0 + 16 && y < h; ++y) {
+        uint32_t m = 0;
+        for (int i = 0; i < 16; ++i) {
+          const int64_t q = q0 + i;
+          if (q >= n_in) break;
+          if (q / rs == y && q - y * rs < w) m |= 1u << i;
+        }
+        if (!m) continue;
+        masks[k][segs[k]] = (__mmask16)m;
+        offs[k][segs[k]++] = q0 + y * (wq - rs) + shift;
+      }
+    }
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float* pl = out_item + ch * plane;
+      for (int64_t b = g0; b < g1; ++b) {
+        const int64_t k = b - g0;
+        const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
+        for (int s = 0; s < segs[k]; ++s) _mm512_mask_storeu_ps(pl + offs[k][s], masks[k][s], v);
+      }
+    }
+  }
+}

@@ -555,7 +555,10 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_GLOBAL_AVGPOOL:
     case SDNN_STEP_ZERO_BORDERS:
       return p->batch * p->channels;
-    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked: (item, row phase, row) */
+    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked: (item, row phase, row), or
+                                * by_blocks (item, input column block) */
+      if (p->by_blocks)
+        return p->batch * ((p->in_h * (p->in_row_stride ? p->in_row_stride : p->in_w) + p->vl - 1) / p->vl);
       return p->vl ? p->batch * p->stride_h * p->out_h : p->batch * p->channels;
     case SDNN_STEP_CROP:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
@@ -742,6 +745,19 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
         }
       }
     }
+    return;
+  }
+  if (p->by_blocks) { /* AVX-512, stride 1: unit (item, input column block), every channel; this
+                       * range's share of the planes (by the same proportion) gets its pads zeroed */
+    const int64_t in_blocks = (h * (p->in_row_stride ? p->in_row_stride : w) + vl - 1) / vl;
+    const int64_t units = p->batch * in_blocks, planes = p->batch * c;
+    for (int64_t u = unit_begin; u < unit_end;) {
+      const int64_t item = u / in_blocks, b0 = u - item * in_blocks;
+      const int64_t b1 = min64(in_blocks, b0 + (unit_end - u));
+      sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * plane, b0, b1);
+      u += b1 - b0;
+    }
+    sdnn_zero_borders_run(step, dst, planes * unit_begin / units, planes * unit_end / units);
     return;
   }
   /* blocked input: unit (item, row phase py, plane row r), every channel and column phase */
