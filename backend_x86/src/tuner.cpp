@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 7;  // bump when candidates or timing change meaning
+constexpr int kTunerVersion = 8;  // bump when candidates or timing change meaning (8: masked direct convs)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
