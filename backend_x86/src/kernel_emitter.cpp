@@ -48,7 +48,8 @@
 //   general: rdi args (then the chunk counter of a group), rax / rbx B / C at the group,
 //            rbp / r15 B / C at the chunk a body works on, rcx columns left, rdx block,
 //            rsi block_end, r8 block_begin, r9 values at block_begin, r10 values of the current
-//            block, r11 bias, r12/r13 temporaries (dispatch; dense: B and values cursors),
+//            block, r11 bias, r12/r13 temporaries (dispatch; dense: B and values cursors; masked
+//            and tail-store plans: r12 the chunk's mask-table entry through its body),
 //            r14 dense k counter, or (sparse, residual epilogue) residual - C.
 //   AVX-512: zmm0..A-1 accumulators (A = mb*nb, row-major), then two sets of nb B registers
 //            (one when the tile leaves no room for two), then one broadcast register when

@@ -750,14 +750,15 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
   if (p->by_blocks) { /* AVX-512, stride 1: unit (item, input column block), every channel; this
                        * range's share of the planes (by the same proportion) gets its pads zeroed */
     const int64_t in_blocks = (h * (p->in_row_stride ? p->in_row_stride : w) + vl - 1) / vl;
-    const int64_t units = p->batch * in_blocks, planes = p->batch * c;
     for (int64_t u = unit_begin; u < unit_end;) {
       const int64_t item = u / in_blocks, b0 = u - item * in_blocks;
       const int64_t b1 = min64(in_blocks, b0 + (unit_end - u));
       sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * plane, b0, b1);
       u += b1 - b0;
     }
-    sdnn_zero_borders_run(step, dst, planes * unit_begin / units, planes * unit_end / units);
+    /* planes * u / units = C * u / in_blocks; C * u stays below the input's float count, which
+     * plan_check bounds (planes * u would not) */
+    sdnn_zero_borders_run(step, dst, c * unit_begin / in_blocks, c * unit_end / in_blocks);
     return;
   }
   /* blocked input: unit (item, row phase py, plane row r), every channel and column phase */

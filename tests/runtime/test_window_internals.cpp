@@ -522,17 +522,13 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
   }
 }
 
-// ZERO_BORDERS after a kernel that wrote the next conv's planes: every float outside the image
-// (top rows, left and right pads, the rows below) becomes 0, the image stays as it was.
 // PAD_PLANES from a ChannelBlocked input, stride 1: the AVX-512 block path (by_blocks) and the row
 // path both write exactly the zero-padded image — every data position and every pad (the planes
 // are NaN before) — for inputs of row stride W and wider (a grid's extra columns, NaN in the input so a
 // read of one shows), images shorter and longer than a vector's rows, units split like threads.
 TEST_CASE("pad_planes from a blocked input: the block path writes what the row path writes", "[window][pad_planes]") {
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))) {
-    WARN("no AVX-512F on this CPU: the block path of pad_planes is not tested");
-    return;
-  }
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  if (!avx512) WARN("no AVX-512F on this CPU: the block path of pad_planes is not tested");
   struct Geometry {
     int64_t batch, c, h, w, row_stride, top, left, rows, cols;
   };
@@ -552,6 +548,7 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
           }
     std::vector<float> got[2];
     for (uint32_t by_blocks : {0u, 1u}) {
+      if (by_blocks && !avx512) continue;
       sdnn_window_params p{};
       p.batch = g.batch;
       p.channels = g.c;
@@ -575,18 +572,17 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
         for (int t = parts - 1; t >= 0; --t)
           sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
                           units * (t + 1) / parts);
-        if (parts == 1) got[by_blocks] = dst;
         INFO("by_blocks " << by_blocks << ", " << parts << " parts");
-        for (size_t i = 0; i < dst.size(); ++i) {
-          INFO("element " << i);
-          REQUIRE(!std::isnan(dst[i]));
-          REQUIRE(dst[i] == (got[by_blocks].empty() ? dst[i] : got[by_blocks][i]));
+        if (parts == 1) {
+          got[by_blocks] = dst;
+        } else {
+          CHECK(dst == got[by_blocks]);  // the units split like threads write the same
         }
       }
     }
-    CHECK(got[0] == got[1]);
+    if (avx512) CHECK(got[0] == got[1]);
     // And both are the zero-padded image: plane (b, ch) position (y + top, x + left) = input.
-    std::vector<float> want(got[1].size(), 0.0f);
+    std::vector<float> want(got[0].size(), 0.0f);
     for (int64_t b = 0; b < g.batch; ++b)
       for (int64_t ch = 0; ch < g.c; ++ch)
         for (int64_t y = 0; y < g.h; ++y)
@@ -595,10 +591,13 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
             want[static_cast<size_t>(((b * g.c + ch) * g.rows + y + g.top) * g.cols + xx + g.left)] =
                 x[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)];
           }
-    CHECK(got[1] == want);
+    for (const auto& g_path : got)
+      if (!g_path.empty()) CHECK(g_path == want);
   }
 }
 
+// ZERO_BORDERS after a kernel that wrote the next conv's planes: every float outside the image
+// (top rows, left and right pads, the rows below) becomes 0, the image stays as it was.
 TEST_CASE("zero_borders clears exactly the pads of each plane", "[window][zero_borders]") {
   struct Geometry {
     int64_t c, h, w, top, left, rows, cols;

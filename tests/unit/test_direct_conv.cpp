@@ -252,6 +252,8 @@ struct Masked {
   int col_parts = 1;
   int64_t k_block = 0;  // 0: the default plan's
   bool planes = false;  // C as NCHW planes [M][H*W] (c_plane), ending at a guard page
+  int n_group = 0;      // 0: the default plan's (what --tune=full may pick: 2 or 4)
+  bool shuffle_rows = false;  // tiles of rows in a pseudo-random order (plan.row_order)
 };
 
 void check_masked(const Masked& cv) {
@@ -281,6 +283,12 @@ void check_masked(const Masked& cv) {
   p.residual = cv.residual;
   if (cv.planes) p.c_plane = hw;
   if (cv.k_block) p.k_block = cv.k_block;
+  if (cv.n_group) p.n_group = cv.n_group;
+  if (cv.shuffle_rows) {
+    p.row_order.resize(static_cast<size_t>(cv.m));
+    for (int64_t r = 0; r < cv.m; ++r) p.row_order[static_cast<size_t>(r)] = r;
+    std::shuffle(p.row_order.begin(), p.row_order.end(), rng);
+  }
   for (int64_t c = 0; c < cv.c; ++c)
     for (int64_t ky = 0; ky < 3; ++ky)
       for (int64_t kx = 0; kx < 3; ++kx) p.b_offsets.push_back(c * hw + (ky - 1) * cv.w + (kx - 1));
@@ -384,6 +392,25 @@ TEST_CASE("masked direct conv: epilogues, channel counts, K blocks, column range
   cv.w = 23;
   cv.col_parts = 4;
   check_masked(cv);
+}
+
+TEST_CASE("masked direct conv: plans the tuner may pick (column groups, K blocks splitting a channel, row order)",
+          "[direct-conv][masked]") {
+  Masked cv;
+  cv.c = 40;
+  cv.m = 45;
+  cv.h = 9;
+  cv.w = 13;
+  for (int ng : {2, 4})
+    for (int64_t kb : {int64_t{0}, int64_t{128}})
+      for (bool planes : {false, true}) {
+        cv.n_group = ng;
+        cv.k_block = kb;  // 128 rows: K blocks end inside a channel's nine taps
+        cv.planes = planes;
+        cv.shuffle_rows = ng == 4;
+        cv.col_parts = ng == 2 ? 2 : 1;
+        check_masked(cv);
+      }
 }
 
 TEST_CASE("masked direct conv: C as NCHW planes, stores and reads of C under the image mask", "[direct-conv][masked]") {

@@ -66,12 +66,13 @@ struct KernelPlan {
   // 1x1 conv whose H*W is no multiple of the vector).
   int64_t c_cols = 0;
 
-  // Masked direct 3x3 convolution (AVX-512, nb = 1, blocked C): mask_h x mask_w > 0 is the image,
-  // B its compact NCHW planes (no padding), the grid the image itself (column n = y * W + x), and
-  // b_offsets[(c, ky, kx)] = c*H*W + (ky-1)*W + (kx-1). The taps that would read outside the image
-  // (pad 1, and the columns past H*W) are masked off per lane: a table of eight 16-bit masks per
-  // vector of the grid, loaded into k1..k7 per column chunk (the column's absolute position comes
-  // from sdnn_kernel_args.col0). No pad_planes before it, no crop after it.
+  // Masked direct 3x3 convolution (AVX-512, nb = 1; C blocked, or NCHW planes with c_plane =
+  // H*W): mask_h x mask_w > 0 is the image, B its compact NCHW planes (no padding), the grid the
+  // image itself (column n = y * W + x), and b_offsets[(c, ky, kx)] = c*H*W + (ky-1)*W + (kx-1).
+  // The taps that would read outside the image (pad 1, and the columns past H*W) are masked off per
+  // lane: a table of nine 16-bit masks per vector of the grid (one per tap), the body consuming
+  // its columns in (ky, channel, kx) order with one row's three masks in k1..k3 (the column's
+  // absolute position comes from sdnn_kernel_args.col0). No pad_planes before it, no crop after.
   int64_t mask_h = 0, mask_w = 0;
 
   bool direct() const { return !b_offsets.empty(); }
