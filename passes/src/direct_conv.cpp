@@ -26,6 +26,8 @@
 // reads a crop (and the activation after it) joins the crop, which adds the residual while it
 // copies ({epilogue}: %y = crop(%g, %r) = act(crop(%g) + %r)): one pass over the block's output
 // instead of three. Runs after choose-kernels; `vector_floats` sizes R.
+// The second pass here, masked-direct (after choose-layout, AVX-512), removes pad_planes and crop
+// again around the 3x3 stride-1 convs whose input turned out NCHW (see MaskedDirect below).
 #include <algorithm>
 
 #include "rewrite.h"
