@@ -72,7 +72,9 @@ void fit_masked_k_block(KernelPlan& p) {
   p.k_block = std::min(p.k, channels * 9);
 }
 
-int spmm_tile_height(Isa isa) { return isa == Isa::Avx512 ? 28 : 12; }
+// ymm: 14 accumulators + one B + one broadcast register fill the 16 (bench/RESULTS.md "AVX2
+// plans": 1.03x the 12-row tiles on the 32-problem A/B, never slower).
+int spmm_tile_height(Isa isa) { return isa == Isa::Avx512 ? 28 : 14; }
 
 int64_t padded_columns(int64_t n, Isa isa) {
   const int64_t vl = vector_floats(isa);
@@ -126,9 +128,12 @@ void group_columns(KernelPlan& p, int64_t nnz) {
     if (group < 4) return;  // fewer columns than a useful group
     p.n_group = group;
     // K blocks of about 1500-3000 nonzeros per tile: fewer, longer blocks where the pattern is
-    // sparse (each k block costs the tile a reload and a store of its accumulators).
+    // sparse (each k block costs the tile a reload and a store of its accumulators), except
+    // where the group's B strips of 256 rows fit the L1 (4 ymm chunks: 32 KiB), which beats the
+    // longer blocks (bench/RESULTS.md "AVX2 plans": 1.14-1.27x at 90 %; not with 16 chunks).
     const bool dense_ish = nnz * 100 > 15 * p.m * p.k;
-    p.k_block = std::min<int64_t>(p.k, dense_ish ? 256 : 512);
+    const bool l1_strips = int64_t{256} * group * p.tile_cols() * 4 <= 32 * 1024;
+    p.k_block = std::min<int64_t>(p.k, dense_ish || l1_strips ? 256 : 512);
     return;
   }
   // Everything else: K blocks of at most kSmallKBlock rows and as many chunks per group as keep

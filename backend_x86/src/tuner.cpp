@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 8;  // bump when candidates or timing change meaning (8: masked direct convs)
+constexpr int kTunerVersion = 9;  // bump when candidates or timing change meaning (9: 14-row ymm tiles)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -63,7 +63,7 @@ std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
   const bool full = level == TuneLevel::Full, evex = base.isa == Isa::Avx512;
   // 31 x 1 (AVX-512): one set of B registers, every other register an accumulator.
   std::vector<int> mbs = evex ? (full ? std::vector<int>{8, 12, 16, 20, 24, 28, 30, 31} : std::vector<int>{16, 24, 28, 31})
-                              : (full ? std::vector<int>{4, 6, 8, 10, 12, 13} : std::vector<int>{8, 12});
+                              : (full ? std::vector<int>{4, 6, 8, 10, 12, 13, 14} : std::vector<int>{8, 12, 14});
   std::vector<int64_t> kbs = {base.k_block, base.k};
   if (full)
     for (int64_t kb : {128, 256, 512})

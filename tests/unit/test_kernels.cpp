@@ -103,6 +103,15 @@ TEST_CASE("spmm: default column groups by pattern size", "[spmm]") {
   p = plan(Isa::Avx512, 2048, 2048, 2048, 0.3);
   CHECK(p.n_group == 16);
   CHECK(p.k_block == 256);
+  // Big and sparse: L2-resident groups of 4, K blocks of 512 with zmm; with ymm 256, so the
+  // group's B strips fit the L1.
+  p = plan(Isa::Avx512, 1024, 1024, 512, 0.1);
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 512);
+  p = plan(Isa::Avx2, 1024, 1024, 512, 0.1);
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 256);
+  CHECK(p.mb == 14);
   // Direct convolutions and dense plans are never grouped here.
   sdnn::backend::KernelPlan d = sdnn::backend::default_plan(Family::Dense, Isa::Avx512, 512, 512, 128, false,
                                                             Activation::None);
