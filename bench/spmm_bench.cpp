@@ -93,6 +93,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -706,7 +707,7 @@ class SdnnPeer : public Peer {
     }
     if (team_ && team_->size() > 1) {
       if (split == "columns") split_columns();
-      else split_for_team(split == "runtime-rows" ? SDNN_SPLIT_ROWS : SDNN_SPLIT_COLUMNS);
+      else split_for_team(split == "runtime-rows" ? SDNN_SPLIT_ROWS : SDNN_SPLIT_COLUMNS, split == "runtime-whole-tiles");
     }
   }
   Layout layout() const override { return row_major_ ? Layout::RowMajor : Layout::Blocked; }
@@ -739,8 +740,11 @@ class SdnnPeer : public Peer {
     float* c;
   };
 
-  // The tasks runtime_min gives each of the team's threads for this kernel step (batch 1).
-  void split_for_team(uint32_t policy) {
+  // The tasks runtime_min gives each of the team's threads for this kernel step (batch 1). With
+  // whole_tiles (--split runtime-whole-tiles, for A/B runs), a row tile the runtime cut by columns
+  // between two threads goes whole to the one holding more of its columns: the tile-granular split
+  // runtime_min made before it cut boundary tiles (session 9).
+  void split_for_team(uint32_t policy, bool whole_tiles = false) {
     sdnn_kernel_step step{};
     step.split = policy;
     step.fn = fn_;
@@ -779,6 +783,30 @@ class SdnnPeer : public Peer {
       }
     }
     split_threads_ = split.num_threads;
+    if (whole_tiles) {
+      // Single-tile tasks on part of the columns: keep the widest piece of each tile, whole.
+      std::map<int64_t, std::pair<int, int64_t>> widest;  // tile -> (thread, columns)
+      for (int t = 0; t < split.num_threads; ++t)
+        for (const Task& task : tasks_[t])
+          if (task.t1 == task.t0 + 1 && task.n1 - task.n0 < plan_.n) {
+            auto it = widest.find(task.t0);
+            if (it == widest.end() || task.n1 - task.n0 > it->second.second) widest[task.t0] = {t, task.n1 - task.n0};
+          }
+      for (int t = 0; t < split.num_threads; ++t) {
+        std::vector<Task> kept;
+        for (Task task : tasks_[t]) {
+          auto it = widest.find(task.t0);
+          if (task.t1 == task.t0 + 1 && it != widest.end()) {
+            if (it->second.first != t) continue;
+            task.n0 = 0;
+            task.n1 = plan_.n;
+          }
+          kept.push_back(task);
+        }
+        tasks_[t] = kept;
+      }
+      os << " -> boundary tiles whole (--split runtime-whole-tiles)";
+    }
     if (split_threads_ == 1) os << " (too little work to split: runs on the calling thread alone)";
     sdnn_kernel_split_free(&split);
     split_text_ = os.str();
@@ -1505,12 +1533,13 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--split", opt.split,
                  "threads > 1, sdnn peers: runtime (runtime_min's sdnn_kernel_split_init with sdnnc's default\n"
-                 "--thread-split=auto, the default), runtime-rows (the same with --thread-split=rows) or columns\n"
-                 "(an experiment: every thread all row tiles on its own column range, for every shape)")
-      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns"}))
+                 "--thread-split=auto, the default), runtime-rows (the same with --thread-split=rows), columns\n"
+                 "(an experiment: every thread all row tiles on its own column range, for every shape) or\n"
+                 "runtime-whole-tiles (runtime, with a row tile it cut between two threads given whole to one)")
+      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns", "runtime-whole-tiles"}))
       ->capture_default_str();
   app.add_option("--sdnn-alt-split", opt.sdnn_alt_split, "--split for the sdnn-alt peer alone (default: --split)")
-      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns"}));
+      ->check(CLI::IsMember({"runtime", "runtime-rows", "columns", "runtime-whole-tiles"}));
   app.add_flag("--list-problems", opt.list_problems, "print the problems (M K N sparsity) and exit");
   app.add_option("--sdnn-plan", opt.sdnn_plan,
                  "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1,pf=1");
@@ -1600,7 +1629,9 @@ int run(int argc, char** argv) {
                 "then sleep; settle before each sample (probe %.0f us, max %.0f ms)\n",
                 opt.split == "columns"        ? "by column ranges (--split columns, NOT the runtime's split)"
                 : opt.split == "runtime-rows" ? "by runtime_min's sdnn_kernel_split_init, policy rows"
-                                              : "by runtime_min's sdnn_kernel_split_init, policy auto",
+                : opt.split == "runtime-whole-tiles"
+                    ? "by runtime_min's sdnn_kernel_split_init, policy auto, cut tiles given whole to one thread"
+                    : "by runtime_min's sdnn_kernel_split_init, policy auto",
                 opt.threads - 1, opt.threads - 1, opt.spin_us, opt.settle_probe_us, opt.settle_max_ms);
   if (team && !opt.sdnn_alt_split.empty())
     std::printf("threads: the sdnn-alt peer splits by --sdnn-alt-split %s\n", opt.sdnn_alt_split.c_str());

@@ -165,6 +165,15 @@ TEST_CASE("kernel split balances nonzeros", "[partition]") {
     CHECK(imbalance({256, 2, 512, 16, 1}, 4, &used) < 1.10);
     CHECK(used == 4);
   }
+  SECTION("a tile a thread boundary falls inside is cut by columns") {
+    // 37 tiles over 2 threads (M = 1024, 28-row tiles): whole tiles leave up to half a tile over.
+    for (int threads : {2, 3})
+      for (int64_t batch : {1, 2}) {
+        CHECK(imbalance({37, 2, 512, 64, batch}, threads, &used) < 1.01);
+        CHECK(used == threads);
+        CHECK(imbalance({37, 2, 2048, 64, batch, SDNN_SPLIT_COLUMNS}, threads, &used) < 1.01);
+      }
+  }
   SECTION("a few tiles per thread: SDNN_SPLIT_COLUMNS splits columns between the threads") {
     const uint32_t cols = SDNN_SPLIT_COLUMNS;
     CHECK(imbalance({10, 2, 512, 32, 1, cols}, 2, &used) < 1.10);
