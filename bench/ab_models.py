@@ -11,7 +11,11 @@ and first / variant (above 1: the variant is faster).
 
   .venv/bin/python bench/ab_models.py --sdnnc build/tools/sdnnc --model mobilenet_v1 \\
       --variant auto= --variant rows=--thread-split=rows [--threads 1 2] [--rounds 12] [--iters 5]
-      [--exact] [--sdnnc-arg=--tune=none] [--workdir /tmp/sdnn_e2e]
+      [--exact] [--sdnnc-arg=--tune=none] [--workdir /tmp/sdnn_e2e] [--variant-sdnnc NAME=PATH]
+
+--variant-sdnnc compiles one variant with another sdnnc binary (e.g. a build of an earlier commit:
+`--variant new= --variant old= --variant-sdnnc old=/tmp/old/tools/sdnnc`), to A/B a change of the
+compiler or of the runtime it embeds.
 """
 from __future__ import annotations
 
@@ -42,14 +46,15 @@ def model_path(name: str, workdir: str) -> str:
 
 def compare(sdnnc: str, name: str, onnx_path: str, variants: list[tuple[str, list[str]]], common: list[str],
             workdir: str, threads: list[int], rounds: int, iters: int, warmup: int,
-            exact: bool) -> tuple[dict, dict] | None:
+            exact: bool, compilers: dict[str, str] | None = None) -> tuple[dict, dict] | None:
     """Compiles and times the variants; returns ({threads: {variant: median ms}}, {variant: largest
     absolute output difference from the first variant}), None on an output mismatch (reported on
     stderr)."""
     sos = {}
     for variant, flags in variants:
         sos[variant] = os.path.join(workdir, f"{name}.{variant}.so")
-        subprocess.run([sdnnc, onnx_path, "-o", sos[variant]] + common + flags, check=True)
+        compiler = (compilers or {}).get(variant, sdnnc)
+        subprocess.run([compiler, onnx_path, "-o", sos[variant]] + common + flags, check=True)
     model = onnx.load(onnx_path)
     feeds = M.random_inputs(model, seed=1)
     ins = [np.ascontiguousarray(feeds[i.name], dtype=np.float32) for i in model.graph.input if i.name in feeds]
@@ -121,17 +126,28 @@ def main() -> int:
     ap.add_argument("--exact", action="store_true", help="outputs must be bitwise equal")
     ap.add_argument("--workdir", default="/tmp/sdnn_e2e")
     ap.add_argument("--sdnnc-arg", action="append", default=[], help="extra sdnnc argument (every compile)")
+    ap.add_argument("--variant-sdnnc", action="append", default=[], metavar="NAME=PATH",
+                    help="compile variant NAME with the sdnnc at PATH instead of --sdnnc (repeat)")
     args = ap.parse_args()
     if len(args.variant) < 2 or len({v for v, _ in args.variant}) != len(args.variant):
         ap.error("give at least two --variant with different names")
+    compilers = {}
+    for spec in args.variant_sdnnc:
+        name, eq, path = spec.partition("=")
+        if not eq or name not in {v for v, _ in args.variant}:
+            ap.error(f"--variant-sdnnc '{spec}': expected NAME=PATH with NAME one of the --variant names")
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            ap.error(f"--variant-sdnnc '{spec}': {path} is not an executable file")
+        compilers[name] = path
 
     os.makedirs(args.workdir, exist_ok=True)
     for name in args.model or ["bert", "mobilenet_v1"]:
         onnx_path = model_path(name, args.workdir)
         print(f"{name}: {MODELS[name][2]}; variants " +
-              ", ".join(f"{v} ({' '.join(f) or 'defaults'})" for v, f in args.variant), flush=True)
+              ", ".join(f"{v} ({' '.join(f) or 'defaults'}{', ' + compilers[v] if v in compilers else ''})"
+                        for v, f in args.variant), flush=True)
         if compare(args.sdnnc, name, onnx_path, args.variant, args.sdnnc_arg, args.workdir, args.threads,
-                   args.rounds, args.iters, args.warmup, args.exact) is None:
+                   args.rounds, args.iters, args.warmup, args.exact, compilers) is None:
             return 1
     return 0
 

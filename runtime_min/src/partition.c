@@ -7,7 +7,9 @@
  * tiles are cut into min(thr_j, tiles) contiguous ranges of about equal weight.
  *
  *   - many tiles (>= 2 per thread; with the step's split policy SDNN_SPLIT_COLUMNS >=
- *     SDNN_COLUMN_SPLIT_TILES_PER_THREAD, or >= 2 when the column split below does not balance):
+ *     SDNN_COLUMN_SPLIT_TILES_PER_THREAD, or SDNN_COLUMN_SPLIT_WIDE_TILES_PER_THREAD when every
+ *     thread would get SDNN_COLUMN_SPLIT_WIDE_COLUMNS columns, or >= 2 when the column split below
+ *     does not balance):
  *     q = 1, i.e. pure row-tile split; every thread streams only its own weights and all threads
  *     share B; a tile a thread boundary falls inside is cut by columns between its two threads
  *     when that balances the split better (cut_row_split);
@@ -238,8 +240,10 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
   }
 
   int64_t best_q = 1;
-  if (k->split == SDNN_SPLIT_COLUMNS && threads > 1 && g.tiles >= 2 * threads &&
-      g.tiles < SDNN_COLUMN_SPLIT_TILES_PER_THREAD * threads && g.units >= threads) {
+  const int few_tiles = g.tiles < SDNN_COLUMN_SPLIT_TILES_PER_THREAD * threads ||
+                        (g.tiles < SDNN_COLUMN_SPLIT_WIDE_TILES_PER_THREAD * threads &&
+                         g.n * k->batch >= SDNN_COLUMN_SPLIT_WIDE_COLUMNS * threads);
+  if (k->split == SDNN_SPLIT_COLUMNS && threads > 1 && g.tiles >= 2 * threads && few_tiles && g.units >= threads) {
     if (split_cost(&g, threads, threads, bounds) <= 1.03 * split_cost(&g, threads, 1, bounds)) best_q = threads;
   } else if (threads > 1 && g.tiles < 2 * threads) {
     double best_cost = split_cost(&g, threads, 1, bounds);

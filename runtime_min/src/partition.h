@@ -35,8 +35,13 @@ enum {
    * and barrier cost more than they save. */
   SDNN_MIN_WORK_PER_THREAD = 1 << 15,
   /* SDNN_SPLIT_COLUMNS steps: below this many row tiles per thread, a pure column split is taken
-   * when it balances within 3 % of the row split (bench/RESULTS.md "Two threads"). */
+   * when it balances within 3 % of the row split (bench/RESULTS.md "Two threads") ... */
   SDNN_COLUMN_SPLIT_TILES_PER_THREAD = 12,
+  /* ... and below this many when every thread also gets at least SDNN_COLUMN_SPLIT_WIDE_COLUMNS
+   * columns (batch items included): with two threads, M = 1024 split by columns measured 1.02x /
+   * 1.07x faster at N = 512 / 2048, but 0.78-0.92x at N = 128 at 90 % (session 9). */
+  SDNN_COLUMN_SPLIT_WIDE_TILES_PER_THREAD = 24,
+  SDNN_COLUMN_SPLIT_WIDE_COLUMNS = 256,
 };
 
 /* Splits `kernel` over at most max_threads threads. Returns 0, or -1 when out of memory (then

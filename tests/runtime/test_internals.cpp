@@ -171,7 +171,7 @@ TEST_CASE("kernel split balances nonzeros", "[partition]") {
       for (int64_t batch : {1, 2}) {
         CHECK(imbalance({37, 2, 512, 64, batch}, threads, &used) < 1.01);
         CHECK(used == threads);
-        CHECK(imbalance({37, 2, 2048, 64, batch, SDNN_SPLIT_COLUMNS}, threads, &used) < 1.01);
+        CHECK(imbalance({75, 2, 2048, 64, batch, SDNN_SPLIT_COLUMNS}, threads, &used) < 1.01);  // rows there too
       }
   }
   SECTION("a few tiles per thread: SDNN_SPLIT_COLUMNS splits columns between the threads") {
@@ -181,7 +181,10 @@ TEST_CASE("kernel split balances nonzeros", "[partition]") {
     CHECK(column_split({10, 2, 512, 32, 1, cols}, 2));
     CHECK(!column_split({10, 2, 512, 32, 1}, 2));        // SDNN_SPLIT_ROWS: row tiles
     CHECK(!column_split({10, 2, 40, 32, 1, cols}, 2));   // two column units, not balanced: row tiles
-    CHECK(!column_split({37, 2, 512, 32, 1, cols}, 2));  // many tiles: row tiles
+    CHECK(column_split({37, 2, 512, 32, 1, cols}, 2));   // 18.5 tiles per thread, 256 columns each
+    CHECK(!column_split({37, 2, 128, 32, 1, cols}, 2));  // the same with 64 columns each: rows
+    CHECK(column_split({37, 2, 128, 32, 4, cols}, 2));   // ... unless a batch makes them 256
+    CHECK(!column_split({50, 2, 512, 32, 1, cols}, 2));  // many tiles: row tiles
     CHECK(imbalance({10, 2, 200, 32, 3, cols}, 2, &used) < 1.10);  // a batch: items and columns
     CHECK(used == 2);
     CHECK(column_split({10, 2, 200, 32, 3, cols}, 2));

@@ -106,7 +106,8 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // A sparse plan for a big pattern (its code and values, about 12 bytes per nonzero, beyond half
 // a MiB, at a density of at least 8 %) runs groups of column chunks per block (n_group: 16 when
 // the code and values exceed 1.5 MiB, else 4, at most the chunks N has) with K blocks of 256
-// rows (density above 15 %) or 512: each block's code and values are fetched once per group
+// rows (density above 15 %, or 4 ymm chunks, whose 256-row strips fit L1) or 512: each block's
+// code and values are fetched once per group
 // instead of once per chunk, which is what the columns of a large SpMM otherwise wait for, while
 // the group's B strips stay in L2 (bench/RESULTS.md, "SpMM grid"). Smaller or sparser patterns
 // take K blocks of at most 256 rows and as many chunks per group as keep the group's B strips
@@ -125,7 +126,8 @@ bool big_pattern(const KernelPlan& p, int64_t nnz);
 // most 128 / a channels keep the busiest set near half its ways.
 void fit_masked_k_block(KernelPlan& p);
 
-// Rows per output tile of the default sparse plan (what passes/permute-rows groups for).
+// Rows per output tile of the default sparse plan (what passes/permute-rows groups for): 28 with
+// zmm, 14 with ymm.
 int spmm_tile_height(Isa isa);
 
 // Columns padded to the vector width (the blocked layout's N).
