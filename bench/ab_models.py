@@ -136,6 +136,8 @@ def main() -> int:
         name, eq, path = spec.partition("=")
         if not eq or name not in {v for v, _ in args.variant}:
             ap.error(f"--variant-sdnnc '{spec}': expected NAME=PATH with NAME one of the --variant names")
+        if name in compilers:
+            ap.error(f"--variant-sdnnc: variant '{name}' given twice")
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             ap.error(f"--variant-sdnnc '{spec}': {path} is not an executable file")
         compilers[name] = path

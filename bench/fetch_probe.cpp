@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -51,7 +52,7 @@ class MixLoop : public Xbyak::CodeGenerator {
     for (int f = 0; f < fmas; ++f) {
       const int acc = f % accs;
       if (mix.every > 0 && f % mix.every == 0) {
-        const int disp = ((b_loads * 7) % 128 - 64) * (zmm ? 64 : 32);  // disp8 (EVEX: * 64)
+        const int disp = ((b_loads * 7) % 128 - 64) * (zmm ? 64 : 32);  // zmm: disp8 * 64; ymm: disp32, as the kernels
         if (zmm) vmovups(Zmm(28 + b_loads % 2), ptr[rdx + disp]);
         else vmovups(Ymm(13), ptr[rdx + disp]);
         ++b_loads;
@@ -116,8 +117,13 @@ int main(int argc, char** argv) {
   app.add_option("--target-fmas", target, "FMAs per timed call")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const bool zmm = isa == "avx512";
-  if (zmm && !Xbyak::util::Cpu().has(Xbyak::util::Cpu::tAVX512F)) {
+  const Xbyak::util::Cpu cpu;
+  if (zmm && !cpu.has(Xbyak::util::Cpu::tAVX512F)) {
     std::fprintf(stderr, "sdnn_bench_probe: this CPU has no AVX-512; use --isa avx2\n");
+    return 1;
+  }
+  if (!cpu.has(Xbyak::util::Cpu::tAVX2) || !cpu.has(Xbyak::util::Cpu::tFMA)) {
+    std::fprintf(stderr, "sdnn_bench_probe: this CPU has no AVX2 + FMA\n");
     return 1;
   }
   for (int s : sizes)

@@ -784,28 +784,50 @@ class SdnnPeer : public Peer {
     }
     split_threads_ = split.num_threads;
     if (whole_tiles) {
-      // Single-tile tasks on part of the columns: keep the widest piece of each tile, whole.
-      std::map<int64_t, std::pair<int, int64_t>> widest;  // tile -> (thread, columns)
+      // Only a cut row split is undone: every task of several tiles spans all columns, and each
+      // tile run on part of the columns is run by exactly two tasks, [0, c) and [c, n). Other
+      // splits (few tiles: tiles shared out by columns on purpose) stay as they are.
+      std::map<int64_t, std::vector<std::pair<int, Task>>> parts;  // tile -> (thread, task)
+      bool cut_split = true;
       for (int t = 0; t < split.num_threads; ++t)
-        for (const Task& task : tasks_[t])
-          if (task.t1 == task.t0 + 1 && task.n1 - task.n0 < plan_.n) {
-            auto it = widest.find(task.t0);
-            if (it == widest.end() || task.n1 - task.n0 > it->second.second) widest[task.t0] = {t, task.n1 - task.n0};
-          }
-      for (int t = 0; t < split.num_threads; ++t) {
-        std::vector<Task> kept;
-        for (Task task : tasks_[t]) {
-          auto it = widest.find(task.t0);
-          if (task.t1 == task.t0 + 1 && it != widest.end()) {
-            if (it->second.first != t) continue;
-            task.n0 = 0;
-            task.n1 = plan_.n;
-          }
-          kept.push_back(task);
+        for (const Task& task : tasks_[t]) {
+          const bool partial = task.n0 > 0 || task.n1 < plan_.n;
+          if (partial && task.t1 > task.t0 + 1) cut_split = false;
+          if (partial && task.t1 == task.t0 + 1) parts[task.t0].push_back({t, task});
         }
-        tasks_[t] = kept;
+      for (const auto& [tile, pieces] : parts) {
+        const bool pair = pieces.size() == 2 &&
+                          ((pieces[0].second.n0 == 0 && pieces[0].second.n1 == pieces[1].second.n0 &&
+                            pieces[1].second.n1 == plan_.n) ||
+                           (pieces[1].second.n0 == 0 && pieces[1].second.n1 == pieces[0].second.n0 &&
+                            pieces[0].second.n1 == plan_.n));
+        cut_split = cut_split && pair;
       }
-      os << " -> boundary tiles whole (--split runtime-whole-tiles)";
+      if (!cut_split || parts.empty()) {
+        os << " (--split runtime-whole-tiles: no cut tile, split unchanged)";
+      } else {
+        // The wider piece of each cut tile becomes the whole tile; the narrower one goes.
+        std::map<int64_t, int> owner;
+        for (const auto& [tile, pieces] : parts) {
+          const Task& a = pieces[0].second;
+          const Task& b = pieces[1].second;
+          owner[tile] = a.n1 - a.n0 >= b.n1 - b.n0 ? pieces[0].first : pieces[1].first;
+        }
+        for (int t = 0; t < split.num_threads; ++t) {
+          std::vector<Task> kept;
+          for (Task task : tasks_[t]) {
+            auto it = owner.find(task.t0);
+            if (task.t1 == task.t0 + 1 && it != owner.end()) {
+              if (it->second != t) continue;
+              task.n0 = 0;
+              task.n1 = plan_.n;
+            }
+            kept.push_back(task);
+          }
+          tasks_[t] = kept;
+        }
+        os << " -> boundary tiles whole (--split runtime-whole-tiles)";
+      }
     }
     if (split_threads_ == 1) os << " (too little work to split: runs on the calling thread alone)";
     sdnn_kernel_split_free(&split);

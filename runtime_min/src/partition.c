@@ -149,23 +149,26 @@ static int cut_row_split(const geometry* g, int64_t threads, const int64_t* boun
     const double target = total * (double)i / (double)threads;
     while (t + 1 < g->tiles && (double)prefix[t + 1] <= target) ++t;
     const double w = (double)(prefix[t + 1] - prefix[t]);
-    const double frac = ((target - (double)prefix[t]) / w) * (double)g->n_units;
-    int64_t unit = (int64_t)(frac + 0.5);
+    const double columns = (target - (double)prefix[t]) / w * (double)g->n; /* of tile t, ideally */
+    int64_t unit = (int64_t)(columns / (double)g->align + 0.5);
     unit = unit < 0 ? 0 : unit > g->n_units ? g->n_units : unit;
     cut_tile[i] = unit == g->n_units ? t + 1 : t;
     cut_unit[i] = unit == g->n_units ? 0 : unit;
   }
-  /* Weight x column units before a position; positions only move forward. */
+  /* Cost of the step before a position, in weight x columns (the last unit may be narrower than
+   * n_align); positions only move forward. */
   double worst_cut = 0, worst_tiles = 0;
   for (int64_t i = 0; i < threads; ++i) {
     const int64_t ta = cut_tile[i], tb = cut_tile[i + 1];
-    const double a = (double)prefix[ta] * (double)g->n_units +
-                     (ta < g->tiles ? (double)cut_unit[i] * (double)(prefix[ta + 1] - prefix[ta]) : 0.0);
-    const double b = (double)prefix[tb] * (double)g->n_units +
-                     (tb < g->tiles ? (double)cut_unit[i + 1] * (double)(prefix[tb + 1] - prefix[tb]) : 0.0);
+    const double a = (double)prefix[ta] * (double)g->n +
+                     (ta < g->tiles ? (double)min64(cut_unit[i] * g->align, g->n) * (double)(prefix[ta + 1] - prefix[ta])
+                                    : 0.0);
+    const double b = (double)prefix[tb] * (double)g->n +
+                     (tb < g->tiles ? (double)min64(cut_unit[i + 1] * g->align, g->n) * (double)(prefix[tb + 1] - prefix[tb])
+                                    : 0.0);
     if (b < a) return 0; /* cannot happen (targets increase); keep the tile split if it does */
     worst_cut = b - a > worst_cut ? b - a : worst_cut;
-    const double whole = (double)(prefix[bounds[i + 1]] - prefix[bounds[i]]) * (double)g->n_units;
+    const double whole = (double)(prefix[bounds[i + 1]] - prefix[bounds[i]]) * (double)g->n;
     worst_tiles = whole > worst_tiles ? whole : worst_tiles;
   }
   return worst_cut < 0.995 * worst_tiles;

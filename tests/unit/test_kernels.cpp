@@ -60,6 +60,11 @@ TEST_CASE("spmm: tile shapes", "[spmm]") {
   KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(1).nb(1).Test();
   KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(6).nb(2).bias(true).relu(true).Test();
   KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(14).nb(1).Test();
+  // 14 rows fill all 16 ymm registers (14 accumulators, B, broadcast): every epilogue, K blocks,
+  // groups, prefetch and a thread-like split still fit.
+  KernelTester().isa(Isa::Avx2).m(60).k(300).n(150).mb(14).k_block(64).n_group(4).bias(true).relu6(true)
+      .prefetch(sdnn::backend::kPrefetchB | sdnn::backend::kPrefetchC).split(2, 3).Test();
+  KernelTester().isa(Isa::Avx2).m(29).k(90).n(40).mb(14).k_block(32).bias(true).relu(true).shuffle_rows(true).Test();
   CHECK_THROWS(KernelTester().isa(Isa::Avx2).m(50).k(40).n(70).mb(15).nb(1).Test());  // register budget
   CHECK_THROWS(KernelTester().isa(Isa::Avx512).m(50).k(40).n(70).mb(10).nb(3).Test());
 }
