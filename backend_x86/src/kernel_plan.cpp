@@ -112,6 +112,20 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 
 namespace {
 constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024;
+
+// Above 15 % density a tile's K block holds enough FMAs that its accumulator reload matters less.
+bool dense_ish(const KernelPlan& p, int64_t nnz) { return nnz * 100 > 15 * p.m * p.k; }
+
+// ymm groups of 4 chunks x 256 rows of a pattern above 15 % density: 8 chunks x 128 rows (the
+// same 32 KiB of B strips in L1), so each block's code is fetched from L2 once per 8 column
+// passes instead of 4 (bench/RESULTS.md "AVX2 plans": 1.04-1.21x at 70-80 %, 0.98-1.01x at 90 %,
+// hence dense patterns only).
+void denser_groups(KernelPlan& p, int64_t nnz, int64_t chunks) {
+  if (p.n_group == 4 && p.k_block >= 256 && p.isa == Isa::Avx2 && p.nb == 1 && dense_ish(p, nnz) && chunks >= 8) {
+    p.n_group = 8;
+    p.k_block = 128;
+  }
+}
 }  // namespace
 
 bool big_pattern(const KernelPlan& p, int64_t nnz) {
@@ -131,9 +145,9 @@ void group_columns(KernelPlan& p, int64_t nnz) {
     // sparse (each k block costs the tile a reload and a store of its accumulators), except
     // where the group's B strips of 256 rows fit the L1 (4 ymm chunks: 32 KiB), which beats the
     // longer blocks (bench/RESULTS.md "AVX2 plans": 1.14-1.27x at 90 %; not with 16 chunks).
-    const bool dense_ish = nnz * 100 > 15 * p.m * p.k;
     const bool l1_strips = int64_t{256} * group * p.tile_cols() * 4 <= 32 * 1024;
-    p.k_block = std::min<int64_t>(p.k, dense_ish || l1_strips ? 256 : 512);
+    p.k_block = std::min<int64_t>(p.k, dense_ish(p, nnz) || l1_strips ? 256 : 512);
+    denser_groups(p, nnz, chunks);
     return;
   }
   // Everything else: K blocks of at most kSmallKBlock rows and as many chunks per group as keep
@@ -147,6 +161,7 @@ void group_columns(KernelPlan& p, int64_t nnz) {
   if (group < 2) return;
   p.n_group = group;
   p.k_block = std::min(p.k_block, kb);
+  denser_groups(p, nnz, chunks);
 }
 
 }  // namespace sdnn::backend

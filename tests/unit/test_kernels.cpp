@@ -117,6 +117,26 @@ TEST_CASE("spmm: default column groups by pattern size", "[spmm]") {
   CHECK(p.n_group == 4);
   CHECK(p.k_block == 256);
   CHECK(p.mb == 14);
+  // ymm above 15 % density: 8 chunks of 128-row K blocks (small and big patterns); not with
+  // fewer than 8 chunks, K below 256, zmm, or 16-chunk groups.
+  p = plan(Isa::Avx2, 512, 512, 128, 0.3);
+  CHECK(p.n_group == 8);
+  CHECK(p.k_block == 128);
+  p = plan(Isa::Avx2, 256, 256, 128, 0.3);
+  CHECK(p.n_group == 8);
+  CHECK(p.k_block == 128);
+  p = plan(Isa::Avx2, 512, 512, 48, 0.3);  // 6 chunks
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx2, 256, 200, 128, 0.3);
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 200);
+  p = plan(Isa::Avx512, 512, 512, 128, 0.3);
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx2, 1024, 2048, 512, 0.3);
+  CHECK(p.n_group == 16);
+  CHECK(p.k_block == 256);
   // Direct convolutions and dense plans are never grouped here.
   sdnn::backend::KernelPlan d = sdnn::backend::default_plan(Family::Dense, Isa::Avx512, 512, 512, 128, false,
                                                             Activation::None);

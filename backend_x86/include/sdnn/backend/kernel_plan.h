@@ -113,7 +113,8 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // take K blocks of at most 256 rows and as many chunks per group as keep the group's B strips
 // within 32 KiB of L1 (2 with zmm, 4 with ymm), so each block's code is fetched once per group
 // instead of once per chunk (+4-23 % on AVX-512, bench/RESULTS.md "Column groups for small
-// patterns"). Plain SpMM only (not direct convolutions).
+// patterns"). With ymm, a pattern above 15 % density takes 8 chunks of 128-row K blocks instead of
+// 4 of 256 (the same 32 KiB). Plain SpMM only (not direct convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
 // Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
 bool big_pattern(const KernelPlan& p, int64_t nnz);
