@@ -27,7 +27,12 @@
 // instruction fetch, and every byte per nonzero shows in their speed.
 // With plan.prefetch, each block's body also carries evenly spaced prefetcht1 of its slice of
 // the next group's B strip (and optionally prefetchw of its next-group C rows): by the time the
-// next group starts, its B is in L2 instead of L3 or memory.
+// next group starts, its B is in L2 instead of L3 or memory. With kPrefetchCode, each block's
+// body also carries evenly spaced prefetcht1 of the next block's code (one per
+// kCodePrefetchStride bytes; the L2's adjacent-line and stream prefetchers fill the lines
+// between): a block's first pass is the one whose instructions miss L1i, and without it they
+// come from L3 or memory once the B and C streams have evicted them from L2 (bench/RESULTS.md
+// "Session 10: code prefetch").
 // Dense body: a loop over the block's k with A packed [k][tile row].
 //
 // Masked direct 3x3 convolution (plan.masked(), AVX-512, one-vector chunks): B is the compact
@@ -262,7 +267,16 @@ class BlockedKernelEmitter : public Emitter {
     cmp(reg_n, cols);
     jl(after, T_NEAR);
     dispatch(ph.table);
-    for (const Block& b : blocks_) {
+    std::vector<Xbyak::Label> starts(blocks_.size() + 1);
+    for (size_t bi = 0; bi < blocks_.size(); ++bi) {
+      const Block& b = blocks_[bi];
+      L(starts[bi]);
+      code_pf_.clear();
+      if ((p_.prefetch & kPrefetchCode) && p_.family == Family::Spmm && bi + 1 < blocks_.size()) {
+        const int64_t est = estimate_code_bytes(blocks_[bi + 1]);
+        for (int64_t off = 0; off < est; off += kCodePrefetchStride) code_pf_.push_back(off);
+        code_pf_label_ = &starts[bi + 1];
+      }
       ph.pos.push_back(getSize());
       Xbyak::Label chunk_loop;
       mov(reg_bin, reg_bcur);
@@ -280,6 +294,7 @@ class BlockedKernelEmitter : public Emitter {
       }
       end_block(b, next);
     }
+    L(starts[blocks_.size()]);
     L(next);
     add(reg_bcur, ph.group * ph.nbv * b_block_bytes());
     add(reg_ccur, ph.group * ph.nbv * c_block_bytes());
@@ -567,8 +582,14 @@ class BlockedKernelEmitter : public Emitter {
         else prefetcht1(ptr[reg_bin + (pf[issued].disp - bbase_ * vbytes())]);
       }
     };
+    size_t code_issued = 0;
+    auto code_until = [&](size_t n) {
+      for (; code_issued < std::min(n, code_pf_.size()); ++code_issued)
+        prefetcht1(ptr[rip + *code_pf_label_ + static_cast<int32_t>(code_pf_[code_issued])]);
+    };
     for (size_t i = 0; i < entries.size();) {
       issue_until(pf.size() * i / entries.size());
+      code_until(code_pf_.size() * i / entries.size());
       const int32_t col = entries[i].col;
       if (p_.masked()) {
         const int ky = col % 9 / 3, kx = col % 3;
@@ -590,6 +611,7 @@ class BlockedKernelEmitter : public Emitter {
       if (b_sets() == 2) set ^= 1;
     }
     issue_until(pf.size());
+    code_until(code_pf_.size());
     restore_vals();
     restore_b();
     if (p_.masked() && mask_row >= 0) kmovw(Xbyak::Opmask(1), ptr[reg_tmp + 4 * 2]);  // V again
@@ -615,6 +637,15 @@ class BlockedKernelEmitter : public Emitter {
     dec(reg_kcount);
     jnz(loop, T_NEAR);
   }
+
+  // Rough code bytes of a block's body (7-byte FMAs and B loads, C load/store per row).
+  int64_t estimate_code_bytes(const Block& b) const {
+    int64_t cols = 0;
+    for (size_t i = 0; i < b.entries.size(); ++i) cols += i == 0 || b.entries[i].col != b.entries[i - 1].col;
+    return 7 * static_cast<int64_t>(b.entries.size()) + 7 * cols + 20 * b.rows + 64;
+  }
+  std::vector<int64_t> code_pf_;
+  const Xbyak::Label* code_pf_label_ = nullptr;
 
   const KernelPlan& p_;
   const SparseMatrix& a_;

@@ -26,7 +26,10 @@ std::string KernelPlan::str() const {
   if (num_k_blocks() > 1) s += str_cat(" kb=", k_block);
   if (n_group > 1) s += str_cat(" ng=", n_group);
   if (prefetch && family == Family::Spmm && !direct())
-    s += str_cat(" pf=", (prefetch & kPrefetchB) ? "b" : "", (prefetch & kPrefetchC) ? "c" : "");
+    s += str_cat(" pf=", (prefetch & kPrefetchB) ? "b" : "", (prefetch & kPrefetchC) ? "c" : "",
+                 (prefetch & kPrefetchCode) ? "i" : "");
+  else if ((prefetch & kPrefetchCode) && family == Family::Spmm)
+    s += " pf=i";
   if (!row_order.empty()) s += " permuted";
   if (direct()) s += masked() ? str_cat(" direct masked ", mask_h, "x", mask_w) : std::string(" direct");
   if (c_plane > 0) s += " planes-out";
@@ -96,7 +99,7 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
   if (family == Family::Spmm) {
     p.mb = spmm_tile_height(isa);
     p.nb = 1;
-    p.prefetch = kPrefetchB;
+    p.prefetch = kPrefetchB;  // + kPrefetchCode by pattern size (group_columns)
   } else {
     p.mb = isa == Isa::Avx512 ? 8 : 6;
     p.nb = isa == Isa::Avx512 ? 3 : 2;
@@ -111,7 +114,7 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 }
 
 namespace {
-constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024;
+constexpr int64_t kBigBytes = 512 * 1024, kHugeBytes = 1536 * 1024, kCodePrefetchBytes = 192 * 1024;
 
 // Above 15 % density a tile's K block holds enough FMAs that its accumulator reload matters less.
 bool dense_ish(const KernelPlan& p, int64_t nnz) { return nnz * 100 > 15 * p.m * p.k; }
@@ -135,6 +138,10 @@ bool big_pattern(const KernelPlan& p, int64_t nnz) {
 void group_columns(KernelPlan& p, int64_t nnz) {
   if (p.family != Family::Spmm || p.direct()) return;
   const int64_t bytes = nnz * 12;
+  // Code prefetch where code and values pass 192 KiB: smaller patterns' code mostly stays in L2
+  // between calls, and the prefetches cost them 1-3 % (bench/RESULTS.md "Session 10: code
+  // prefetch": 1.01-1.18x above, 0.97-1.00x below).
+  if (bytes > kCodePrefetchBytes) p.prefetch |= kPrefetchCode;
   const int64_t chunks = p.n / p.tile_cols();
   if (big_pattern(p, nnz)) {
     int group = bytes > kHugeBytes ? 16 : 4;

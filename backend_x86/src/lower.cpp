@@ -501,7 +501,9 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           lk.c_col_scale = rows;
         }
         plan.b_offsets = n.has("masked") ? masked_offsets(n) : direct_offsets(n);
-        plan.prefetch = 0;  // the next chunk's windows are the current one's neighbours
+        // B: the next chunk's windows are the current one's neighbours. Code: a direct conv's
+        // blocks run over many chunks per fetch (code prefetch measured 0.97-1.00x on 8 points).
+        plan.prefetch = 0;
       } else {
         const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
         SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);

@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 9;  // bump when candidates or timing change meaning (9: 14-row ymm tiles)
+constexpr int kTunerVersion = 10;  // bump when candidates or timing change meaning (10: code prefetch)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -215,7 +215,7 @@ bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out
   out.embedded_broadcast = emb != 0;
   out.prefetch = pf;
   if (!perm) out.row_order.clear();
-  return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) && pf >= 0 && pf <= 3 &&
+  return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) && pf >= 0 && pf <= 7 &&
          (perm == 0 || perm == 1) && fits_registers(out);  // anything else: a corrupt file, a miss
 }
 

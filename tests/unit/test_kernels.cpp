@@ -2,6 +2,8 @@
 // over the edge cases named in each section; plus determinism / position independence of the bytes.
 #include <catch2/catch.hpp>
 
+#include <cstring>
+
 #include "kernel_tester.h"
 
 using sdnn::backend::Family;
@@ -82,7 +84,7 @@ TEST_CASE("spmm and dense: column chunk groups", "[spmm][dense]") {
   }
 }
 
-TEST_CASE("spmm: default column groups by pattern size", "[spmm]") {
+TEST_CASE("spmm: default column groups and code prefetch by pattern size", "[spmm]") {
   using sdnn::backend::Activation;
   auto plan = [](Isa isa, int64_t m, int64_t k, int64_t n, double density) {
     sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, isa, m, k, n, false, Activation::None);
@@ -137,19 +139,28 @@ TEST_CASE("spmm: default column groups by pattern size", "[spmm]") {
   p = plan(Isa::Avx2, 1024, 2048, 512, 0.3);
   CHECK(p.n_group == 16);
   CHECK(p.k_block == 256);
+  // Code prefetch from 192 KiB of code and values (about 16K nonzeros) on; B prefetch always.
+  using sdnn::backend::kPrefetchB;
+  using sdnn::backend::kPrefetchCode;
+  CHECK(plan(Isa::Avx512, 512, 512, 128, 0.1).prefetch == (kPrefetchB | kPrefetchCode));  // 26K nonzeros
+  CHECK(plan(Isa::Avx2, 256, 256, 128, 0.3).prefetch == (kPrefetchB | kPrefetchCode));    // 19.7K
+  CHECK(plan(Isa::Avx512, 256, 512, 128, 0.1).prefetch == kPrefetchB);                    // 13K
+  CHECK(plan(Isa::Avx512, 512, 512, 128, 0.05).prefetch == kPrefetchB);
   // Direct convolutions and dense plans are never grouped here.
   sdnn::backend::KernelPlan d = sdnn::backend::default_plan(Family::Dense, Isa::Avx512, 512, 512, 128, false,
                                                             Activation::None);
   sdnn::backend::group_columns(d, 512 * 512);
   CHECK(d.n_group == 1);
+  CHECK(d.prefetch == 0);
 }
 
 TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]") {
   using sdnn::backend::kPrefetchB;
   using sdnn::backend::kPrefetchC;
+  using sdnn::backend::kPrefetchCode;
   for (Isa isa : kIsas) {
     SECTION(std::string(sdnn::backend::to_string(isa))) {
-      for (int pf : {0, kPrefetchB, kPrefetchC, kPrefetchB | kPrefetchC}) {
+      for (int pf : {0, kPrefetchB, kPrefetchC, kPrefetchB | kPrefetchC, kPrefetchCode, kPrefetchB | kPrefetchC | kPrefetchCode}) {
         KernelTester().isa(isa).m(70).k(90).n(150).prefetch(pf).bias(true).Test();  // chunks and vectors
         KernelTester().isa(isa).m(70).k(90).n(300).n_group(4).k_block(32).prefetch(pf).relu(true).split(2, 3).Test();
         KernelTester().isa(isa).m(30).k(50).n(100).nb(2).mb(6).n_group(2).prefetch(pf).shuffle_rows(true).Test();
@@ -168,6 +179,23 @@ TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]
       CHECK(sdnn::backend::emit_kernel(with, a, "k").code.size() > sdnn::backend::emit_kernel(without, a, "k").code.size());
       CHECK(with.str().find(" pf=bc") != std::string::npos);
       CHECK(without.str().find(" pf") == std::string::npos);
+      // Code prefetch: rip-relative prefetcht1 (0f 18 15 disp32) into the kernel's own code, at
+      // least one per block that has a next block (3 tiles of 28 rows: blocks 0 and 1).
+      auto code_pf = t.prefetch(kPrefetchCode).plan();
+      CHECK(code_pf.str().find(" pf=i") != std::string::npos);
+      auto count_code_prefetches = [](const std::vector<uint8_t>& code) {
+        int inside = 0;
+        for (size_t i = 0; i + 7 <= code.size(); ++i)
+          if (code[i] == 0x0f && code[i + 1] == 0x18 && code[i + 2] == 0x15) {
+            int32_t disp;
+            std::memcpy(&disp, &code[i + 3], 4);
+            const int64_t target = static_cast<int64_t>(i) + 7 + disp;
+            inside += target >= 0 && target < static_cast<int64_t>(code.size());
+          }
+        return inside;
+      };
+      CHECK(count_code_prefetches(sdnn::backend::emit_kernel(code_pf, a, "k").code) >= 2);
+      CHECK(count_code_prefetches(sdnn::backend::emit_kernel(without, a, "k").code) == 0);
     }
   }
 }

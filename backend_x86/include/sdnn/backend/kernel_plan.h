@@ -17,7 +17,9 @@ namespace sdnn::backend {
 enum class Isa { Avx2, Avx512 };
 enum class Family { Spmm, Dense };
 enum class Activation { None, Relu, Relu6 };
-constexpr int kPrefetchB = 1, kPrefetchC = 2;
+constexpr int kPrefetchB = 1, kPrefetchC = 2, kPrefetchCode = 4;
+// Code prefetch: one prefetcht1 per kCodePrefetchStride bytes of the next block's code.
+constexpr int kCodePrefetchStride = 256;
 
 const char* to_string(Isa isa);
 const char* to_string(Family f);
@@ -41,10 +43,12 @@ struct KernelPlan {
   // AVX-512 with nb > 1: FMAs read the weight with an embedded broadcast (true) or share one
   // vbroadcastss register per weight (false). AVX2 always broadcasts into a register.
   bool embedded_broadcast = false;
-  // Software prefetch (plain SpMM only), a mask of kPrefetchB / kPrefetchC: while a block runs on
-  // one column chunk it prefetches into L2 its share of the next group's B strip (the tile's slice
-  // of the k block's rows: B) and, in the first k block, the tile's rows of the next group's C for
-  // writing (C), so the next chunk's first tiles do not wait for memory.
+  // Software prefetch (SpMM family), a mask of kPrefetchB / kPrefetchC / kPrefetchCode: while a
+  // block runs on one column chunk it prefetches into L2 its share of the next group's B strip
+  // (the tile's slice of the k block's rows: B) and, in the first k block, the tile's rows of the
+  // next group's C for writing (C), so the next chunk's first tiles do not wait for memory (plain
+  // SpMM only); and the next block's code (code: "i" in str()), whose first pass would otherwise
+  // fetch its instructions from L3 or memory once B and C streams have evicted them from L2.
   int prefetch = 0;
   // Rows of A in the order they are cut into tiles (empty: 0..m-1). Rows that share columns in
   // one tile share B loads; every row still reads its own bias and writes its own row of C, so
@@ -114,7 +118,8 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // within 32 KiB of L1 (2 with zmm, 4 with ymm), so each block's code is fetched once per group
 // instead of once per chunk (+4-23 % on AVX-512, bench/RESULTS.md "Column groups for small
 // patterns"). With ymm, a pattern above 15 % density takes 8 chunks of 128-row K blocks instead of
-// 4 of 256 (the same 32 KiB). Plain SpMM only (not direct convolutions).
+// 4 of 256 (the same 32 KiB). Patterns whose code and values pass 192 KiB also prefetch each next
+// block's code (kPrefetchCode). Plain SpMM only (not direct convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
 // Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
 bool big_pattern(const KernelPlan& p, int64_t nnz);
