@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 10;  // bump when candidates or timing change meaning (10: code prefetch)
+constexpr int kTunerVersion = 11;  // bump when candidates or timing change meaning (11: big patterns > 15 %)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {

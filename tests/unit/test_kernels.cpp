@@ -110,11 +110,15 @@ TEST_CASE("spmm: default column groups and code prefetch by pattern size", "[spm
   p = plan(Isa::Avx512, 2048, 2048, 2048, 0.3);
   CHECK(p.n_group == 16);
   CHECK(p.k_block == 256);
-  // Big and sparse: L2-resident groups of 4, K blocks of 512 with zmm; with ymm 256, so the
-  // group's B strips fit the L1.
+  // Big but at most 15 % dense: the small patterns' plan (B strips in L1), at any size.
   p = plan(Isa::Avx512, 1024, 1024, 512, 0.1);
-  CHECK(p.n_group == 4);
-  CHECK(p.k_block == 512);
+  CHECK(p.n_group == 2);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx512, 2048, 2048, 2048, 0.15);
+  CHECK(p.n_group == 2);
+  CHECK(p.k_block == 256);
+  p = plan(Isa::Avx512, 2048, 2048, 2048, 0.2);  // above 15 %: L2-resident groups
+  CHECK(p.n_group == 16);
   p = plan(Isa::Avx2, 1024, 1024, 512, 0.1);
   CHECK(p.n_group == 4);
   CHECK(p.k_block == 256);
