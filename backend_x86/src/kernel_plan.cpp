@@ -154,15 +154,9 @@ void group_columns(KernelPlan& p, int64_t nnz) {
     denser_groups(p, nnz, chunks);
     return;
   }
-  group_columns_l1(p, nnz);
-}
-
-void group_columns_l1(KernelPlan& p, int64_t nnz) {
-  if (p.family != Family::Spmm || p.direct()) return;
-  const int64_t chunks = p.n / p.tile_cols();
-  // K blocks of at most kSmallKBlock rows and as many chunks per group as keep the group's B
-  // strips within kL1Strips, so each block's code runs G times from L1i while its B stays in L1
-  // (2 chunks with zmm, 4 with ymm).
+  // Everything else: K blocks of at most kSmallKBlock rows and as many chunks per group as keep
+  // the group's B strips within kL1Strips, so each block's code runs G times from L1i while its
+  // B stays in L1 (2 chunks with zmm, 4 with ymm).
   constexpr int64_t kSmallKBlock = 256, kL1Strips = 32 * 1024;
   const int64_t kb = std::min<int64_t>(p.k, kSmallKBlock);
   int group = static_cast<int>(std::max<int64_t>(1, kL1Strips / (kb * p.tile_cols() * 4)));

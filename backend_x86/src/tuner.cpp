@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 12;  // bump when candidates or timing change meaning (12: L1 groups for big patterns, confirmation)
+constexpr int kTunerVersion = 13;  // bump when candidates or timing change meaning (13: 11's candidates again; 12 was a reverted trial)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -118,7 +118,7 @@ class Candidate {
 // Median microseconds per call of each candidate, measured as a model runs them: B and C rotate
 // through copies larger than the 1 MiB L2 (the weights stay one copy), and the candidates
 // alternate call by call so drift in the machine's speed hits them all alike.
-std::vector<double> time_candidates(const std::vector<const Candidate*>& cands, const KernelPlan& p,
+std::vector<double> time_candidates(const std::vector<std::unique_ptr<Candidate>>& cands, const KernelPlan& p,
                                     double budget_s) {
   const size_t b_size = static_cast<size_t>(p.b_extent(p.n));
   const size_t c_size = static_cast<size_t>(p.c_plane > 0 ? p.m * p.c_plane + p.n : p.m * p.n);
@@ -286,23 +286,18 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   // sit in L2 (probes at N = 2048, 70-80 %: 8 or 32 chunks 0.90-1.08x the default's 4 or 16,
   // depending on the shape). A small grouped default (2 or 4 chunks, K blocks of at most 256)
   // runs against one chunk per block with the ungrouped default's K blocks.
-  // A big pattern also runs with the small patterns' L1-resident groups (at 80 % they measured
-  // 0.90-1.05x the L2-resident ones, depending on the shape: bench/RESULTS.md "Session 10").
   if (base.n_group > 1) {
-    const int64_t nnz = static_cast<int64_t>(a.val.size());
-    KernelPlan ungrouped = base;
-    ungrouped.n_group = 1;
-    ungrouped.k_block = default_plan(base.family, base.isa, base.m, base.k, base.n, base.bias, base.act).k_block;
     std::vector<KernelPlan> others;
-    if (big_pattern(base, nnz)) {
+    if (big_pattern(base, static_cast<int64_t>(a.val.size()))) {
       for (int ng : {4, 8, 16, 32}) {
         others.push_back(base);
         others.back().n_group = ng;
       }
-      others.push_back(ungrouped);
-      group_columns_l1(others.back(), nnz);
     } else {
-      others.push_back(ungrouped);
+      others.push_back(base);
+      others.back().n_group = 1;
+      others.back().k_block =
+          default_plan(base.family, base.isa, base.m, base.k, base.n, base.bias, base.act).k_block;
     }
     for (KernelPlan& other : others)
       if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
@@ -322,9 +317,7 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
       if (same_plan(p, base)) throw;
     }
   }
-  std::vector<const Candidate*> all;
-  for (const auto& c : built) all.push_back(c.get());
-  const std::vector<double> us = time_candidates(all, base, budget);
+  const std::vector<double> us = time_candidates(built, base, budget);
   rec.candidates = static_cast<int>(built.size());
   size_t base_index = 0;
   for (size_t i = 0; i < built.size(); ++i)
@@ -332,16 +325,8 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   size_t pick = base_index;
   for (size_t i = 0; i < built.size(); ++i)
     if (us[i] < us[pick] && us[i] < margin * us[base_index]) pick = i;
-  double best_us = us[pick];
-  // With several candidates, one of them beating the default by the margin on noise alone is
-  // likely (the session-10 grids had 13-15 of 90 switched problems 3-20 % slower than the
-  // default): a switch must win again in a second timing of just the two.
-  if (pick != base_index) {
-    const std::vector<double> again = time_candidates({built[base_index].get(), built[pick].get()}, base, budget);
-    if (again[1] < margin * again[0]) best_us = again[1];
-    else pick = base_index, best_us = again[0];
-  }
   best = built[pick]->plan();
+  const double best_us = us[pick];
   rec.us = best_us;
   if (!path.empty()) write_cache(opts.cache_dir, path, best, best_us);
   if (record) *record = rec;

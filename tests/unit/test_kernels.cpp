@@ -119,16 +119,6 @@ TEST_CASE("spmm: default column groups and code prefetch by pattern size", "[spm
   CHECK(p.k_block == 256);
   p = plan(Isa::Avx512, 2048, 2048, 2048, 0.2);  // above 15 %: L2-resident groups
   CHECK(p.n_group == 16);
-  // ... whose L1-resident alternative (the tuner's) is the small patterns' plan.
-  auto l1 = [](Isa isa, int64_t m, int64_t k, int64_t n, double density) {
-    sdnn::backend::KernelPlan q = sdnn::backend::default_plan(Family::Spmm, isa, m, k, n, false, Activation::None);
-    sdnn::backend::group_columns_l1(q, static_cast<int64_t>(density * static_cast<double>(m * k)));
-    return q;
-  };
-  CHECK(l1(Isa::Avx512, 2048, 2048, 2048, 0.2).n_group == 2);
-  CHECK(l1(Isa::Avx512, 2048, 2048, 2048, 0.2).k_block == 256);
-  CHECK(l1(Isa::Avx2, 2048, 2048, 2048, 0.2).n_group == 8);  // ymm above 15 %: 8 x 128 rows
-  CHECK(l1(Isa::Avx2, 2048, 2048, 2048, 0.2).k_block == 128);
   p = plan(Isa::Avx2, 1024, 1024, 512, 0.1);
   CHECK(p.n_group == 4);
   CHECK(p.k_block == 256);

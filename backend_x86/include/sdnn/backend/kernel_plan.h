@@ -120,9 +120,6 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // 4 of 256 (the same 32 KiB). Patterns whose code and values pass 192 KiB also prefetch each next
 // block's code (kPrefetchCode). Plain SpMM only (not direct convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
-// The grouping group_columns gives a pattern that is not big (B strips in L1), for any pattern
-// (p with n_group 1 and default_plan's k_block): the tuner's alternative for big ones.
-void group_columns_l1(KernelPlan& p, int64_t nnz);
 // Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
 bool big_pattern(const KernelPlan& p, int64_t nnz);
 
