@@ -162,6 +162,7 @@ class BlockedKernelEmitter : public Emitter {
     L(sixes_);
     for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
+    if (!phases.empty()) out.block_code = phases.front().pos;
     if (p_.masked()) emit_masks();  // after the tables: 32-byte entries stay aligned
     if (tail_store()) emit_tail_masks();
     out.code = bytes();
@@ -273,7 +274,7 @@ class BlockedKernelEmitter : public Emitter {
       L(starts[bi]);
       code_pf_.clear();
       if ((p_.prefetch & kPrefetchCode) && p_.family == Family::Spmm && bi + 1 < blocks_.size()) {
-        const int64_t est = estimate_code_bytes(blocks_[bi + 1]);
+        const int64_t est = estimate_code_bytes(blocks_[bi + 1], ph.nbv);
         for (int64_t off = 0; off < est; off += kCodePrefetchStride) code_pf_.push_back(off);
         code_pf_label_ = &starts[bi + 1];
       }
@@ -294,6 +295,7 @@ class BlockedKernelEmitter : public Emitter {
       }
       end_block(b, next);
     }
+    code_pf_label_ = nullptr;
     L(starts[blocks_.size()]);
     L(next);
     add(reg_bcur, ph.group * ph.nbv * b_block_bytes());
@@ -439,7 +441,7 @@ class BlockedKernelEmitter : public Emitter {
     }
     if (p_.c_plane < 0 || (p_.c_plane > 0 && (p_.m * p_.c_plane + p_.nb * vector_floats(p_.isa)) * 4 >= limit))
       fail("kernel plan ", p_.str(), ": C planes of ", p_.c_plane, " floats exceed the displacement range");
-    if (p_.prefetch && ((p_.n_group + 1) * p_.nb * b_block_bytes() >= limit || (p_.n_group + 1) * p_.nb * c_block_bytes() >= limit))
+    if ((p_.prefetch & (kPrefetchB | kPrefetchC)) && ((p_.n_group + 1) * p_.nb * b_block_bytes() >= limit || (p_.n_group + 1) * p_.nb * c_block_bytes() >= limit))
       fail("kernel plan ", p_.str(), ": the next column group is beyond the 2 GiB displacement range");
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
@@ -638,11 +640,17 @@ class BlockedKernelEmitter : public Emitter {
     jnz(loop, T_NEAR);
   }
 
-  // Rough code bytes of a block's body (7-byte FMAs and B loads, C load/store per row).
-  int64_t estimate_code_bytes(const Block& b) const {
+  // Code bytes of a block on chunks of nbv vectors, from the encodings spmm_body emits: per
+  // nonzero nbv FMAs (EVEX with an embedded broadcast and disp8: 7 B; else a 6-byte
+  // vbroadcastss and 5-byte VEX / 6-byte EVEX register FMAs), per column nbv B loads (EVEX disp8
+  // for the first vector: 7 B; others and VEX: disp32, 8-10 B), per row a C load / zeroing and a
+  // store. An estimate: a short one leaves the next block's tail to the hardware prefetchers.
+  int64_t estimate_code_bytes(const Block& b, int nbv) const {
     int64_t cols = 0;
     for (size_t i = 0; i < b.entries.size(); ++i) cols += i == 0 || b.entries[i].col != b.entries[i - 1].col;
-    return 7 * static_cast<int64_t>(b.entries.size()) + 7 * cols + 20 * b.rows + 64;
+    const int64_t per_entry = embedded_bcast(nbv) ? 7 * nbv : 6 + (evex() ? 6 : 5) * nbv;
+    const int64_t per_col = evex() ? 7 + 10 * (nbv - 1) : 8 * nbv;
+    return per_entry * static_cast<int64_t>(b.entries.size()) + per_col * cols + 20 * nbv * b.rows + 64;
   }
   std::vector<int64_t> code_pf_;
   const Xbyak::Label* code_pf_label_ = nullptr;

@@ -35,7 +35,7 @@ class KernelTester {
   KernelTester& nb(int v) { nb_ = v; return *this; }
   KernelTester& k_block(int64_t v) { k_block_ = v; return *this; }
   KernelTester& n_group(int v) { n_group_ = v; return *this; }
-  // Software prefetch mask (backend::kPrefetchB / kPrefetchC); -1: the default plan's.
+  // Software prefetch mask (backend::kPrefetchB / kPrefetchC / kPrefetchCode); -1: the default plan's.
   KernelTester& prefetch(int v) { prefetch_ = v; return *this; }
   // Tile rows in a pseudo-random order (a permutation of 0..m-1 from the seed).
   KernelTester& shuffle_rows(bool b) { shuffle_rows_ = b; return *this; }

@@ -183,23 +183,51 @@ TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]
       CHECK(sdnn::backend::emit_kernel(with, a, "k").code.size() > sdnn::backend::emit_kernel(without, a, "k").code.size());
       CHECK(with.str().find(" pf=bc") != std::string::npos);
       CHECK(without.str().find(" pf") == std::string::npos);
-      // Code prefetch: rip-relative prefetcht1 (0f 18 15 disp32) into the kernel's own code, at
-      // least one per block that has a next block (3 tiles of 28 rows: blocks 0 and 1).
+      // Code prefetch: each block's body carries rip-relative prefetcht1 (0f 18 15 disp32) of the
+      // next block's code: the first at its start, then every 256 bytes, covering it to its end
+      // (within one stride); the last block has none, and none without the bit.
       auto code_pf = t.prefetch(kPrefetchCode).plan();
       CHECK(code_pf.str().find(" pf=i") != std::string::npos);
-      auto count_code_prefetches = [](const std::vector<uint8_t>& code) {
-        int inside = 0;
+      auto code_prefetches = [](const std::vector<uint8_t>& code) {
+        std::vector<std::pair<int64_t, int64_t>> at_target;  // (instruction, target)
         for (size_t i = 0; i + 7 <= code.size(); ++i)
           if (code[i] == 0x0f && code[i + 1] == 0x18 && code[i + 2] == 0x15) {
             int32_t disp;
             std::memcpy(&disp, &code[i + 3], 4);
-            const int64_t target = static_cast<int64_t>(i) + 7 + disp;
-            inside += target >= 0 && target < static_cast<int64_t>(code.size());
+            at_target.emplace_back(static_cast<int64_t>(i), static_cast<int64_t>(i) + 7 + disp);
           }
-        return inside;
+        return at_target;
       };
-      CHECK(count_code_prefetches(sdnn::backend::emit_kernel(code_pf, a, "k").code) >= 2);
-      CHECK(count_code_prefetches(sdnn::backend::emit_kernel(without, a, "k").code) == 0);
+      CHECK(code_prefetches(sdnn::backend::emit_kernel(without, a, "k").code).empty());
+      for (int nb : {1, 2}) {
+        auto plan = t.prefetch(kPrefetchCode).plan();
+        plan.nb = nb;
+        plan.mb = nb == 1 ? plan.mb : 6;
+        plan.embedded_broadcast = nb > 1;
+        const auto bin = sdnn::backend::emit_kernel(plan, a, "k");
+        const std::vector<size_t>& start = bin.block_code;
+        INFO("nb " << nb << ", " << start.size() << " blocks");
+        REQUIRE(start.size() >= 3);
+        std::vector<int64_t> first(start.size(), -1), last(start.size(), -1);
+        for (auto [pos, target] : code_prefetches(bin.code)) {
+          if (pos < static_cast<int64_t>(start.front()) || pos >= static_cast<int64_t>(start.back())) continue;
+          size_t j = 0;
+          while (static_cast<int64_t>(start[j + 1]) <= pos) ++j;  // the block holding it
+          const int64_t next = static_cast<int64_t>(start[j + 1]);
+          CHECK(target >= next);
+          CHECK((target - next) % 256 == 0);
+          if (first[j] < 0) first[j] = target;
+          last[j] = std::max(last[j], target);
+        }
+        for (size_t j = 0; j + 1 < start.size(); ++j) {
+          INFO("block " << j);
+          CHECK(first[j] == static_cast<int64_t>(start[j + 1]));
+          if (j + 2 < start.size()) {  // the next block's whole code, within one stride
+            CHECK(last[j] + 256 >= static_cast<int64_t>(start[j + 2]));
+            CHECK(last[j] < static_cast<int64_t>(start[j + 2]) + 2 * 256);
+          }
+        }
+      }
     }
   }
 }

@@ -20,6 +20,7 @@ struct KernelBinary {
   std::vector<uint8_t> code;
   std::vector<float> values;          // consumption ("Z") order
   std::vector<int64_t> block_offsets; // num_k_blocks * num_tiles + 1, in floats
+  std::vector<size_t> block_code;     // byte offset in `code` of each block, first phase (tests)
   int64_t nnz = 0;
 };
 
