@@ -131,11 +131,18 @@ void denser_groups(KernelPlan& p, int64_t nnz, int64_t chunks) {
 }
 }  // namespace
 
-// Code and values (about 12 B per nonzero) beyond kBigBytes, above 15 % density. Sparser
-// patterns run the small-pattern plan at any size: with their code prefetched (kPrefetchCode)
-// the L1-resident B strips win (bench/RESULTS.md "Session 10: big patterns up to 85 %": 1.02-1.25x
-// on all 30 big problems at 90 %; at 80 % the L2-resident groups stay ahead).
-bool big_pattern(const KernelPlan& p, int64_t nnz) { return nnz * 12 > kBigBytes && dense_ish(p, nnz); }
+// Code and values (about 12 B per nonzero) beyond kBigBytes at a density of at least 8 %, and
+// either above 15 % or with fewer than 8 column chunks. Sparser patterns with more columns run
+// the small-pattern plan at any size: with their code prefetched (kPrefetchCode) the L1-resident
+// B strips win (bench/RESULTS.md "Big patterns up to 85 % sparse": 1.02-1.25x on all 30 big
+// problems at 90 %; at 80 % the L2-resident groups stay ahead). With 4 chunks (N = 64 with zmm:
+// ResNet-50's last stage) one group still covers all columns, so two threads split the rows and
+// each streams half the code; 2-chunk groups let them split the columns and each stream all of
+// it (1.6x slower layers there).
+bool big_pattern(const KernelPlan& p, int64_t nnz) {
+  const int64_t chunks = p.n / p.tile_cols();
+  return nnz * 12 > kBigBytes && nnz * 100 >= 8 * p.m * p.k && (dense_ish(p, nnz) || chunks < 8);
+}
 
 void group_columns(KernelPlan& p, int64_t nnz) {
   if (p.family != Family::Spmm || p.direct()) return;
@@ -150,7 +157,12 @@ void group_columns(KernelPlan& p, int64_t nnz) {
     while (group > chunks) group /= 2;
     if (group < 4) return;  // fewer columns than a useful group
     p.n_group = group;
-    p.k_block = std::min<int64_t>(p.k, 256);  // 1500-3000 nonzeros per tile and block at > 15 %
+    // K blocks of about 1500-3000 nonzeros per tile: fewer, longer blocks where the pattern is
+    // sparse (each k block costs the tile a reload and a store of its accumulators), except
+    // where the group's B strips of 256 rows fit the L1 (4 ymm chunks: 32 KiB), which beats the
+    // longer blocks (bench/RESULTS.md "AVX2 plans": 1.14-1.27x at 90 %).
+    const bool l1_strips = int64_t{256} * group * p.tile_cols() * 4 <= 32 * 1024;
+    p.k_block = std::min<int64_t>(p.k, dense_ish(p, nnz) || l1_strips ? 256 : 512);
     denser_groups(p, nnz, chunks);
     return;
   }

@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 13;  // bump when candidates or timing change meaning (13: 11's candidates again; 12 was a reverted trial)
+constexpr int kTunerVersion = 14;  // bump when candidates or timing change meaning (14: N < 8 chunks keeps L2 groups)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {

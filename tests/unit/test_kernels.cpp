@@ -119,6 +119,12 @@ TEST_CASE("spmm: default column groups and code prefetch by pattern size", "[spm
   CHECK(p.k_block == 256);
   p = plan(Isa::Avx512, 2048, 2048, 2048, 0.2);  // above 15 %: L2-resident groups
   CHECK(p.n_group == 16);
+  p = plan(Isa::Avx512, 512, 2048, 64, 0.1);  // 4 chunks: one L2-resident group over all columns
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 512);
+  p = plan(Isa::Avx2, 512, 2048, 32, 0.1);  // 4 ymm chunks: their 256-row strips fit L1
+  CHECK(p.n_group == 4);
+  CHECK(p.k_block == 256);
   p = plan(Isa::Avx2, 1024, 1024, 512, 0.1);
   CHECK(p.n_group == 4);
   CHECK(p.k_block == 256);

@@ -108,11 +108,12 @@ struct SparseMatrix {
 KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n, bool bias, Activation act);
 
 // A sparse plan for a big pattern (its code and values, about 12 bytes per nonzero, beyond half
-// a MiB, at a density above 15 %) runs groups of column chunks per block (n_group: 16 when
-// the code and values exceed 1.5 MiB, else 4, at most the chunks N has) with K blocks of 256
-// rows: each block's code and values are fetched once per group instead of once per chunk,
-// which is what the columns of a large SpMM otherwise wait for, while the group's B strips stay
-// in L2 (bench/RESULTS.md, "SpMM grid"). Smaller or sparser patterns
+// a MiB, at a density above 15 %, or at least 8 % with fewer than 8 column chunks) runs groups
+// of column chunks per block (n_group: 16 when the code and values exceed 1.5 MiB, else 4, at
+// most the chunks N has) with K blocks of 256 rows (above 15 %, or 4 ymm chunks, whose 256-row
+// strips fit L1) or 512: each block's code and values are fetched once per group instead of once
+// per chunk, which is what the columns of a large SpMM otherwise wait for, while the group's B
+// strips stay in L2 (bench/RESULTS.md, "SpMM grid"). Smaller or sparser patterns
 // take K blocks of at most 256 rows and as many chunks per group as keep the group's B strips
 // within 32 KiB of L1 (2 with zmm, 4 with ymm), so each block's code is fetched once per group
 // instead of once per chunk (+4-23 % on AVX-512, bench/RESULTS.md "Column groups for small
