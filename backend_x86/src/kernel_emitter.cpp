@@ -268,7 +268,7 @@ class BlockedKernelEmitter : public Emitter {
     cmp(reg_n, cols);
     jl(after, T_NEAR);
     dispatch(ph.table);
-    std::vector<Xbyak::Label> starts(blocks_.size() + 1);
+    std::vector<Xbyak::Label> starts(blocks_.size());  // each block's code (code prefetch targets)
     for (size_t bi = 0; bi < blocks_.size(); ++bi) {
       const Block& b = blocks_[bi];
       L(starts[bi]);
@@ -296,7 +296,6 @@ class BlockedKernelEmitter : public Emitter {
       end_block(b, next);
     }
     code_pf_label_ = nullptr;
-    L(starts[blocks_.size()]);
     L(next);
     add(reg_bcur, ph.group * ph.nbv * b_block_bytes());
     add(reg_ccur, ph.group * ph.nbv * c_block_bytes());
