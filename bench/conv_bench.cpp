@@ -451,9 +451,9 @@ class ConvKernel {
     if (masked) {  // as lower.cpp
       plan_.mask_h = g.h;
       plan_.mask_w = g.w;
-      plan_.prefetch = 0;
       be::fit_masked_k_block(plan_);
     }
+    be::group_direct_columns(plan_, wl.csr.nnz());  // as lower.cpp: code prefetch, column groups
     if (variant != Variant::ModelOrder) {
       // As the compiler's permute-rows pass (tools/sdnnc_main.cpp: tile height spmm_tile_height).
       const sdnn::passes::ChosenOrder c =

@@ -269,13 +269,17 @@ class BlockedKernelEmitter : public Emitter {
     jl(after, T_NEAR);
     dispatch(ph.table);
     std::vector<Xbyak::Label> starts(blocks_.size());  // each block's code (code prefetch targets)
+    const bool code_prefetch = (p_.prefetch & kPrefetchCode) && p_.family == Family::Spmm;
+    // Each block's estimated code, back to front: a block carries the next one's code prefetches.
+    std::vector<int64_t> est(blocks_.size() + 1, 0);
+    for (size_t bi = blocks_.size(); code_prefetch && bi-- > 0;)
+      est[bi] = estimate_code_bytes(blocks_[bi], ph) + 7 * ((est[bi + 1] + kCodePrefetchStride - 1) / kCodePrefetchStride);
     for (size_t bi = 0; bi < blocks_.size(); ++bi) {
       const Block& b = blocks_[bi];
       L(starts[bi]);
       code_pf_.clear();
-      if ((p_.prefetch & kPrefetchCode) && p_.family == Family::Spmm && bi + 1 < blocks_.size()) {
-        const int64_t est = estimate_code_bytes(blocks_[bi + 1], ph.nbv);
-        for (int64_t off = 0; off < est; off += kCodePrefetchStride) code_pf_.push_back(off);
+      if (code_prefetch && bi + 1 < blocks_.size()) {
+        for (int64_t off = 0; off < est[bi + 1]; off += kCodePrefetchStride) code_pf_.push_back(off);
         code_pf_label_ = &starts[bi + 1];
       }
       ph.pos.push_back(getSize());
@@ -642,14 +646,25 @@ class BlockedKernelEmitter : public Emitter {
   // Code bytes of a block on chunks of nbv vectors, from the encodings spmm_body emits: per
   // nonzero nbv FMAs (EVEX with an embedded broadcast and disp8: 7 B; else a 6-byte
   // vbroadcastss and 5-byte VEX / 6-byte EVEX register FMAs), per column nbv B loads (EVEX disp8
-  // for the first vector: 7 B; others and VEX: disp32, 8-10 B), per row a C load / zeroing and a
-  // store. An estimate: a short one leaves the next block's tail to the hardware prefetchers.
-  int64_t estimate_code_bytes(const Block& b, int nbv) const {
+  // for the first vector: 7 B; others, VEX and direct convolutions' windows: disp32, 8-10 B), per
+  // row a C load / zeroing, a store and the last k block's epilogue (up to 10 B per instruction;
+  // masked plans also load their masks), the values register's rebases, and its share of the B
+  // and C prefetches (7 B each); not
+  // the code prefetches it carries for the next block (emit_phase adds those). An estimate: a
+  // short one leaves the next block's tail to the hardware prefetchers.
+  int64_t estimate_code_bytes(const Block& b, const Phase& ph) {
+    const int nbv = ph.nbv;
     int64_t cols = 0;
     for (size_t i = 0; i < b.entries.size(); ++i) cols += i == 0 || b.entries[i].col != b.entries[i - 1].col;
     const int64_t per_entry = embedded_bcast(nbv) ? 7 * nbv : 6 + (evex() ? 6 : 5) * nbv;
-    const int64_t per_col = evex() ? 7 + 10 * (nbv - 1) : 8 * nbv;
-    return per_entry * static_cast<int64_t>(b.entries.size()) + per_col * cols + 20 * nbv * b.rows + 64;
+    const int64_t per_col = p_.direct() ? (evex() ? 10 : 8) * nbv : evex() ? 7 + 10 * (nbv - 1) : 8 * nbv;
+    const bool last = b.last;
+    const int64_t per_row = (b.first ? 6 : 10) + 10 +
+                            (last ? (p_.bias ? 10 : 0) + (p_.residual ? 10 : 0) + (p_.act != Activation::None ? 10 : 0) +
+                                        (p_.act == Activation::Relu6 ? 10 : 0)
+                                  : 0);
+    return per_entry * static_cast<int64_t>(b.entries.size()) + per_col * cols + per_row * nbv * b.rows +
+           (p_.masked() ? 192 : 64) + 7 * static_cast<int64_t>(b.entries.size() / (evex() ? 128 : 32) + prefetches(b, ph).size());
   }
   std::vector<int64_t> code_pf_;
   const Xbyak::Label* code_pf_label_ = nullptr;

@@ -180,4 +180,15 @@ void group_columns(KernelPlan& p, int64_t nnz) {
   denser_groups(p, nnz, chunks);
 }
 
+void group_direct_columns(KernelPlan& p, int64_t nnz) {
+  SDNN_CHECK(p.direct() && p.family == Family::Spmm);
+  constexpr int64_t kDirectGroupBytes = 1024 * 1024;
+  p.prefetch = kPrefetchCode;
+  if (nnz * 12 <= kDirectGroupBytes) return;
+  const int64_t chunks = p.n / p.tile_cols();
+  int group = 4;
+  while (group > chunks) group /= 2;
+  if (group >= 2) p.n_group = group;
+}
+
 }  // namespace sdnn::backend

@@ -501,9 +501,8 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           lk.c_col_scale = rows;
         }
         plan.b_offsets = n.has("masked") ? masked_offsets(n) : direct_offsets(n);
-        // B: the next chunk's windows are the current one's neighbours. Code: a direct conv's
-        // blocks run over many chunks per fetch (code prefetch measured 0.97-1.00x on 8 points).
-        plan.prefetch = 0;
+        group_direct_columns(plan, static_cast<int64_t>(std::count_if(w->f32->begin(), w->f32->end(),
+                                                                      [](float v) { return v != 0.0f; })));
       } else {
         const ir::BlockedDims bd = ir::blocked_dims(x->shape, x->layout, vl);
         SDNN_CHECK(x->layout != ir::Layout::RowMajor && bd.features == k);

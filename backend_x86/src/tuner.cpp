@@ -20,7 +20,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 14;  // bump when candidates or timing change meaning (14: N < 8 chunks keeps L2 groups)
+constexpr int kTunerVersion = 15;  // bump when candidates or timing change meaning (15: direct convs' code prefetch and groups)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -178,6 +178,8 @@ std::string cache_key(const KernelPlan& base, const SparseMatrix& a, TuneLevel l
   const std::string cpu = cpu_model();
   h.bytes(cpu.data(), cpu.size());
   for (int64_t v : {base.m, base.k, base.n, base.k_block}) h.pod(v);
+  h.pod(base.n_group);  // the planner's column groups and prefetch, which fast tuning keeps
+  h.pod(base.prefetch);
   h.pod(base.bias);
   h.pod(static_cast<int>(base.act));
   h.vec(a.row_ptr);

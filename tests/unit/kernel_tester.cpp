@@ -4,6 +4,7 @@
 #include <xbyak/xbyak_util.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 namespace sdnn::test {
@@ -20,6 +21,43 @@ bool isa_available(Isa isa) {
   bool ok = isa == Isa::Avx512 ? cpu_has_avx512f() : cpu_has_avx2();
   if (!ok) WARN("skipped: this CPU cannot run " << backend::to_string(isa) << " code");
   return ok;
+}
+
+std::vector<std::pair<int64_t, int64_t>> code_prefetches(const std::vector<uint8_t>& code) {
+  std::vector<std::pair<int64_t, int64_t>> at_target;
+  for (size_t i = 0; i + 7 <= code.size(); ++i)
+    if (code[i] == 0x0f && code[i + 1] == 0x18 && code[i + 2] == 0x15) {
+      int32_t disp;
+      std::memcpy(&disp, &code[i + 3], 4);
+      at_target.emplace_back(static_cast<int64_t>(i), static_cast<int64_t>(i) + 7 + disp);
+    }
+  return at_target;
+}
+
+void check_code_prefetch_coverage(const backend::KernelBinary& bin) {
+  constexpr int64_t stride = backend::kCodePrefetchStride;
+  const std::vector<size_t>& start = bin.block_code;
+  INFO(bin.plan.str() << ", " << start.size() << " blocks");
+  REQUIRE(start.size() >= 3);
+  std::vector<int64_t> first(start.size(), -1), last(start.size(), -1);
+  for (auto [pos, target] : code_prefetches(bin.code)) {
+    if (pos < static_cast<int64_t>(start.front()) || pos >= static_cast<int64_t>(start.back())) continue;
+    size_t j = 0;
+    while (static_cast<int64_t>(start[j + 1]) <= pos) ++j;  // the block holding it
+    const int64_t next = static_cast<int64_t>(start[j + 1]);
+    CHECK(target >= next);
+    CHECK((target - next) % stride == 0);
+    if (first[j] < 0) first[j] = target;
+    last[j] = std::max(last[j], target);
+  }
+  for (size_t j = 0; j + 1 < start.size(); ++j) {
+    INFO("block " << j);
+    CHECK(first[j] == static_cast<int64_t>(start[j + 1]));
+    if (j + 2 < start.size()) {  // the next block's whole code, within one stride
+      CHECK(last[j] + stride >= static_cast<int64_t>(start[j + 2]));
+      CHECK(last[j] < static_cast<int64_t>(start[j + 2]) + 2 * stride);
+    }
+  }
 }
 
 backend::KernelPlan KernelTester::plan() const {

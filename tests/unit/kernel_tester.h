@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "sdnn/backend/jit.h"
@@ -23,6 +24,13 @@ bool cpu_has_avx512f();
 bool cpu_has_avx2();
 // True when the ISA runs here; otherwise WARNs (Catch2 v2 has no SKIP) and returns false.
 bool isa_available(backend::Isa isa);
+
+// The rip-relative prefetcht1 (0f 18 15 disp32) in generated code: (instruction offset, target).
+std::vector<std::pair<int64_t, int64_t>> code_prefetches(const std::vector<uint8_t>& code);
+// A kernel with kPrefetchCode: each block's body (first phase, KernelBinary::block_code)
+// prefetches the next block's code, the first at its start, then every kCodePrefetchStride bytes,
+// covering it to its end (within one stride); the last block prefetches none. Needs >= 3 blocks.
+void check_code_prefetch_coverage(const backend::KernelBinary& bin);
 
 class KernelTester {
  public:

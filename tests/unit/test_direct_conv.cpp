@@ -35,10 +35,12 @@ struct Conv {
   bool bias = true, relu = false;
   bool planes_out = false;  // write the grid into planes [M][R2][Wq] at (pad, pad)
   int col_parts = 1;
+  bool planner = false;  // the compiler's prefetch and column groups (group_direct_columns)
 };
 
-void check(const Conv& cv, Isa isa) {
-  if (!sdnn::test::isa_available(isa)) return;
+// Runs the kernel and checks it; returns the kernel (empty when the ISA does not run here).
+sdnn::backend::KernelBinary check(const Conv& cv, Isa isa) {
+  if (!sdnn::test::isa_available(isa)) return {};
   const int64_t vl = sdnn::backend::vector_floats(isa);
   const int64_t span = cv.dilation * (cv.k - 1) + 1;
   const int64_t hp = cv.h + 2 * cv.pad, wp = cv.w + 2 * cv.pad;
@@ -93,6 +95,7 @@ void check(const Conv& cv, Isa isa) {
   const int64_t rows2 = (cv.pad * wq + cv.pad + p.n + wq - 1) / wq + 1, shift = cv.pad * wq + cv.pad;
   if (cv.planes_out) p.c_plane = rows2 * wq;
   const sdnn::backend::SparseMatrix a = sdnn::backend::SparseMatrix::from_dense(wt.data(), cv.m, kk);
+  if (cv.planner) sdnn::backend::group_direct_columns(p, a.nnz());
   const sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(p, a, "direct_conv_test");
   const sdnn::backend::JitKernel jit(bin.code);
 
@@ -103,8 +106,8 @@ void check(const Conv& cv, Isa isa) {
   const int64_t c_scale = cv.planes_out ? 1 : cv.m;  // floats from column n0 to n0 + 1
   const int64_t tiles = p.num_tiles(), align = p.column_align();
   for (int part = 0; part < cv.col_parts; ++part) {
-    const int64_t chunks = p.n / align;
-    const int64_t n0 = chunks * part / cv.col_parts * align, n1 = chunks * (part + 1) / cv.col_parts * align;
+    const int64_t chunks = (p.n + align - 1) / align;  // as the runtime: the last one may be short
+    const int64_t n0 = chunks * part / cv.col_parts * align, n1 = std::min(chunks * (part + 1) / cv.col_parts * align, p.n);
     if (n1 <= n0) continue;
     for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
       const sdnn_kernel_args args{planes.data() + n0, c_base + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
@@ -140,6 +143,7 @@ void check(const Conv& cv, Isa isa) {
       for (int64_t i = shift + p.n; i < p.c_plane; ++i) CHECK(pl[i] == kSentinel);
     }
   for (int64_t i = c_floats - vl; i < c_floats; ++i) CHECK(out[i] == kSentinel);
+  return bin;
 }
 
 void check_both(const Conv& cv) {
@@ -254,10 +258,12 @@ struct Masked {
   bool planes = false;  // C as NCHW planes [M][H*W] (c_plane), ending at a guard page
   int n_group = 0;      // 0: the default plan's (what --tune=full may pick: 2 or 4)
   bool shuffle_rows = false;  // tiles of rows in a pseudo-random order (plan.row_order)
+  bool planner = false;  // the compiler's prefetch and column groups (group_direct_columns)
 };
 
-void check_masked(const Masked& cv) {
-  if (!sdnn::test::isa_available(Isa::Avx512)) return;
+// Runs the kernel and checks it; returns the kernel (empty without AVX-512).
+sdnn::backend::KernelBinary check_masked(const Masked& cv) {
+  if (!sdnn::test::isa_available(Isa::Avx512)) return {};
   const int64_t vl = 16, hw = cv.h * cv.w, kk = cv.c * 9;
   INFO("masked C=" << cv.c << " M=" << cv.m << " " << cv.h << "x" << cv.w << " parts=" << cv.col_parts
                    << " residual=" << cv.residual << " act=" << sdnn::backend::to_string(cv.act));
@@ -293,6 +299,7 @@ void check_masked(const Masked& cv) {
     for (int64_t ky = 0; ky < 3; ++ky)
       for (int64_t kx = 0; kx < 3; ++kx) p.b_offsets.push_back(c * hw + (ky - 1) * cv.w + (kx - 1));
   const sdnn::backend::SparseMatrix a = sdnn::backend::SparseMatrix::from_dense(wt.data(), cv.m, kk);
+  if (cv.planner) sdnn::backend::group_direct_columns(p, a.nnz());
   const sdnn::backend::KernelBinary bin = sdnn::backend::emit_kernel(p, a, "masked_conv_test");
   const sdnn::backend::JitKernel jit(bin.code);
 
@@ -313,9 +320,9 @@ void check_masked(const Masked& cv) {
     float* out = out_mem.p;
     std::fill(out, out + c_floats + (cv.planes ? 0 : vl), kSentinel);
     const int64_t c_scale = cv.planes ? 1 : cv.m;
-    const int64_t tiles = p.num_tiles(), align = p.column_align(), chunks = p.n / align;
-    for (int part = 0; part < cv.col_parts; ++part) {
-      const int64_t n0 = chunks * part / cv.col_parts * align, n1 = chunks * (part + 1) / cv.col_parts * align;
+    const int64_t tiles = p.num_tiles(), align = p.column_align(), chunks = (p.n + align - 1) / align;
+    for (int part = 0; part < cv.col_parts; ++part) {  // as the runtime: the last chunk may be short
+      const int64_t n0 = chunks * part / cv.col_parts * align, n1 = std::min(chunks * (part + 1) / cv.col_parts * align, p.n);
       if (n1 <= n0) continue;
       for (int64_t kb = 0; kb < p.num_k_blocks(); ++kb) {
         const sdnn_kernel_args args{xb.p + n0, out + n0 * c_scale, bin.values.data() + bin.block_offsets[kb * tiles],
@@ -352,6 +359,7 @@ void check_masked(const Masked& cv) {
     if (!cv.planes)
       for (int64_t i = cv.m * p.n; i < cv.m * p.n + vl; ++i) CHECK(out[i] == kSentinel);
   }
+  return bin;
 }
 
 }  // namespace
@@ -411,6 +419,55 @@ TEST_CASE("masked direct conv: plans the tuner may pick (column groups, K blocks
         cv.col_parts = ng == 2 ? 2 : 1;
         check_masked(cv);
       }
+}
+
+TEST_CASE("direct conv: the compiler's code prefetch and column groups (group_direct_columns)", "[direct-conv]") {
+  using sdnn::backend::kPrefetchCode;
+  // The rule: code prefetch always (no B or C prefetch); beyond 1 MiB of code and values (about
+  // 12 B per nonzero) groups of up to 4 column chunks, as many as N has.
+  sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, 64, 576, 64, true, Activation::Relu);
+  p.b_offsets.assign(576, 0);
+  sdnn::backend::group_direct_columns(p, 3000);
+  CHECK(p.prefetch == kPrefetchCode);
+  CHECK(p.n_group == 1);
+  for (auto [n, want] : {std::pair{64, 4}, {48, 2}, {32, 2}, {16, 1}, {208, 4}}) {
+    p.n = n;
+    p.n_group = 1;
+    sdnn::backend::group_direct_columns(p, 90000);
+    CHECK(p.n_group == want);
+    CHECK(p.prefetch == kPrefetchCode);
+  }
+  // Patterns big enough for groups (320 x 320 channels, 92160 nonzeros) through the kernel, with
+  // the code prefetches covering each next block (direct B loads are 8-10 byte disp32 ones).
+  Masked mk;
+  mk.c = mk.m = 320;
+  mk.planner = true;
+  for (int64_t hw : {7, 14}) {  // 4 chunks: one group; 13 chunks: 3 groups and a single chunk
+    mk.h = mk.w = hw;
+    mk.col_parts = hw == 14 ? 2 : 1;
+    const sdnn::backend::KernelBinary bin = check_masked(mk);
+    if (bin.code.empty()) continue;
+    CHECK(bin.plan.n_group == 4);
+    CHECK(bin.plan.prefetch == kPrefetchCode);
+    sdnn::test::check_code_prefetch_coverage(bin);
+  }
+  Conv cv;
+  cv.c = cv.m = 320;
+  cv.planner = true;
+  for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+    const sdnn::backend::KernelBinary bin = check(cv, isa);  // grid 7 x 9: 4 zmm / 8 ymm chunks
+    if (bin.code.empty()) continue;
+    CHECK(bin.plan.n_group == 4);
+    sdnn::test::check_code_prefetch_coverage(bin);
+  }
+  cv.c = cv.m = 32;  // small: code prefetch, no groups
+  cv.planes_out = true;
+  for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+    const sdnn::backend::KernelBinary bin = check(cv, isa);
+    if (bin.code.empty()) continue;
+    CHECK(bin.plan.n_group == 1);
+    CHECK(bin.plan.prefetch == kPrefetchCode);
+  }
 }
 
 TEST_CASE("masked direct conv: C as NCHW planes, stores and reads of C under the image mask", "[direct-conv][masked]") {

@@ -194,45 +194,14 @@ TEST_CASE("spmm: software prefetch of the next group changes no result", "[spmm]
       // (within one stride); the last block has none, and none without the bit.
       auto code_pf = t.prefetch(kPrefetchCode).plan();
       CHECK(code_pf.str().find(" pf=i") != std::string::npos);
-      auto code_prefetches = [](const std::vector<uint8_t>& code) {
-        std::vector<std::pair<int64_t, int64_t>> at_target;  // (instruction, target)
-        for (size_t i = 0; i + 7 <= code.size(); ++i)
-          if (code[i] == 0x0f && code[i + 1] == 0x18 && code[i + 2] == 0x15) {
-            int32_t disp;
-            std::memcpy(&disp, &code[i + 3], 4);
-            at_target.emplace_back(static_cast<int64_t>(i), static_cast<int64_t>(i) + 7 + disp);
-          }
-        return at_target;
-      };
-      CHECK(code_prefetches(sdnn::backend::emit_kernel(without, a, "k").code).empty());
+      CHECK(sdnn::test::code_prefetches(sdnn::backend::emit_kernel(without, a, "k").code).empty());
       for (int nb : {1, 2}) {
         auto plan = t.prefetch(kPrefetchCode).plan();
         plan.nb = nb;
         plan.mb = nb == 1 ? plan.mb : 6;
         plan.embedded_broadcast = nb > 1;
-        const auto bin = sdnn::backend::emit_kernel(plan, a, "k");
-        const std::vector<size_t>& start = bin.block_code;
-        INFO("nb " << nb << ", " << start.size() << " blocks");
-        REQUIRE(start.size() >= 3);
-        std::vector<int64_t> first(start.size(), -1), last(start.size(), -1);
-        for (auto [pos, target] : code_prefetches(bin.code)) {
-          if (pos < static_cast<int64_t>(start.front()) || pos >= static_cast<int64_t>(start.back())) continue;
-          size_t j = 0;
-          while (static_cast<int64_t>(start[j + 1]) <= pos) ++j;  // the block holding it
-          const int64_t next = static_cast<int64_t>(start[j + 1]);
-          CHECK(target >= next);
-          CHECK((target - next) % 256 == 0);
-          if (first[j] < 0) first[j] = target;
-          last[j] = std::max(last[j], target);
-        }
-        for (size_t j = 0; j + 1 < start.size(); ++j) {
-          INFO("block " << j);
-          CHECK(first[j] == static_cast<int64_t>(start[j + 1]));
-          if (j + 2 < start.size()) {  // the next block's whole code, within one stride
-            CHECK(last[j] + 256 >= static_cast<int64_t>(start[j + 2]));
-            CHECK(last[j] < static_cast<int64_t>(start[j + 2]) + 2 * 256);
-          }
-        }
+        INFO("nb " << nb);
+        sdnn::test::check_code_prefetch_coverage(sdnn::backend::emit_kernel(plan, a, "k"));
       }
     }
   }
