@@ -182,13 +182,15 @@ void group_columns(KernelPlan& p, int64_t nnz) {
 
 void group_direct_columns(KernelPlan& p, int64_t nnz) {
   SDNN_CHECK(p.direct() && p.family == Family::Spmm);
-  constexpr int64_t kDirectGroupBytes = 1024 * 1024;
-  p.prefetch = kPrefetchCode;
-  if (nnz * 12 <= kDirectGroupBytes) return;
+  constexpr int64_t kDirectGroupBytes = 1024 * 1024, kMaxPrefetchPasses = 64;
   const int64_t chunks = p.n / p.tile_cols();
-  int group = 4;
-  while (group > chunks) group /= 2;
-  if (group >= 2) p.n_group = group;
+  if (nnz * 12 > kDirectGroupBytes) {
+    int group = 4;
+    while (group > chunks) group /= 2;
+    if (group >= 2) p.n_group = group;
+  }
+  const int64_t passes = (chunks + p.n_group - 1) / p.n_group;
+  p.prefetch = passes <= kMaxPrefetchPasses ? kPrefetchCode : 0;
 }
 
 }  // namespace sdnn::backend

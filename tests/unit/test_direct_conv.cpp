@@ -423,19 +423,26 @@ TEST_CASE("masked direct conv: plans the tuner may pick (column groups, K blocks
 
 TEST_CASE("direct conv: the compiler's code prefetch and column groups (group_direct_columns)", "[direct-conv]") {
   using sdnn::backend::kPrefetchCode;
-  // The rule: code prefetch always (no B or C prefetch); beyond 1 MiB of code and values (about
-  // 12 B per nonzero) groups of up to 4 column chunks, as many as N has.
+  // The rule: beyond 1 MiB of code and values (about 12 B per nonzero) groups of up to 4 column
+  // chunks, as many as N has; code prefetch (no B or C prefetch) for at most 64 column passes.
   sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, 64, 576, 64, true, Activation::Relu);
   p.b_offsets.assign(576, 0);
   sdnn::backend::group_direct_columns(p, 3000);
   CHECK(p.prefetch == kPrefetchCode);
   CHECK(p.n_group == 1);
-  for (auto [n, want] : {std::pair{64, 4}, {48, 2}, {32, 2}, {16, 1}, {208, 4}}) {
+  for (auto [n, want] : {std::pair{64, 4}, {48, 2}, {32, 2}, {16, 1}, {208, 4}, {4096, 4}}) {
     p.n = n;
     p.n_group = 1;
     sdnn::backend::group_direct_columns(p, 90000);
     CHECK(p.n_group == want);
-    CHECK(p.prefetch == kPrefetchCode);
+    CHECK(p.prefetch == (n <= 64 * 16 * want ? kPrefetchCode : 0));
+  }
+  for (int64_t n : {1024, 1040}) {  // 64 passes of one chunk: prefetch; 65: none
+    p.n = n;
+    p.n_group = 1;
+    sdnn::backend::group_direct_columns(p, 3000);
+    CHECK(p.n_group == 1);
+    CHECK(p.prefetch == (n == 1024 ? kPrefetchCode : 0));
   }
   // Patterns big enough for groups (320 x 320 channels, 92160 nonzeros) through the kernel, with
   // the code prefetches covering each next block (direct B loads are 8-10 byte disp32 ones).
