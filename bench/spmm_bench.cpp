@@ -49,6 +49,10 @@
 //   - Weights are one copy per peer (as deployed); B and C rotate through as many copies as
 //     make the rotation exceed --rotate-mib (default 4 MiB, 4x the 1 MiB L2), at least 2, in
 //     each layout. Consecutive calls, whichever peer makes them, use the next copy.
+//   - With --evict-mib X every timed call is preceded (untimed) by a read of X MiB of a buffer of
+//     the bench's own, one load per cache line: the call then finds its weights (generated code
+//     and values, or a peer's A) in L3 instead of L2, as a layer does inside a model whose other
+//     layers ran since (bench/RESULTS.md "Session 11"). Calls are then timed one by one.
 //   - Every peer is first checked on copy 0 against a double-precision reference: C is prefilled
 //     with a sentinel, and max |C - ref| / sum_k |A_ik B_kj| must be <= --rtol. A peer that
 //     fails (or throws) is reported FAILED and not timed.
@@ -244,6 +248,7 @@ struct Options {
   double warmup_time = 0.05;
   double sample_us = 200.0;
   double rotate_mib = 4.0;
+  double evict_mib = 0.0;  // 0: no eviction between calls
   double rtol = 1e-4;
   double peak = 287.0;    // reference peak (DESIGN.md: one Zen 5 core, zmm FMA)
   double core_peak = 0.0; // this core's FMA peak for --isa, measured at the start of the run
@@ -1071,9 +1076,30 @@ struct ProblemResult {
   }
 };
 
-// Runs `calls` calls back to back, each on the next B/C copy; returns seconds.
+// --evict-mib's buffer and its read (one load per 64-byte line; the sum keeps the loads).
+std::vector<float> g_evict;
+float g_evict_sink = 0.0f;
+void evict_caches() {
+  float sum = 0.0f;
+  for (size_t i = 0; i < g_evict.size(); i += 16) sum += g_evict[i];
+  g_evict_sink += sum;
+}
+
+// Runs `calls` calls, each on the next B/C copy: back to back, or with --evict-mib each after an
+// untimed eviction; returns seconds.
 double timed_calls(Peer& peer, const Workload& w, int64_t calls, int& cursor) {
   const Activations& act = w.act(peer.layout());
+  if (!g_evict.empty()) {
+    double total = 0.0;
+    for (int64_t i = 0; i < calls; ++i) {
+      evict_caches();
+      const auto t0 = Clock::now();
+      peer.run(act.b(cursor), act.c(cursor));
+      total += std::chrono::duration<double>(Clock::now() - t0).count();
+      if (++cursor == w.copies) cursor = 0;
+    }
+    return total;
+  }
   const auto t0 = Clock::now();
   for (int64_t i = 0; i < calls; ++i) {
     peer.run(act.b(cursor), act.c(cursor));
@@ -1521,6 +1547,11 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rotate-mib", opt.rotate_mib, "B+C rotation at least this many MiB (L2 is 1 MiB)")
       ->capture_default_str();
+  app.add_option("--evict-mib", opt.evict_mib,
+                 "before every timed call read this many MiB of another buffer (untimed), so weights and "
+                 "generated code come from L3 as inside a model (0: off)")
+      ->check(CLI::Range(0.0, 4096.0))
+      ->capture_default_str();
   app.add_option("--rtol", opt.rtol, "bound on max |C - ref| / sum_k |A_ik B_kj|")->capture_default_str();
   app.add_option("--peak", opt.peak, "reference GFLOP/s for the %ref column (the issue's one-core FMA peak)")
       ->capture_default_str();
@@ -1581,6 +1612,7 @@ int run(int argc, char** argv) {
   if (!opt.grid.empty()) apply_grid_defaults(app, opt);
   g_sdnn_plan = opt.sdnn_plan;
   g_sdnn_alt_plan = opt.sdnn_alt_plan;
+  g_evict.assign(static_cast<size_t>(opt.evict_mib * 1024 * 1024 / sizeof(float)), 1.0f);
   g_sdnn_alt_split = opt.sdnn_alt_split;
   if (opt.threads != requested_threads(argc, argv))
     throw std::runtime_error("--threads: the value read before the re-exec differs (give it once, as an integer)");
@@ -1661,9 +1693,10 @@ int run(int argc, char** argv) {
     std::printf("threads at start (name[allowed CPUs]; OpenMP's start with the first dnnl call): %s\n",
                 thread_placement().c_str());
   std::printf("libxsmm: %s, target %s\n", LIBXSMM_VERSION, libxsmm_get_target_arch());
-  std::printf("protocol: rotation >= %.1f MiB, warm-up %.3f s (>= %d calls), samples ~%.0f us, %s, rtol %.1e, "
+  std::printf("protocol: rotation >= %.1f MiB%s, warm-up %.3f s (>= %d calls), samples ~%.0f us, %s, rtol %.1e, "
               "seed %llu\n",
-              opt.rotate_mib, opt.warmup_time, opt.warmup_calls, opt.sample_us,
+              opt.rotate_mib, opt.evict_mib > 0 ? (", " + fmt(opt.evict_mib, 1) + " MiB read before every timed call").c_str() : "",
+              opt.warmup_time, opt.warmup_calls, opt.sample_us,
               opt.reps > 0 ? (std::to_string(opt.reps) + " rounds").c_str()
                            : ("min-time " + fmt(opt.min_time, 3) + " s per peer" +
                               (opt.budget > 0 ? ", budget " + fmt(opt.budget, 2) + " s per problem" : std::string()) +
