@@ -648,21 +648,19 @@ class BlockedKernelEmitter : public Emitter {
   // vbroadcastss and 5-byte VEX / 6-byte EVEX register FMAs), per column nbv B loads (EVEX disp8
   // for the first vector: 7 B; others, VEX and direct convolutions' windows: disp32, 8-10 B), per
   // row a C load / zeroing, a store and the last k block's epilogue (up to 10 B per instruction;
-  // masked plans also load their masks), the values register's rebases, and its share of the B
-  // and C prefetches (7 B each); not
-  // the code prefetches it carries for the next block (emit_phase adds those). An estimate: a
-  // short one leaves the next block's tail to the hardware prefetchers.
+  // masked plans also load their masks), the values register's rebases (at most one per 128 / 32
+  // values), and its share of the B and C prefetches (7 B each); not the code prefetches it
+  // carries for the next block (emit_phase adds those). An estimate, on the long side: a short
+  // one leaves the next block's tail to the hardware prefetchers.
   int64_t estimate_code_bytes(const Block& b, const Phase& ph) {
     const int nbv = ph.nbv;
     int64_t cols = 0;
     for (size_t i = 0; i < b.entries.size(); ++i) cols += i == 0 || b.entries[i].col != b.entries[i - 1].col;
     const int64_t per_entry = embedded_bcast(nbv) ? 7 * nbv : 6 + (evex() ? 6 : 5) * nbv;
     const int64_t per_col = p_.direct() ? (evex() ? 10 : 8) * nbv : evex() ? 7 + 10 * (nbv - 1) : 8 * nbv;
-    const bool last = b.last;
-    const int64_t per_row = (b.first ? 6 : 10) + 10 +
-                            (last ? (p_.bias ? 10 : 0) + (p_.residual ? 10 : 0) + (p_.act != Activation::None ? 10 : 0) +
-                                        (p_.act == Activation::Relu6 ? 10 : 0)
-                                  : 0);
+    const int64_t epilogue = (p_.bias ? 10 : 0) + (p_.residual ? 10 : 0) + (p_.act != Activation::None ? 10 : 0) +
+                             (p_.act == Activation::Relu6 ? 10 : 0);
+    const int64_t per_row = (b.first ? 6 : 10) + 10 + (b.last ? epilogue : 0);
     return per_entry * static_cast<int64_t>(b.entries.size()) + per_col * cols + per_row * nbv * b.rows +
            (p_.masked() ? 192 : 64) + 7 * static_cast<int64_t>(b.entries.size() / (evex() ? 128 : 32) + prefetches(b, ph).size());
   }
