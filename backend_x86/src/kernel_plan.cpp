@@ -184,7 +184,7 @@ void group_direct_columns(KernelPlan& p, int64_t nnz) {
   SDNN_CHECK(p.direct() && p.family == Family::Spmm);
   constexpr int64_t kDirectGroupBytes = 1024 * 1024, kMaxPrefetchPasses = 64;
   const int64_t chunks = p.n / p.tile_cols();
-  if (nnz * 12 > kDirectGroupBytes) {
+  if (nnz * 12 > kDirectGroupBytes || 2 * nnz >= p.m * p.k) {
     int group = 4;
     while (group > chunks) group /= 2;
     if (group >= 2) p.n_group = group;

@@ -423,8 +423,9 @@ TEST_CASE("masked direct conv: plans the tuner may pick (column groups, K blocks
 
 TEST_CASE("direct conv: the compiler's code prefetch and column groups (group_direct_columns)", "[direct-conv]") {
   using sdnn::backend::kPrefetchCode;
-  // The rule: beyond 1 MiB of code and values (about 12 B per nonzero) groups of up to 4 column
-  // chunks, as many as N has; code prefetch (no B or C prefetch) for at most 64 column passes.
+  // The rule: beyond 1 MiB of code and values (about 12 B per nonzero), or at half density and
+  // more, groups of up to 4 column chunks, as many as N has; code prefetch (no B or C prefetch)
+  // for at most 64 column passes.
   sdnn::backend::KernelPlan p = sdnn::backend::default_plan(Family::Spmm, Isa::Avx512, 64, 576, 64, true, Activation::Relu);
   p.b_offsets.assign(576, 0);
   sdnn::backend::group_direct_columns(p, 3000);
@@ -437,6 +438,13 @@ TEST_CASE("direct conv: the compiler's code prefetch and column groups (group_di
     CHECK(p.n_group == want);
     CHECK(p.prefetch == (n <= 64 * 16 * want ? kPrefetchCode : 0));
   }
+  p.n = 64;  // half dense or more (a stem conv): groups at any size
+  p.n_group = 1;
+  sdnn::backend::group_direct_columns(p, 64 * 576 / 2);
+  CHECK(p.n_group == 4);
+  p.n_group = 1;
+  sdnn::backend::group_direct_columns(p, 64 * 576 / 2 - 1);
+  CHECK(p.n_group == 1);
   for (int64_t n : {1024, 1040}) {  // 64 passes of one chunk: prefetch; 65: none
     p.n = n;
     p.n_group = 1;

@@ -122,15 +122,17 @@ KernelPlan default_plan(Family family, Isa isa, int64_t m, int64_t k, int64_t n,
 // block's code (kPrefetchCode). Plain SpMM only (not direct convolutions).
 void group_columns(KernelPlan& p, int64_t nnz);
 // A direct convolution's prefetch and column groups (plan.b_offsets set). No B or C prefetch: the
-// next chunk's windows are the current one's neighbours. Where code and values pass 1 MiB, groups
-// of up to 4 chunks, so each block's code is fetched from L3 once for four column chunks instead
-// of once per chunk (ResNet-50's 512-channel 7 x 7 convs, 3.5 MB: 1.2-1.3x more than code
-// prefetch alone; 14 x 14 with 256 channels, 0.9 MB, 0.88x). Code prefetch where the kernel makes
-// at most 64 column passes: inside a model a layer's code and values come from L3 on every
+// next chunk's windows are the current one's neighbours. Groups of up to 4 column chunks, so each
+// block's code is fetched once for four chunks instead of once per chunk, where code and values
+// pass 1 MiB (from L3: ResNet-50's 512-channel 7 x 7 convs, 3.5 MB, 1.2-1.3x more than code
+// prefetch alone; 14 x 14 with 256 channels, 0.9 MB, 0.88x) and where the weights are at least
+// half dense (a stem conv: 28 dense rows make about 30 KB of code per block, fetched from L2 again
+// for every chunk without groups; ResNet's 7 x 7 stem 1.09-1.11x). Code prefetch where the kernel
+// makes at most 64 column passes: inside a model a layer's code and values come from L3 on every
 // inference (the rest of the model evicts them from L2), and the first pass waits for them, while
-// the prefetches cost every pass a few percent of code bytes (whole ResNet-50, per layer: 1.04-1.07x
-// at 28 x 28 (49 passes), 1.17-1.26x at 14 x 14, 1.7-2.0x with the groups at 7 x 7; 0.94-1.00x
-// on the 56 x 56 ones (196 passes) and the stem (805); bench/RESULTS.md "Session 11").
+// the prefetches cost every pass a few percent of code bytes (whole ResNet-50, per layer:
+// 1.04-1.07x at 28 x 28 (49 passes), 1.17-1.26x at 14 x 14, 1.7-2.0x with the groups at 7 x 7;
+// 0.94-1.00x on the 56 x 56 ones (196 passes) and the stem (805); bench/RESULTS.md "Session 11").
 void group_direct_columns(KernelPlan& p, int64_t nnz);
 // Whether group_columns treats the pattern as big (L2-resident groups of 4 or 16 chunks).
 bool big_pattern(const KernelPlan& p, int64_t nnz);
