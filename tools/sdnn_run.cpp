@@ -14,6 +14,7 @@
 // usage, 1 otherwise). Output files appear only after a successful run: each is written to a
 // temporary file in its target directory and renamed into place.
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,11 +57,36 @@ std::string errno_text() { return std::strerror(errno); }
 // ---------------------------------------------------------------------------------------------
 // The model .so and its ABI.
 
+// A shared object cut short (a half-copied model.so) still maps, and the loader then faults
+// (SIGBUS) touching the missing pages: check that an ELF file holds every segment it declares.
+void check_elf_complete(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return;  // dlopen says why
+  f.seekg(0, std::ios::end);
+  const uint64_t size = static_cast<uint64_t>(f.tellg());
+  f.seekg(0);
+  Elf64_Ehdr eh{};
+  if (!f.read(reinterpret_cast<char*>(&eh), sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64)
+    return;  // not a 64-bit ELF: dlopen says what it is
+  const auto truncated = [&] { return Error("cannot load model '" + path + "': the file is truncated (" + std::to_string(size) + " bytes)"); };
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+    throw truncated();
+  f.seekg(static_cast<std::streamoff>(eh.e_phoff));
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    if (!f.read(reinterpret_cast<char*>(&ph), sizeof ph)) throw truncated();
+    if (ph.p_type == PT_LOAD && (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)) throw truncated();
+  }
+  if (eh.e_shoff > size || uint64_t{eh.e_shnum} * eh.e_shentsize > size - eh.e_shoff) throw truncated();
+}
+
 class ModelLibrary {
  public:
   explicit ModelLibrary(std::string path) {
     // Without a slash dlopen would search the library path instead of opening this file.
     if (path.find('/') == std::string::npos) path = "./" + path;
+    check_elf_complete(path);
     handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle_) throw Error(std::string("cannot load model: ") + dlerror());
     load = symbol<decltype(&sdnn_model_load)>("sdnn_model_load");
@@ -297,6 +323,13 @@ Array read_npy(const std::string& path) {
       throw bad("shape too large");
     elements *= static_cast<size_t>(d);
   }
+  {  // a header may declare any shape: no allocation beyond what the file holds
+    const auto here = file.tellg();
+    file.seekg(0, std::ios::end);
+    const auto left = static_cast<uint64_t>(file.tellg() - here);
+    file.seekg(here);
+    if (left / item_size < elements) throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
+  }
   const auto read_exactly = [&](char* into, size_t bytes) {
     if (!file.read(into, static_cast<std::streamsize>(bytes)))
       throw bad("data shorter than its shape " + shape_string(header.shape) + " needs");
@@ -435,7 +468,7 @@ void print_info(const std::string& model_path, const std::vector<TensorInfo>& in
 }
 
 int run(const Options& options) {
-  if (options.iters < 1) throw Error("--iters must be at least 1");
+  if (options.iters < 1 || options.iters > 10000000) throw Error("--iters must be within [1, 10000000]");
 
   ModelLibrary lib(options.model_path);
   sdnn_model* raw_model = nullptr;

@@ -6,6 +6,7 @@
 // Stages: import -> pass pipeline (passes/pipeline.cpp) -> lower (kernel plans + emission)
 // -> AOT writer. Every error is an sdnn::Error, printed once here as "sdnnc: error: ...".
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -46,6 +47,22 @@ struct Options {
   std::string tune = default_tune_level(), tune_cache = backend::default_tune_cache_dir(), report;
   bool clear_tune_cache = false;
 };
+
+// Whether the path exists and is a device, pipe or socket (neither a regular file nor a directory).
+bool is_stream(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+// Whether two paths name one file: the same inode where both exist, else the same path once
+// made absolute and normal (symlinks of the existing part resolved).
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  if (stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  std::error_code ea, eb;
+  const auto ca = std::filesystem::weakly_canonical(a, ea), cb = std::filesystem::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
 
 std::pair<std::string, ir::Shape> parse_input_shape(const std::string& spec) {
   auto eq = spec.rfind('=');
@@ -171,7 +188,16 @@ class Driver {
     stages.push_back("lower");
     check_stage_option("--dump-ir", dump_stage(), stages);
     check_stage_option("--stop-after", o_.stop_after, stages);
-    if (o_.output != "-" || o_.emit != "ir") backend::check_output_writable(o_.output);
+    // IR text goes straight into a device or pipe (-o /dev/null); files are written aside and
+    // renamed over the path, which check_output_writable refuses for anything but a regular file.
+    if (o_.output != "-" && !(o_.emit == "ir" && is_stream(o_.output))) backend::check_output_writable(o_.output);
+    if (o_.output == "-" && o_.emit != "ir") fail("-o - (standard output) is for --emit=ir only");
+    // No output may overwrite the model or the other output.
+    const bool writes_output = o_.output != "-";
+    if (writes_output && same_file(o_.output, o_.model)) fail("-o '", o_.output, "' is the input model");
+    if (!o_.report.empty() && same_file(o_.report, o_.model)) fail("--report '", o_.report, "' is the input model");
+    if (!o_.report.empty() && writes_output && same_file(o_.report, o_.output))
+      fail("--report '", o_.report, "' is the -o output");
 
     frontend::ImportOptions io;
     for (const auto& spec : o_.input_shapes) {
@@ -227,6 +253,11 @@ class Driver {
       std::string text = ir::print(g);
       if (o_.output == "-") {
         std::cout << text;
+      } else if (is_stream(o_.output)) {
+        std::ofstream f(o_.output);
+        f << text;
+        f.close();
+        if (!f) fail("cannot write '", o_.output, "'");
       } else {
         std::string tmp = o_.output + ".tmp";
         std::ofstream f(tmp);

@@ -354,6 +354,10 @@ void check_output_writable(const std::string& path) {
   if (path.empty()) fail("no output path given (-o)");
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail("cannot write '", path, "': it is a directory");
+  // The output is written aside and renamed over the path: a device, pipe or socket there would be
+  // replaced, not written.
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail("cannot write '", path, "': not a regular file (a device, pipe or socket)");
   std::string probe = path + ".sdnnc-probe";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) fail("cannot write '", path, "': ", std::strerror(errno));

@@ -20,12 +20,20 @@ const onnx::AttributeProto* find_attr(const onnx::NodeProto& p, const char* key)
     if (a.name() == key) return &a;
   return nullptr;
 }
-int64_t attr_i(const onnx::NodeProto& p, const char* key, int64_t dflt) {
+// An attribute whose type is set and is not `want` is an error (see the importer's attr()).
+const onnx::AttributeProto* typed_attr(const onnx::NodeProto& p, const char* key, onnx::AttributeProto::AttributeType want) {
   const auto* a = find_attr(p, key);
+  if (a && a->type() != onnx::AttributeProto::UNDEFINED && a->type() != want)
+    fail("attribute '", key, "' is ", onnx::AttributeProto::AttributeType_Name(a->type()), ", expected ",
+         onnx::AttributeProto::AttributeType_Name(want));
+  return a;
+}
+int64_t attr_i(const onnx::NodeProto& p, const char* key, int64_t dflt) {
+  const auto* a = typed_attr(p, key, onnx::AttributeProto::INT);
   return a ? a->i() : dflt;
 }
 std::vector<int64_t> attr_ints(const onnx::NodeProto& p, const char* key) {
-  const auto* a = find_attr(p, key);
+  const auto* a = typed_attr(p, key, onnx::AttributeProto::INTS);
   return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
 }
 
@@ -167,6 +175,8 @@ ConstTensor gather(const ConstTensor& data, const ConstTensor& indices, int64_t 
 
 ConstTensor concat(const std::vector<const ConstTensor*>& in, int64_t axis) {
   if (in.empty()) fail("Concat of nothing");
+  for (const ConstTensor* t : in)
+    if (!t) fail("an input is missing");
   const int64_t r = static_cast<int64_t>(in[0]->shape.size());
   axis = norm_axis(axis, r);
   Shape out_shape = in[0]->shape;
@@ -440,7 +450,7 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
     out.shape = Shape(s.begin(), s.end());
     double value = 0;
     out.is_float = true;
-    if (const auto* a = find_attr(p, "value")) {
+    if (const auto* a = typed_attr(p, "value", onnx::AttributeProto::TENSOR)) {
       ConstTensor v = from_onnx_tensor(a->t());
       if (v.numel() != 1) fail("ConstantOfShape value must hold one element");
       value = v.v[0];

@@ -277,21 +277,31 @@ class Importer {
     return g_->add_node(op, name, std::move(inputs), {out});
   }
 
-  const onnx::AttributeProto* attr(const Ctx& c, const char* key) {
+  // The attribute `key` of the node, or null; one whose type is set and is not `want` is an error
+  // (an INT alpha read as a float would silently be 0). UNDEFINED (very old exporters) passes.
+  const onnx::AttributeProto* attr(const Ctx& c, const char* key, onnx::AttributeProto::AttributeType want) {
     for (const auto& a : c.proto.attribute())
-      if (a.name() == key) return &a;
+      if (a.name() == key) {
+        check_attr_type(c, a, want);
+        return &a;
+      }
     return nullptr;
   }
+  void check_attr_type(const Ctx& c, const onnx::AttributeProto& a, onnx::AttributeProto::AttributeType want) {
+    if (a.type() != onnx::AttributeProto::UNDEFINED && a.type() != want)
+      node_fail(c, str_cat("attribute '", a.name(), "' is ", onnx::AttributeProto::AttributeType_Name(a.type()),
+                           ", expected ", onnx::AttributeProto::AttributeType_Name(want)));
+  }
   int64_t attr_int(const Ctx& c, const char* key, int64_t dflt) {
-    const auto* a = attr(c, key);
+    const auto* a = attr(c, key, onnx::AttributeProto::INT);
     return a ? a->i() : dflt;
   }
   double attr_float(const Ctx& c, const char* key, double dflt) {
-    const auto* a = attr(c, key);
+    const auto* a = attr(c, key, onnx::AttributeProto::FLOAT);
     return a ? a->f() : dflt;
   }
   std::vector<int64_t> attr_ints(const Ctx& c, const char* key) {
-    const auto* a = attr(c, key);
+    const auto* a = attr(c, key, onnx::AttributeProto::INTS);
     return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
   }
   void reject_unknown_attrs(const Ctx& c, std::initializer_list<const char*> known) {
@@ -310,14 +320,19 @@ class Importer {
     const auto& a = c.proto.attribute(0);
     const std::string& out = c.proto.output(0);
     if (a.name() == "value") {
+      check_attr_type(c, a, onnx::AttributeProto::TENSOR);
       values_[out] = import_tensor(a.t(), out);
     } else if (a.name() == "value_float") {
+      check_attr_type(c, a, onnx::AttributeProto::FLOAT);
       values_[out] = g_->add_constant(out, {}, {a.f()});
     } else if (a.name() == "value_floats") {
+      check_attr_type(c, a, onnx::AttributeProto::FLOATS);
       values_[out] = g_->add_constant(out, {a.floats_size()}, {a.floats().begin(), a.floats().end()});
     } else if (a.name() == "value_int") {
+      check_attr_type(c, a, onnx::AttributeProto::INT);
       values_[out] = g_->add_constant_i64(out, {}, {a.i()});
     } else if (a.name() == "value_ints") {
+      check_attr_type(c, a, onnx::AttributeProto::INTS);
       values_[out] = g_->add_constant_i64(out, {a.ints_size()}, {a.ints().begin(), a.ints().end()});
     } else {
       node_fail(c, str_cat("unsupported attribute '", a.name(), "'"));
@@ -448,7 +463,7 @@ class Importer {
     ir::Node* n = emit(c, name, op, {c.in[0]}, c.in[0]->shape);
     if (op == "LeakyRelu") n->attrs["alpha"] = attr_float(c, "alpha", 0.01);
     if (op == "Gelu") {
-      const auto* a = attr(c, "approximate");
+      const auto* a = attr(c, "approximate", onnx::AttributeProto::STRING);
       const std::string mode = a ? a->s() : "none";
       if (mode != "none" && mode != "tanh") node_fail(c, str_cat("unsupported attribute value approximate=", mode));
       n->attrs["approximate"] = mode;
@@ -465,7 +480,8 @@ class Importer {
     reject_unknown_attrs(c, {"axes", "keepdims", "noop_with_empty_axes"});
     const Shape& x = c.in[0]->shape;
     const int64_t r = static_cast<int64_t>(x.size());
-    if (opset_ >= 18 && attr(c, "axes")) node_fail(c, "unsupported attribute 'axes' (an input from opset 18)");
+    if (r == 0) node_fail(c, str_cat("input '", c.in[0]->name, "' is a scalar (rank 0): nothing to reduce"));
+    if (opset_ >= 18 && attr(c, "axes", onnx::AttributeProto::INTS)) node_fail(c, "unsupported attribute 'axes' (an input from opset 18)");
     std::vector<int64_t> axes = axes_operand(c, 18);
     if (axes.empty()) {
       if (attr_int(c, "noop_with_empty_axes", 0) != 0) {
@@ -608,7 +624,7 @@ class Importer {
     const int64_t outs = c.proto.output_size();
     std::vector<int64_t> sizes = opset_ >= 13 ? const_ints(c, 1, "split") : attr_ints(c, "split");
     if (sizes.empty()) {
-      const int64_t parts = attr(c, "num_outputs") ? attr_int(c, "num_outputs", outs) : outs;
+      const int64_t parts = attr(c, "num_outputs", onnx::AttributeProto::INT) ? attr_int(c, "num_outputs", outs) : outs;
       if (parts != outs || parts < 1) node_fail(c, str_cat("num_outputs ", parts, " but ", outs, " outputs"));
       // Before opset 18 an implicit split is into equal parts; from 18 the last may be smaller.
       if (opset_ < 18 && x[axis] % parts)
@@ -638,6 +654,8 @@ class Importer {
 
   void concat(Ctx& c, const std::string& name) {
     if (c.in.empty()) node_fail(c, "expects at least 1 input");
+    for (const Value* v : c.in)
+      if (!v) node_fail(c, "an input is missing");
     reject_unknown_attrs(c, {"axis"});
     const Shape& first = c.in[0]->shape;
     const int64_t r = static_cast<int64_t>(first.size());
@@ -846,7 +864,7 @@ class Importer {
       if (p < 0) node_fail(c, "negative pads are not supported");
     const bool ceil_mode = attr_int(c, "ceil_mode", 0) != 0;
     if (ceil_mode && !allow_ceil) node_fail(c, "unsupported attribute value ceil_mode=1");
-    const auto* ap = attr(c, "auto_pad");
+    const auto* ap = attr(c, "auto_pad", onnx::AttributeProto::STRING);
     const std::string auto_pad = ap ? ap->s() : "NOTSET";
     int64_t out[2];
     for (int i = 0; i < 2; ++i) {
@@ -892,6 +910,8 @@ class Importer {
     if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));
     if (!w->is_constant()) node_fail(c, str_cat("weight '", w->name, "' must be a constant"));
     if (w->shape.size() != 4) node_fail(c, str_cat("weight '", w->name, "' must be 4-D, got ", shp(w->shape)));
+    for (int64_t d : w->shape)
+      if (d < 1) node_fail(c, str_cat("weight '", w->name, "' ", shp(w->shape), " has an empty dimension"));
     int64_t group = attr_int(c, "group", 1);
     if (group < 1 || x->shape[1] % group || w->shape[0] % group)
       node_fail(c, str_cat("attribute group=", group, " does not divide the ", x->shape[1], " input and ",
@@ -1068,6 +1088,8 @@ std::unique_ptr<ir::Graph> import_onnx_bytes(const std::string& bytes, const std
 std::unique_ptr<ir::Graph> import_onnx_file(const std::string& path, const ImportOptions& opts) {
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail("cannot read '", path, "': it is a directory");
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail("cannot read '", path, "': not a regular file (a device, pipe or socket)");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open '", path, "': ", std::strerror(errno));
   std::ostringstream ss;

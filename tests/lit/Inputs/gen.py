@@ -1,4 +1,4 @@
-"""Writes one small named ONNX model for the lit tests: gen.py NAME OUT.onnx
+"""Writes one small named ONNX model for the lit tests: gen.py NAME OUT.onnx (or, for a few names, another bad file)
 
 Models are tiny and deterministic; bad ones are bad in exactly one way, named by NAME.
 """
@@ -162,6 +162,17 @@ MODELS = {
         [helper.make_node("Equal", ["x", "x"], ["e"], name="same"),
          helper.make_node("Cast", ["e"], ["y"], name="to_float", to=TensorProto.FLOAT)],
         [fin("x", [5, 3])], [fin("y", None)], []),
+    # Concat whose first input name is empty (an omitted input).
+    "concat_missing_input": lambda: model(
+        [helper.make_node("Concat", ["", "x"], ["y"], name="cc", axis=0)], [fin("x", [2, 3])], [fin("y", None)], []),
+    # An attribute of the wrong type: alpha given as INT would read as 0.0.
+    "attr_type": lambda: model(
+        [helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky", alpha=2)], [fin("x", [3])], [fin("y", None)], []),
+    "reduce_scalar": lambda: model(
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="mean")], [fin("x", [])], [fin("y", None)], []),
+    "conv_empty_weight": lambda: model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="c0")], [fin("x", [1, 4, 6, 6])], [fin("y", None)],
+        [numpy_helper.from_array(np.zeros((4, 4, 0, 3), np.float32), "w")]),
 }
 
 
@@ -173,6 +184,11 @@ def main():
         return
     if name == "not_onnx":
         open(out, "w").write("this is a text file, not a model\n")
+        return
+    if name == "npy_huge_header":  # not a model: an .npy whose header claims 2^30 x 16 floats, no data
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1073741824, 16), }"
+        header += b" " * (127 - 10 - len(header)) + b"\n"
+        open(out, "wb").write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
         return
     onnx.save(MODELS[name](), out)
 
