@@ -180,7 +180,12 @@ class Importer {
     for (int64_t d : shape)
       if (d <= 0)
         fail(label_, ": unsupported empty tensor: graph input '", name, "' has a zero dim in [", ir::shape_to_string(shape), "]");
-    Value* v = g_->add_value(name, input_dtype_, shape);
+    Value* v = nullptr;
+    try {
+      v = g_->add_value(name, input_dtype_, shape);
+    } catch (const Error& e) {
+      fail(label_, ": graph input '", name, "': ", e.what());
+    }
     g_->inputs().push_back(v);
     values_[name] = v;
   }
@@ -188,10 +193,11 @@ class Importer {
   Value* lookup(const std::string& name, const std::string& who) {
     auto it = values_.find(name);
     if (it == values_.end()) {
+      const std::string at = who.rfind(label_ + ":", 0) == 0 ? who : str_cat(label_, ": ", who);  // a node's where has the file
       auto dropped = dropped_outputs_.find(name);
       if (dropped != dropped_outputs_.end())
-        fail(label_, ": ", who, " uses '", name, "', ", dropped->second, ": unsupported (only a node's first output is imported)");
-      fail(label_, ": ", who, " refers to undefined tensor '", name, "'");
+        fail(at, " uses '", name, "', ", dropped->second, ": unsupported (only a node's first output is imported)");
+      fail(at, " refers to undefined tensor '", name, "'");
     }
     return it->second;
   }
@@ -205,7 +211,18 @@ class Importer {
 
   [[noreturn]] void node_fail(const Ctx& c, const std::string& what) { fail(c.where, ": ", what); }
 
+  // Errors from below the importer (the graph refusing a shape, constant folding) get the file and
+  // node in front, once.
   void import_node(const onnx::NodeProto& p) {
+    try {
+      import_node_checked(p);
+    } catch (const Error& e) {
+      if (std::string(e.what()).rfind(label_ + ":", 0) == 0) throw;
+      const std::string name = p.name().empty() ? (p.output_size() ? p.output(0) : std::string("?")) : p.name();
+      fail(label_, ": node '", name, "' (", p.op_type(), "): ", e.what());
+    }
+  }
+  void import_node_checked(const onnx::NodeProto& p) {
     std::string name = p.name().empty() ? (p.output_size() ? p.output(0) : std::string("?")) : p.name();
     Ctx c{p, str_cat(label_, ": node '", name, "' (", p.op_type(), ")"), {}};
     if (!p.domain().empty() && p.domain() != "ai.onnx")
@@ -369,6 +386,7 @@ class Importer {
     try {
       out = fold(c.proto, opset_, ptrs);
     } catch (const Error& e) {
+      if (std::string(e.what()).rfind(label_ + ":", 0) == 0) throw;
       node_fail(c, e.what());
     } catch (const std::exception& e) {
       node_fail(c, str_cat("cannot evaluate the constant inputs: ", e.what()));
@@ -414,6 +432,7 @@ class Importer {
     try {
       out = un ? unsqueeze_shape(c.in[0]->shape, axes) : squeeze_shape(c.in[0]->shape, axes);
     } catch (const Error& e) {
+      if (std::string(e.what()).rfind(label_ + ":", 0) == 0) throw;
       node_fail(c, e.what());
     }
     emit(c, name, "Reshape", {c.in[0]}, out, c.in[0]->dtype);
@@ -604,6 +623,7 @@ class Importer {
       g = slice_geometry(c.in[0]->shape, const_ints(c, 1, "starts"), const_ints(c, 2, "ends"),
                          const_ints(c, 3, "axes"), const_ints(c, 4, "steps"));
     } catch (const Error& e) {
+      if (std::string(e.what()).rfind(label_ + ":", 0) == 0) throw;
       node_fail(c, e.what());
     }
     for (int64_t n : g.count)
@@ -846,6 +866,8 @@ class Importer {
   // the floor formula.
   Window window(const Ctx& c, const Shape& x, std::vector<int64_t> kernel, bool allow_ceil = false) {
     Window wnd;
+    for (int64_t k : kernel)
+      if (k < 1) node_fail(c, str_cat("unsupported kernel_shape value ", k));
     wnd.kernel = kernel;
     auto two = [&](const char* key, int64_t dflt) {
       std::vector<int64_t> v = attr_ints(c, key);
@@ -1008,6 +1030,7 @@ class Importer {
         (i == 1 ? lo : hi) = (*c.in[i]->f32)[0];
       }
     }
+    if (std::isnan(lo) || std::isnan(hi)) node_fail(c, "a NaN bound is not supported");
     ir::Node* n = emit(c, name, "Clip", {c.in[0]}, c.in[0]->shape);
     n->attrs["min"] = lo;
     n->attrs["max"] = hi;

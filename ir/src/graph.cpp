@@ -131,6 +131,16 @@ std::vector<int64_t> Node::get_ints(const std::string& key) const {
 std::string Node::where() const { return str_cat("node '", name, "' (", op, ")"); }
 
 Value* Graph::add_value(std::string name, DType dtype, Shape shape) {
+  // Shapes past what a plan can hold (the runtime's dims are below 2^31, its buffers far below
+  // 2^40 elements) are refused here, before any product of them can overflow int64.
+  constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1, kMaxElements = int64_t{1} << 40;
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d > kMaxDim) fail("tensor '", name, "' shape [", shape_to_string(shape), "] has a dimension above 2^31 - 1");
+    if (d > 0 && elements > kMaxElements / d)
+      fail("tensor '", name, "' shape [", shape_to_string(shape), "] has more than 2^40 elements");
+    if (d > 0) elements *= d;
+  }
   auto v = std::make_unique<Value>();
   v->name = std::move(name);
   v->dtype = dtype;

@@ -170,6 +170,11 @@ MODELS = {
         [helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky", alpha=2)], [fin("x", [3])], [fin("y", None)], []),
     "reduce_scalar": lambda: model(
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean")], [fin("x", [])], [fin("y", None)], []),
+    "pool_kernel0": lambda: model(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[0, 0])], [fin("x", [1, 2, 4, 4])],
+        [fin("y", None)], []),
+    "huge_input": lambda: model(  # 2^40 x 4: its element count would overflow products of shapes
+        [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [1 << 40, 4])], [fin("y", None)], []),
     "conv_empty_weight": lambda: model(
         [helper.make_node("Conv", ["x", "w"], ["y"], name="c0")], [fin("x", [1, 4, 6, 6])], [fin("y", None)],
         [numpy_helper.from_array(np.zeros((4, 4, 0, 3), np.float32), "w")]),
