@@ -138,6 +138,7 @@ void write_report(const ir::Graph& g, const backend::LoweredModel& m, const std:
                            {"arena_bytes", m.arena_bytes},
                            {"layers", layers}};
   const std::string tmp = path + ".tmp";
+  const backend::TempPath guard(tmp);
   std::ofstream f(tmp);
   f << report.dump(2) << "\n";
   f.close();
@@ -260,6 +261,7 @@ class Driver {
         if (!f) fail("cannot write '", o_.output, "'");
       } else {
         std::string tmp = o_.output + ".tmp";
+        const backend::TempPath guard(tmp);
         std::ofstream f(tmp);
         f << text;
         f.close();
@@ -298,6 +300,7 @@ class Driver {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sdnn::backend::install_interrupt_cleanup();
   Options o;
   CLI::App app{"sdnnc: ahead-of-time compiler for pruned (sparse) neural networks on x86.\n"
                "Compiles an ONNX model into a self-contained shared object (C ABI: sdnn.h)."};

@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "sdnn/ir/error.h"
@@ -59,6 +61,7 @@ class TempDir {
     buf.push_back('\0');
     if (!mkdtemp(buf.data())) fail("cannot create a temporary directory in ", tmpl, ": ", std::strerror(errno));
     path_ = buf.data();
+    guard_ = std::make_unique<TempPath>(path_, true);
   }
   ~TempDir() {
     std::error_code ec;
@@ -68,7 +71,35 @@ class TempDir {
 
  private:
   std::string path_;
+  std::unique_ptr<TempPath> guard_;
 };
+
+// The interrupt handler's state: only what a signal handler may touch (fixed buffers, flags, the
+// C compiler's pid); files are unlinked before directories.
+struct CleanupSlot {
+  char path[4096];
+  bool dir;
+  volatile std::sig_atomic_t used;
+};
+constexpr int kCleanupSlots = 64;
+CleanupSlot g_cleanup[kCleanupSlots];
+volatile std::sig_atomic_t g_child_pid = 0;
+
+extern "C" void on_interrupt(int sig) {
+  const pid_t child = static_cast<pid_t>(g_child_pid);
+  if (child > 0) {
+    kill(child, SIGTERM);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  for (const CleanupSlot& s : g_cleanup)
+    if (s.used && !s.dir) unlink(s.path);
+  for (const CleanupSlot& s : g_cleanup)
+    if (s.used && s.dir) rmdir(s.path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
 
 void write_file(const std::string& path, const void* data, size_t size) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -317,9 +348,11 @@ int run_command(const std::vector<std::string>& argv, const std::string& log) {
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
+  g_child_pid = pid;
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  g_child_pid = 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -350,6 +383,30 @@ void commit(const std::string& from, const std::string& to) {
 
 }  // namespace
 
+void install_interrupt_cleanup() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&sa.sa_mask, sig);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+TempPath::TempPath(const std::string& path, bool dir) {
+  if (path.size() >= sizeof(CleanupSlot::path)) return;  // not removable on interrupt; still removed normally
+  for (int i = 0; i < kCleanupSlots; ++i)
+    if (!g_cleanup[i].used) {
+      std::memcpy(g_cleanup[i].path, path.c_str(), path.size() + 1);
+      g_cleanup[i].dir = dir;
+      g_cleanup[i].used = 1;  // last: the handler sees a slot only once its path is complete
+      slot_ = i;
+      return;
+    }
+}
+
+TempPath::~TempPath() {
+  if (slot_ >= 0) g_cleanup[slot_].used = 0;
+}
+
 void check_output_writable(const std::string& path) {
   if (path.empty()) fail("no output path given (-o)");
   struct stat st;
@@ -359,6 +416,7 @@ void check_output_writable(const std::string& path) {
   if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
     fail("cannot write '", path, "': not a regular file (a device, pipe or socket)");
   std::string probe = path + ".sdnnc-probe";
+  TempPath probe_guard(probe);
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) fail("cannot write '", path, "': ", std::strerror(errno));
   ::close(fd);
@@ -368,6 +426,8 @@ void check_output_writable(const std::string& path) {
 void write_shared_object(const LoweredModel& m, const std::string& path) {
   TempDir tmp;
   const std::string code_file = tmp.path() + "/code.bin", weights_file = tmp.path() + "/weights.bin";
+  const TempPath g1(code_file), g2(weights_file), g3(tmp.path() + "/model.S"), g4(tmp.path() + "/plan.c"),
+      g5(tmp.path() + "/cc.log");
   Sources src = make_sources(m, code_file, weights_file);
   write_file(code_file, src.code.data(), src.code.size());
   write_file(weights_file, src.weights.data(), src.weights.size());
@@ -376,6 +436,7 @@ void write_shared_object(const LoweredModel& m, const std::string& path) {
   const char* cc_env = std::getenv("CC");
   const std::string cc = cc_env && *cc_env ? cc_env : "cc";
   const std::string out_tmp = str_cat(path, ".tmp.", getpid());
+  const TempPath out_guard(out_tmp);
   const std::string log = tmp.path() + "/cc.log";
   int rc = run_command({cc, "-shared", "-fPIC", "-O2", "-o", out_tmp, "-I", runtime_include(), tmp.path() + "/model.S",
                         tmp.path() + "/plan.c",
@@ -404,6 +465,7 @@ void write_assembly(const LoweredModel& m, const std::string& path) {
       {path, src.asm_text}};
   for (const auto& [file, data] : files) {
     std::string t = str_cat(file, ".tmp.", getpid());
+    const TempPath guard(t);
     write_file(t, data.data(), data.size());
     commit(t, file);
   }

@@ -13,6 +13,24 @@
 
 namespace sdnn::backend {
 
+// Interrupts (SIGINT, SIGTERM, SIGHUP) while temporaries exist: install_interrupt_cleanup() (once,
+// sdnnc's main) makes them stop a running C compiler, remove every path a TempPath has registered
+// (the model.so being linked, the link's sources, a report or IR written aside), and then end the
+// process as the signal would have. Nothing half-written stays next to the output.
+void install_interrupt_cleanup();
+class TempPath {
+ public:
+  // Registers `path` (a file, or with dir an empty-once-its-files-are-gone directory) until
+  // destruction; registering does not create anything.
+  explicit TempPath(const std::string& path, bool dir = false);
+  ~TempPath();
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+
+ private:
+  int slot_ = -1;
+};
+
 // Throws sdnn::Error naming the path when `path` cannot be created (checked before the long work).
 void check_output_writable(const std::string& path);
 
