@@ -48,6 +48,18 @@ struct Options {
   bool clear_tune_cache = false;
 };
 
+// An error message as one line: control characters (a newline in a node name from the model) are
+// shown escaped, so a message never spans or forges lines.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (unsigned char ch : text) {
+    if (ch == '\n') out += "\\n";
+    else if (ch < 0x20 || ch == 0x7f) out += str_cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
+    else out += static_cast<char>(ch);
+  }
+  return out;
+}
+
 // Whether the path exists and is a device, pipe or socket (neither a regular file nor a directory).
 bool is_stream(const std::string& path) {
   struct stat st;
@@ -165,7 +177,7 @@ class Driver {
   int run() {
     if (o_.emit != "so" && o_.emit != "asm" && o_.emit != "ir") fail("--emit must be ir, asm or so, not '", o_.emit, "'");
     if (!o_.stop_after.empty() && o_.emit != "ir") fail("--stop-after needs --emit=ir");
-    if (o_.sparse_threshold < 0 || o_.sparse_threshold > 1) fail("--sparse-threshold must be within [0, 1]");
+    if (!(o_.sparse_threshold >= 0 && o_.sparse_threshold <= 1)) fail("--sparse-threshold must be within [0, 1]");
     if (o_.threads < 0) fail("--threads must be >= 0");
     backend::LowerOptions lo;
     lo.isa = backend::parse_target(o_.target);
@@ -226,7 +238,7 @@ class Driver {
  private:
   std::string dump_stage() const {
     if (o_.dump_ir.empty() || o_.dump_ir == "after-all") return "";
-    if (o_.dump_ir.rfind("after:", 0) == 0) return o_.dump_ir.substr(6);
+    if (o_.dump_ir.rfind("after:", 0) == 0 && o_.dump_ir.size() > 6) return o_.dump_ir.substr(6);
     fail("--dump-ir must be after-all or after:<stage>, not '", o_.dump_ir, "'");
   }
 
@@ -345,11 +357,11 @@ int main(int argc, char** argv) {
   try {
     return Driver(o).run();
   } catch (const sdnn::Error& e) {
-    std::fprintf(stderr, "sdnnc: error: %s\n", e.what());
+    std::fprintf(stderr, "sdnnc: error: %s\n", one_line(e.what()).c_str());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "sdnnc: error: out of memory\n");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sdnnc: error: internal error: %s\n", e.what());
+    std::fprintf(stderr, "sdnnc: error: internal error: %s\n", one_line(e.what()).c_str());
   }
   return 1;
 }

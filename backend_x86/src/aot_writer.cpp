@@ -447,7 +447,9 @@ void write_shared_object(const LoweredModel& m, const std::string& path) {
   if (rc != 0) {
     std::remove(out_tmp.c_str());
     if (rc < 0) fail("cannot run the C compiler '", cc, "' (set CC to another one)");
-    fail("linking '", path, "' with '", cc, "' failed (exit ", rc, "):\n", read_text(log, 4000));
+    // The compiler's own messages go above the one-line error.
+    std::fprintf(stderr, "%s\n", read_text(log, 4000).c_str());
+    fail("linking '", path, "' with '", cc, "' failed (exit ", rc, "); its messages are above");
   }
   commit(out_tmp, path);
 }

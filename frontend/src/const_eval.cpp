@@ -45,6 +45,19 @@ std::vector<int64_t> ints_of(const ConstTensor* t, const char* what) {
   return out;
 }
 
+// A shape read from a constant tensor (ConstantOfShape, Expand): no negative dims, and few enough
+// elements to hold at compile time.
+Shape checked_shape(const std::vector<int64_t>& dims) {
+  constexpr int64_t kMaxElements = int64_t{1} << 28;  // 1 GiB of floats
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) fail("shape [", ir::shape_to_string(Shape(dims.begin(), dims.end())), "] has a negative dimension");
+    if (d > 0 && n > kMaxElements / d) fail("shape [", ir::shape_to_string(Shape(dims.begin(), dims.end())), "] is too large to fold");
+    n *= d;
+  }
+  return Shape(dims.begin(), dims.end());
+}
+
 int64_t norm_axis(int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) fail("axis ", axis, " is out of range for rank ", rank);
   return axis < 0 ? axis + rank : axis;
@@ -435,6 +448,8 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
   }
   if (op == "Range") {
     const ConstTensor &s = input(0), &l = input(1), &d = input(2);
+    for (const ConstTensor* t : {&s, &l, &d})
+      if (t->numel() != 1) fail("Range start, limit and delta must be scalars");
     if (d.v.at(0) == 0) fail("Range with delta 0");
     ConstTensor out;
     out.is_float = s.is_float;
@@ -447,7 +462,7 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
   if (op == "ConstantOfShape") {
     std::vector<int64_t> s = ints_of(opt(0), "shape");
     ConstTensor out;
-    out.shape = Shape(s.begin(), s.end());
+    out.shape = checked_shape(s);
     double value = 0;
     out.is_float = true;
     if (const auto* a = typed_attr(p, "value", onnx::AttributeProto::TENSOR)) {
@@ -463,7 +478,7 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
     const ConstTensor& t = input(0);
     std::vector<int64_t> s = ints_of(opt(1), "shape");
     ConstTensor target;
-    target.shape = Shape(s.begin(), s.end());
+    target.shape = checked_shape(s);
     target.v.assign(static_cast<size_t>(ir::num_elements(target.shape)), 0);
     return {elementwise({&t, &target}, t.is_float, [](const std::vector<double>& x) { return x[0]; })};
   }

@@ -87,7 +87,20 @@ class Importer {
     Shape shape(t.dims().begin(), t.dims().end());
     for (int64_t d : shape)
       if (d < 0) fail(label_, ": tensor '", name, "' has a negative dimension");
-    const int64_t n = ir::num_elements(shape);
+    // No more elements than the tensor's data could hold (nothing is allocated for a shape its
+    // data does not back, nor is its element count allowed to overflow).
+    const int64_t held = std::max<int64_t>({static_cast<int64_t>(t.raw_data().size()), t.float_data_size(),
+                                            t.int64_data_size(), t.int32_data_size(), t.double_data_size(),
+                                            t.string_data_size()});
+    const bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
+    int64_t n = empty ? 0 : 1;
+    for (int64_t d : shape)
+      if (!empty && (n > held / d || held == 0)) {
+        fail(label_, ": tensor '", name, "' shape [", ir::shape_to_string(shape), "] holds more elements than its data (",
+             held, " values or bytes)");
+      } else if (!empty) {
+        n *= d;
+      }
     const std::string& raw = t.raw_data();
     switch (t.data_type()) {
       case onnx::TensorProto::FLOAT: {
@@ -125,9 +138,19 @@ class Importer {
   }
 
   void import_inputs(const onnx::GraphProto& graph) {
-    std::set<std::string> bound;
+    std::set<std::string> bound, seen;
     for (const auto& in : graph.input()) {
-      if (values_.count(in.name())) continue;  // an initializer listed as input (IR < 4 style)
+      if (!seen.insert(in.name()).second) fail(label_, ": graph input '", in.name(), "' is declared twice");
+      if (auto it = values_.find(in.name()); it != values_.end()) {  // an initializer listed as input (IR < 4 style)
+        const auto& dims = in.type().tensor_type().shape().dim();
+        bool conflict = in.type().tensor_type().has_shape() && dims.size() != static_cast<int>(it->second->shape.size());
+        for (int i = 0; !conflict && in.type().tensor_type().has_shape() && i < dims.size(); ++i)
+          conflict = dims[i].has_dim_value() && dims[i].dim_value() != it->second->shape[static_cast<size_t>(i)];
+        if (conflict)
+          fail(label_, ": graph input '", in.name(), "' is also an initializer, of another shape [",
+               ir::shape_to_string(it->second->shape), "]");
+        continue;
+      }
       if (!in.type().has_tensor_type())
         fail(label_, ": graph input '", in.name(), "' is not a tensor");
       const auto& tt = in.type().tensor_type();
@@ -155,6 +178,8 @@ class Importer {
       for (int i = 0; i < dims.size(); ++i) {
         const auto& d = dims[i];
         int64_t fixed = d.has_dim_value() ? d.dim_value() : -1;
+        if (d.has_dim_value() && d.dim_value() < 0)
+          fail(label_, ": graph input '", in.name(), "' dim ", i, " is negative (", d.dim_value(), ")");
         if (given != opts_.input_shapes.end()) {
           int64_t want = given->second[i];
           if (fixed >= 0 && fixed != want)
@@ -225,6 +250,9 @@ class Importer {
   void import_node_checked(const onnx::NodeProto& p) {
     std::string name = p.name().empty() ? (p.output_size() ? p.output(0) : std::string("?")) : p.name();
     Ctx c{p, str_cat(label_, ": node '", name, "' (", p.op_type(), ")"), {}};
+    for (const auto& o : p.output())
+      if (!o.empty() && (values_.count(o) || dropped_outputs_.count(o)))
+        node_fail(c, str_cat("output '", o, "' is already defined (by another node, a graph input or an initializer)"));
     if (!p.domain().empty() && p.domain() != "ai.onnx")
       node_fail(c, str_cat("unsupported operator domain '", p.domain(), "'; supported ops: ", supported_ops()));
     for (const auto& i : p.input()) c.in.push_back(i.empty() ? nullptr : lookup(i, c.where));
@@ -410,6 +438,8 @@ class Importer {
   std::vector<int64_t> axes_operand(const Ctx& c, int64_t since) {
     std::vector<int64_t> axes;
     if (opset_ >= since) {
+      if (attr(c, "axes", onnx::AttributeProto::INTS))
+        node_fail(c, str_cat("attribute 'axes' is not in opset ", opset_, " (an input from opset ", since, ")"));
       if (c.in.size() > 1 && c.in[1]) {
         if (!c.in[1]->i64) node_fail(c, "axes must be a constant int64 tensor");
         axes.assign(c.in[1]->i64->begin(), c.in[1]->i64->end());

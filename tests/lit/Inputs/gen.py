@@ -170,6 +170,13 @@ MODELS = {
         [helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky", alpha=2)], [fin("x", [3])], [fin("y", None)], []),
     "reduce_scalar": lambda: model(
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean")], [fin("x", [])], [fin("y", None)], []),
+    "dup_output": lambda: model(  # two nodes write 'y'
+        [helper.make_node("Relu", ["x"], ["y"], name="r1"), helper.make_node("Sigmoid", ["x"], ["y"], name="r2")],
+        [fin("x", [2, 3])], [fin("y", None)], []),
+    "squeeze_axes_attr": lambda: model(  # axes became an input in opset 13
+        [helper.make_node("Squeeze", ["x"], ["y"], name="sq", axes=[0])], [fin("x", [1, 3])], [fin("y", None)], []),
+    "newline_name": lambda: model(
+        [helper.make_node("Softsign", ["x"], ["y"], name="two\nlines")], [fin("x", [2, 3])], [fin("y", None)], []),
     "pool_kernel0": lambda: model(
         [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[0, 0])], [fin("x", [1, 2, 4, 4])],
         [fin("y", None)], []),
