@@ -415,7 +415,7 @@ void check_output_writable(const std::string& path) {
   // replaced, not written.
   if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
     fail("cannot write '", path, "': not a regular file (a device, pipe or socket)");
-  std::string probe = path + ".sdnnc-probe";
+  std::string probe = str_cat(path, ".sdnnc-probe.", getpid());
   TempPath probe_guard(probe);
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) fail("cannot write '", path, "': ", std::strerror(errno));

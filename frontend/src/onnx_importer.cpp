@@ -829,6 +829,7 @@ class Importer {
     if (!b->is_constant())
       node_fail(c, str_cat("weight B '", b->name, "' must be a constant (initializer or Constant node)"));
     if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight B '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
+    if (b->numel() == 0) node_fail(c, str_cat("weight B '", b->name, "' ", shp(b->shape), " has an empty dimension"));
     int64_t k = trans_b ? b->shape[1] : b->shape[0];
     int64_t n = trans_b ? b->shape[0] : b->shape[1];
     if (a->shape[1] != k)
@@ -873,6 +874,7 @@ class Importer {
     if (a->shape.size() == 1 || b->shape.size() == 1) return matmul_vector(c, name);
     if (!b->is_constant() || b->shape.size() > 2) return matmul_activations(c, name);
     if (b->shape.size() != 2) node_fail(c, str_cat("unsupported weight '", b->name, "' of shape ", shp(b->shape), ": only 2-D weights"));
+    if (b->numel() == 0) node_fail(c, str_cat("weight '", b->name, "' ", shp(b->shape), " has an empty dimension"));
     if (a->shape.empty() || a->shape.back() != b->shape[0])
       node_fail(c, str_cat("shape mismatch: '", a->name, "' is ", shp(a->shape), " but weight '", b->name,
                            "' is ", shp(b->shape)));
@@ -894,6 +896,8 @@ class Importer {
   // get that much more bottom / right padding, which no pool reads (MaxPool: padding never wins;
   // AveragePool without count_include_pad: divides by the taps inside the image), so the IR keeps
   // the floor formula.
+  // Strides, dilations and pads far beyond any image (they would overflow the window arithmetic).
+  static constexpr int64_t kMaxWindowAttr = int64_t{1} << 20;
   Window window(const Ctx& c, const Shape& x, std::vector<int64_t> kernel, bool allow_ceil = false) {
     Window wnd;
     for (int64_t k : kernel)
@@ -904,7 +908,7 @@ class Importer {
       if (v.empty()) v = {dflt, dflt};
       if (v.size() != 2) node_fail(c, str_cat("attribute ", key, " must have 2 values (2-D only)"));
       for (int64_t e : v)
-        if (e < 1) node_fail(c, str_cat("unsupported attribute value ", key, " = ", e));
+        if (e < 1 || e > kMaxWindowAttr) node_fail(c, str_cat("unsupported attribute value ", key, " = ", e));
       return v;
     };
     wnd.strides = two("strides", 1);
@@ -912,8 +916,10 @@ class Importer {
     wnd.pads = attr_ints(c, "pads");
     if (wnd.pads.empty()) wnd.pads = {0, 0, 0, 0};
     if (wnd.pads.size() != 4) node_fail(c, "attribute pads must have 4 values (2-D only)");
-    for (int64_t p : wnd.pads)
+    for (int64_t p : wnd.pads) {
       if (p < 0) node_fail(c, "negative pads are not supported");
+      if (p > kMaxWindowAttr) node_fail(c, str_cat("unsupported attribute value pads = ", p));
+    }
     const bool ceil_mode = attr_int(c, "ceil_mode", 0) != 0;
     if (ceil_mode && !allow_ceil) node_fail(c, "unsupported attribute value ceil_mode=1");
     const auto* ap = attr(c, "auto_pad", onnx::AttributeProto::STRING);
