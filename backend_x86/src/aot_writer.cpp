@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cmath>
@@ -83,6 +84,7 @@ struct CleanupSlot {
 };
 constexpr int kCleanupSlots = 64;
 CleanupSlot g_cleanup[kCleanupSlots];
+std::atomic<bool> g_cleanup_claimed[kCleanupSlots];  // slots are claimed from the compile threads too
 volatile std::sig_atomic_t g_child_pid = 0;
 
 extern "C" void on_interrupt(int sig) {
@@ -393,18 +395,22 @@ void install_interrupt_cleanup() {
 
 TempPath::TempPath(const std::string& path, bool dir) {
   if (path.size() >= sizeof(CleanupSlot::path)) return;  // not removable on interrupt; still removed normally
-  for (int i = 0; i < kCleanupSlots; ++i)
-    if (!g_cleanup[i].used) {
+  for (int i = 0; i < kCleanupSlots; ++i) {
+    bool free = false;
+    if (g_cleanup_claimed[i].compare_exchange_strong(free, true)) {
       std::memcpy(g_cleanup[i].path, path.c_str(), path.size() + 1);
       g_cleanup[i].dir = dir;
       g_cleanup[i].used = 1;  // last: the handler sees a slot only once its path is complete
       slot_ = i;
       return;
     }
+  }
 }
 
 TempPath::~TempPath() {
-  if (slot_ >= 0) g_cleanup[slot_].used = 0;
+  if (slot_ < 0) return;
+  g_cleanup[slot_].used = 0;
+  g_cleanup_claimed[slot_] = false;
 }
 
 void check_output_writable(const std::string& path) {

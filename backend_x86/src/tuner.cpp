@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "sdnn/backend/aot_writer.h"
 #include "sdnn/backend/jit.h"
 #include "sdnn/backend/kernel_emitter.h"
 #include "sdnn/ir/error.h"
@@ -223,7 +224,8 @@ bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out
 
 void write_cache(const std::string& dir, const std::string& path, const KernelPlan& p, double us) {
   make_dirs(dir);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(gettid());
+  const TempPath guard(tmp);  // gone if the compile is interrupted meanwhile
   {
     std::ofstream f(tmp);
     f << p.mb << ' ' << p.nb << ' ' << p.k_block << ' ' << p.n_group << ' ' << p.embedded_broadcast << ' '
