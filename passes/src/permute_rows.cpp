@@ -190,7 +190,10 @@ ir::Node* sole_linear_consumer(const ir::Graph& g, const ir::Node* layer) {
       v = u->outputs[0];
       continue;
     }
-    if ((u->op != "fc" && u->op != "conv1x1") || u->inputs.size() < 2 || u->inputs[0] != v) return nullptr;
+    // Same op as the layer: fc reads features in the last axis, conv1x1 in axis 1, so only then
+    // are the consumer's columns the layer's rows (fc -> conv1x1 was silently wrong).
+    if ((u->op != "fc" && u->op != "conv1x1") || u->op != layer->op || u->inputs.size() < 2 || u->inputs[0] != v)
+      return nullptr;
     for (size_t i = 1; i < u->inputs.size(); ++i)
       if (u->inputs[i] == v) return nullptr;
     const ir::Value* w = u->inputs[1];
