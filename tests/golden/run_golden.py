@@ -146,6 +146,35 @@ def _conv_chain(shape: tuple[int, int, int, int], layers: list[dict], seed: int,
     m.ir_version = 8
     return m
 
+def _axis_mix(first: str, channels: int = 64, seed: int = 121) -> onnx.ModelProto:
+    """x [1, C, 2, C] through two sparse layers that read different axes, a Relu between them:
+    first="matmul": MatMul over the last axis, then a 1x1 Conv over axis 1; first="conv": the
+    reverse. A row permutation of the first layer must not be undone in the second (it reads the
+    permuted features along another axis) — compiled with permutation on, it once was."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    c = channels
+
+    def sparse(shape: tuple[int, ...], name: str) -> onnx.TensorProto:
+        w = M.prune(rng.standard_normal(shape).astype(np.float32) / np.sqrt(c * 0.1), 0.9)
+        return numpy_helper.from_array(w.astype(np.float32), name)
+
+    mm = lambda a, w, y: helper.make_node("MatMul", [a, w], [y], name=f"mm_{y}")
+    conv = lambda a, w, y: helper.make_node("Conv", [a, w], [y], name=f"conv_{y}", kernel_shape=[1, 1])
+    shapes = {"matmul": (c, c), "conv": (c, c, 1, 1)}
+    second = "conv" if first == "matmul" else "matmul"
+    ops = {"matmul": mm, "conv": conv}
+    nodes = [ops[first]("x", "w0", "h"), helper.make_node("Relu", ["h"], ["a"], name="relu"),
+             ops[second]("a", "w1", "y")]
+    g = helper.make_graph(nodes, f"axis_mix_{first}",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 2, c])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [sparse(shapes[first], "w0"), sparse(shapes[second], "w1")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
 GROUPS: dict[str, list[Case]] = {
     # Direct sparse convolutions (KxK, sparse weights): edge shapes of the issue.
     "sparse_conv": [
@@ -314,6 +343,9 @@ GROUPS: dict[str, list[Case]] = {
              {"batch": 2}),
     ],
     "shape_ops": [
+        # Sparse layers over different axes of one 4-D tensor (permute-rows must stop between them).
+        Case("matmul4d_relu_conv1x1_s90", lambda: _axis_mix("matmul")),
+        Case("conv1x1_relu_matmul4d_s90", lambda: _axis_mix("conv")),
         Case("conv_flatten_gemm_b2_s90",
              lambda: M.conv_flatten_gemm(16, 7, 5, 10, batch=2, sparsity=0.9, seed=81)),
         Case("reshape_identity_mlp_b3_s95",
