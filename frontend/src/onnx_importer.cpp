@@ -51,7 +51,11 @@ class Importer {
     for (const auto& t : graph.initializer()) values_[t.name()] = import_tensor(t, t.name());
     import_inputs(graph);
     for (const auto& node : graph.node()) import_node(node);
+    std::set<std::string> outputs_seen;
     for (const auto& out : graph.output()) {
+      // model.so's outputs are bound by name: one name, one output.
+      if (!outputs_seen.insert(out.name()).second)
+        fail(label_, ": graph output '", out.name(), "' is listed twice; list each output once");
       Value* v = lookup(out.name(), "graph output");
       if (v->dtype != ir::DType::F32) fail(label_, ": graph output '", out.name(), "' is not float32");
       if (v->is_constant())

@@ -139,6 +139,8 @@ class FusePatterns : public Pass {
     if (!eps || !eps->f32 || eps->numel() != 1) return;
     Node* sq = only_user(g, add_eps->outputs[0]);
     if (!is_unary(sq, "sqrt") || dv->inputs[1] != sq->outputs[0]) return;
+    // A constant of higher rank (epsilon [1, 1, 1, 1]) broadcasts the result past x's shape.
+    if (dv->outputs[0]->shape != x->shape) return;
     // Optional scale and shift.
     Node* last = dv;
     std::vector<float> gamma(f, 1.0f), beta;

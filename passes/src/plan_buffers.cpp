@@ -110,8 +110,11 @@ class PlanBuffers : public Pass {
       }
       bool conflict = std::any_of(chain.begin(), chain.end(), [&](Value* v) { return claimed.count(v) != 0; });
       if (conflict) {
+        // The copy takes the output's name; the source keeps its own when the interface names
+        // it (a graph input that is also an output keeps its name on both sides of the ABI).
+        bool named_by_abi = std::find(g.inputs().begin(), g.inputs().end(), out) != g.inputs().end();
         Value* copy = g.add_value(out->name, out->dtype, out->shape);
-        out->name += ".src";
+        if (!named_by_abi) out->name += ".src";
         g.add_node("copy", copy->name + ".copy", {out}, {copy});
         out = copy;
         claimed.insert(copy);

@@ -182,6 +182,21 @@ MODELS = {
         [fin("y", None)], []),
     "huge_input": lambda: model(  # 2^40 x 4: its element count would overflow products of shapes
         [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [1 << 40, 4])], [fin("y", None)], []),
+    "output_twice": lambda: model(  # 'y' listed twice among the graph outputs
+        [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", None), fin("y", None)], []),
+    "input_is_output": lambda: model(  # graph input 'x' also a graph output; 'x.src' a computed one
+        [helper.make_node("Relu", ["x"], ["x.src"], name="r")], [fin("x", [4, 16])],
+        [fin("x.src", None), fin("x", None)], []),
+    # A decomposed layer norm whose epsilon [1, 1, 1, 1] broadcasts the result to rank 4: valid
+    # ONNX, but no layer norm over x's shape.
+    "layer_norm_eps_rank4": lambda: model(
+        [helper.make_node("ReduceMean", ["x"], ["m"], name="m1", axes=[-1]),
+         helper.make_node("Sub", ["x", "m"], ["d"], name="s"), helper.make_node("Pow", ["d", "two"], ["p"], name="pw"),
+         helper.make_node("ReduceMean", ["p"], ["v"], name="m2", axes=[-1]),
+         helper.make_node("Add", ["v", "eps"], ["ve"], name="ae"), helper.make_node("Sqrt", ["ve"], ["sd"], name="sq"),
+         helper.make_node("Div", ["d", "sd"], ["y"], name="dv")], [fin("x", [2, 5, 8])], [fin("y", None)],
+        [numpy_helper.from_array(np.float32(2.0), "two"),
+         numpy_helper.from_array(np.full((1, 1, 1, 1), 1e-3, np.float32), "eps")], opset=13),
     "conv_empty_weight": lambda: model(
         [helper.make_node("Conv", ["x", "w"], ["y"], name="c0")], [fin("x", [1, 4, 6, 6])], [fin("y", None)],
         [numpy_helper.from_array(np.zeros((4, 4, 0, 3), np.float32), "w")]),
