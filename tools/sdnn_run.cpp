@@ -12,7 +12,8 @@
 //
 // Every failure prints one line `sdnn-run: error: ...` on stderr and exits non-zero (2 for bad
 // usage, 1 otherwise). Output files appear only after a successful run: each is written to a
-// temporary file in its target directory and renamed into place.
+// temporary file in its target directory and renamed into place (devices and FIFOs are written in
+// place); an output never replaces the model, an input or another output.
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -24,9 +25,11 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -371,40 +374,114 @@ std::string npy_bytes(const std::vector<int64_t>& shape, const float* data, size
   return bytes;
 }
 
-// A file created beside `path` and renamed onto it by commit(); removed if never committed.
-class PendingFile {
+// Where an output goes. A regular file (or a new one) is written to a temporary file beside it
+// — beside a symbolic link's target, so the link stays — and renamed onto it: the old file stays
+// whole until the new one is, and keeps its permissions. A device or FIFO (/dev/null, a pipe
+// another process reads) is written in place. check() runs before the model does, so a bad path
+// fails fast and nothing is created until the outputs are known.
+class OutputFile {
  public:
-  explicit PendingFile(std::string path) : path_(std::move(path)) {
-    std::string pattern = path_ + ".tmp.XXXXXX";
-    const int fd = mkstemp(pattern.data());
-    if (fd < 0) throw Error("cannot create output file '" + path_ + "': " + errno_text());
-    temp_ = pattern;
-    const mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    ::close(fd);
+  explicit OutputFile(std::string path) : path_(std::move(path)) {
+    std::error_code ec;
+    target_ = resolve(path_, ec);
+    if (ec) throw Error("cannot write output file '" + path_ + "': " + ec.message());
+    struct stat st{};
+    if (::stat(target_.c_str(), &st) == 0) {
+      exists_ = true;
+      device_ = st.st_dev;
+      inode_ = st.st_ino;
+      mode_ = st.st_mode & 07777;
+      if (S_ISDIR(st.st_mode)) throw Error("cannot write output file '" + path_ + "': it is a directory");
+      in_place_ = !S_ISREG(st.st_mode);
+    }
   }
-  ~PendingFile() {
-    if (!temp_.empty()) std::remove(temp_.c_str());
-  }
-  PendingFile(const PendingFile&) = delete;
-  PendingFile& operator=(const PendingFile&) = delete;
+  ~OutputFile() { discard(); }
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
 
+  bool in_place() const { return in_place_; }
+  // The same file as `other` (an existing file with the same identity, or the same resolved path)?
+  bool same_as(const std::string& other) const {
+    struct stat st{};
+    if (exists_ && ::stat(other.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) return true;
+    std::error_code ec;
+    return resolve(other, ec) == target_ && !ec;
+  }
+  // Fails now if the file could not be written later (creates and removes the temporary file).
+  void check() {
+    if (in_place_) {
+      const int fd = ::open(target_.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd < 0 && errno != ENXIO)  // ENXIO: a FIFO nobody reads yet; the write will wait for one
+        throw Error("cannot write output file '" + path_ + "': " + errno_text());
+      if (fd >= 0) ::close(fd);
+      return;
+    }
+    create_temp();
+    discard();
+  }
+  // Writes the bytes (to the temporary file, or in place).
   void write(const std::string& bytes) {
-    std::ofstream file(temp_, std::ios::binary | std::ios::trunc);
+    if (!in_place_) create_temp();
+    std::ofstream file(in_place_ ? target_ : temp_, std::ios::binary | std::ios::trunc);
     file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     file.close();
     if (!file) throw Error("cannot write output file '" + path_ + "': " + errno_text());
   }
   void commit() {
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0)
+    if (temp_.empty()) return;
+    if (std::rename(temp_.c_str(), target_.c_str()) != 0)
       throw Error("cannot write output file '" + path_ + "': " + errno_text());
     temp_.clear();
   }
 
  private:
-  std::string path_;
-  std::string temp_;
+  // The absolute path with links and dot components resolved as far as the path exists.
+  static std::string resolve(const std::string& path, std::error_code& ec) {
+    const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+    return ec ? std::string() : std::filesystem::weakly_canonical(absolute, ec).string();
+  }
+  void create_temp() {
+    std::string pattern = target_ + ".tmp.XXXXXX";
+    const int fd = mkstemp(pattern.data());
+    if (fd < 0) throw Error("cannot create output file '" + path_ + "': " + errno_text());
+    temp_ = pattern;
+    mode_t mode = mode_;
+    if (!exists_) {
+      const mode_t mask = umask(0);
+      umask(mask);
+      mode = 0666 & ~mask;
+    }
+    fchmod(fd, mode);
+    ::close(fd);
+  }
+  void discard() {
+    if (!temp_.empty()) std::remove(temp_.c_str());
+    temp_.clear();
+  }
+
+  std::string path_, target_, temp_;
+  bool exists_ = false, in_place_ = false;
+  dev_t device_ = 0;
+  ino_t inode_ = 0;
+  mode_t mode_ = 0;
+};
+
+// Holds SIGINT, SIGTERM and SIGHUP while the outputs are written and renamed into place: an
+// interrupt then takes effect after them, and never leaves a temporary file behind.
+class HoldInterrupts {
+ public:
+  HoldInterrupts() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    sigprocmask(SIG_BLOCK, &set, &old_);
+  }
+  ~HoldInterrupts() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  HoldInterrupts(const HoldInterrupts&) = delete;
+  HoldInterrupts& operator=(const HoldInterrupts&) = delete;
+
+ private:
+  sigset_t old_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -490,11 +567,21 @@ int run(const Options& options) {
   const std::vector<std::string> output_paths = bind_paths(options.outputs, outputs, "output");
   for (size_t i = 0; i < inputs.size(); ++i)
     if (input_paths[i].empty()) throw Error("missing --input for model input '" + inputs[i].name + "'");
-  for (size_t i = 0; i < output_paths.size(); ++i)
+  // Output files: never the model, an input or another output (by identity, however spelled).
+  std::vector<std::unique_ptr<OutputFile>> files(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (output_paths[i].empty()) continue;
+    files[i] = std::make_unique<OutputFile>(output_paths[i]);
+    const std::string what = "output '" + outputs[i].name + "' ('" + output_paths[i] + "')";
+    if (files[i]->same_as(options.model_path)) throw Error(what + " would overwrite the model");
+    for (size_t j = 0; j < inputs.size(); ++j)
+      if (files[i]->same_as(input_paths[j]))
+        throw Error(what + " would overwrite the file of input '" + inputs[j].name + "'");
     for (size_t j = 0; j < i; ++j)
-      if (!output_paths[i].empty() && output_paths[i] == output_paths[j])
-        throw Error("outputs '" + outputs[j].name + "' and '" + outputs[i].name +
-                    "' are both written to '" + output_paths[i] + "'");
+      if (files[j] && files[j]->same_as(output_paths[i]))
+        throw Error("outputs '" + outputs[j].name + "' and '" + outputs[i].name + "' are both written to '" +
+                    output_paths[i] + "'");
+  }
 
   std::vector<std::vector<float>> input_data(inputs.size());
   std::vector<std::vector<int64_t>> input_ints(inputs.size());
@@ -512,10 +599,9 @@ int run(const Options& options) {
     if (input_ints[i].empty()) input_ints[i].resize(1);
   }
 
-  // Create the output files before running, so a bad path fails fast.
-  std::vector<std::unique_ptr<PendingFile>> pending(outputs.size());
-  for (size_t i = 0; i < outputs.size(); ++i)
-    if (!output_paths[i].empty()) pending[i] = std::make_unique<PendingFile>(output_paths[i]);
+  // Check the output files before running, so a bad path fails fast.
+  for (auto& file : files)
+    if (file) file->check();
 
   std::vector<std::vector<float>> output_data(outputs.size());
   std::vector<const float*> input_pointers;
@@ -555,9 +641,17 @@ int run(const Options& options) {
                 options.threads, median, micros.front());
   }
 
+  // Devices and FIFOs first, interruptible (a FIFO's write waits for a reader); then the files
+  // renamed into place, with interrupts held until they all are.
+  const auto write = [&](size_t i) {
+    files[i]->write(npy_bytes(outputs[i].shape, output_data[i].data(), outputs[i].elements));
+  };
   for (size_t i = 0; i < outputs.size(); ++i)
-    if (pending[i]) pending[i]->write(npy_bytes(outputs[i].shape, output_data[i].data(), outputs[i].elements));
-  for (auto& file : pending)
+    if (files[i] && files[i]->in_place()) write(i);
+  const HoldInterrupts hold;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (files[i] && !files[i]->in_place()) write(i);
+  for (auto& file : files)
     if (file) file->commit();
   return 0;
 }

@@ -17,6 +17,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "sdnn/backend/aot_writer.h"
 #include "sdnn/backend/lower.h"
@@ -347,7 +349,18 @@ int main(int argc, char** argv) {
   app.add_option("--report", o.report, "write a JSON compile report: per layer op, shape, density, plan, time");
   app.add_flag("-v,--verbose", o.verbose, "print timings and sizes");
   try {
-    app.parse(argc, argv);
+    // CLI11 reads `--name=` (an empty value after '=') as a missing value: pass it as `--name ''`.
+    std::vector<std::string> args;
+    for (int i = argc - 1; i > 0; --i) {  // CLI11 takes the arguments in reverse order
+      const std::string a = argv[i];
+      if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
+        args.emplace_back();
+        args.push_back(a.substr(0, a.size() - 1));
+      } else {
+        args.push_back(a);
+      }
+    }
+    app.parse(std::move(args));
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {

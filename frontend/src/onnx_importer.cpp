@@ -553,9 +553,35 @@ class Importer {
       if (!reduced) out.push_back(x[i]);
       else if (keep) out.push_back(1);
     }
-    ir::Node* n = emit(c, name, "ReduceMean", {c.in[0]}, out);
-    n->attrs["axes"] = axes;
-    n->attrs["keepdims"] = static_cast<int64_t>(keep);
+    // Axes in separate runs ({0, 2}) reduce one run at a time, keeping dims (a mean of equal-sized
+    // means is the mean), then reshape to the output if keepdims=0.
+    std::vector<std::vector<int64_t>> runs;
+    for (int64_t a : axes) {
+      if (runs.empty() || runs.back().back() + 1 != a) runs.emplace_back();
+      runs.back().push_back(a);
+    }
+    if (runs.size() == 1) {
+      ir::Node* n = emit(c, name, "ReduceMean", {c.in[0]}, out);
+      n->attrs["axes"] = axes;
+      n->attrs["keepdims"] = static_cast<int64_t>(keep);
+      return;
+    }
+    Value* v = c.in[0];
+    Shape kept = x;
+    for (size_t k = 0; k < runs.size(); ++k) {
+      for (int64_t a : runs[k]) kept[static_cast<size_t>(a)] = 1;
+      ir::Node* n;
+      if (k + 1 == runs.size() && keep) {
+        n = emit(c, name, "ReduceMean", {v}, kept);
+      } else {
+        const std::string part = str_cat(c.proto.output(0), ".mean", k);
+        n = g_->add_node("ReduceMean", str_cat(name, ".mean", k), {v}, {g_->add_value(part, ir::DType::F32, kept)});
+      }
+      n->attrs["axes"] = runs[k];
+      n->attrs["keepdims"] = int64_t{1};
+      v = n->outputs[0];
+    }
+    if (!keep) emit(c, name, "Reshape", {v}, out);
   }
 
   void softmax(Ctx& c, const std::string& name) {

@@ -182,6 +182,9 @@ MODELS = {
         [fin("y", None)], []),
     "huge_input": lambda: model(  # 2^40 x 4: its element count would overflow products of shapes
         [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [1 << 40, 4])], [fin("y", None)], []),
+    "reduce_mean_0_2": lambda: model(  # axes in two runs, dims dropped
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[0, 2], keepdims=0)], [fin("x", [2, 3, 4, 5])],
+        [fin("y", None)], []),
     "output_twice": lambda: model(  # 'y' listed twice among the graph outputs
         [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", None), fin("y", None)], []),
     "input_is_output": lambda: model(  # graph input 'x' also a graph output; 'x.src' a computed one
