@@ -597,6 +597,11 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       } else {
         s.op = SDNN_STEP_CROP;
         w.vl = vl;
+        if (n.has("strides")) {  // a strided 1x1 convolution's subsampling
+          const auto st = n.get_ints("strides");
+          w.stride_h = st[0];
+          w.stride_w = st[1];
+        }
         if (n.inputs.size() > 1) {  // a residual block's add (and activation) folded into the crop
           s.src1 = n.inputs[1]->storage;
           w.residual = 1;

@@ -183,7 +183,12 @@ std::vector<Shape> infer_shapes(const Node& n) {
   if (op == "crop") {
     const Shape& x = in(n, 0).shape;
     const Shape& y = n.outputs[0]->shape;
-    if (x.size() != 4 || y.size() != 4 || x[0] != y[0] || x[1] != y[1] || x[2] != y[2] || y[3] > x[3])
+    // Output (y, x) is input (y * sh, x * sw); without strides the rows are all kept.
+    const auto st = n.has("strides") ? n.get_ints("strides") : std::vector<int64_t>{1, 1};
+    if (st.size() != 2 || st[0] < 1 || st[1] < 1)
+      fail(n.where(), ": a crop's strides must be two positive integers");
+    if (x.size() != 4 || y.size() != 4 || x[0] != y[0] || x[1] != y[1] || y[2] < 1 || y[3] < 1 ||
+        (n.has("strides") ? (y[2] - 1) * st[0] >= x[2] : x[2] != y[2]) || (y[3] - 1) * st[1] >= x[3])
       fail(n.where(), ": cannot crop ", shape_to_string(x), " to ", shape_to_string(y));
     if (n.inputs.size() > 2 || (n.inputs.size() == 2 && in(n, 1).shape != y))
       fail(n.where(), ": a crop's residual must have the output's shape ", shape_to_string(y));

@@ -138,8 +138,10 @@ typedef enum {
                                   * x*Sw + px - pad_left), 0 outside the image; scratch
                                   * sdnn_window_scratch_floats */
   SDNN_STEP_CROP = 23,           /* ChannelBlocked [batch][ceil(in_h*in_w/VL)][C][VL] -> [batch]
-                                  * [ceil(out_h*out_w/VL)][C][VL], keeping columns x < out_w of each
-                                  * of the out_h (= in_h) rows (dst pad columns written 0), or into
+                                  * [ceil(out_h*out_w/VL)][C][VL]: output (y, x) is input
+                                  * (y * stride_h, x * stride_w), y < out_h, x < out_w (a direct
+                                  * convolution's grid cropped with strides 1, a strided 1x1
+                                  * convolution's input subsampled; dst pad columns written 0), or into
                                   * NCHW with conv->dst_nchw; with conv->residual, dst = act(crop +
                                   * src1) (src1 laid out as dst, act = conv->act: a residual
                                   * block's add and ReLU); scratch sdnn_window_scratch_floats */

@@ -602,12 +602,15 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
 
 /* ---- AVX-512 crop: output block by output block, every channel ------------------------------
  * Output position p = oy * out_w + ox of the compact layout comes from grid position
- * oy * in_w + ox; the 16 lanes' sources in the blocked grid are the same for every channel, so
+ * oy * stride_h * in_w + ox * stride_w; the 16 lanes' sources in the blocked grid are the same for every channel, so
  * each (block, channel) is one or two permutes of the (at most 3) grid vectors the block's
  * positions span, or one gather when they span more, and one store (pad lanes of the last block
  * stored 0); with a residual, its vector is added and the sum clamped before the store. */
-/* Grid position (row y, column x of a grid `w` wide) of output position `pos` of rows `ow` wide. */
-static inline int64_t grid_position(int64_t pos, int64_t ow, int64_t w) { return pos / ow * w + pos % ow; }
+/* Grid position (row y * sh, column x * sw of a grid `w` wide) of output position `pos` (row y,
+ * column x) of rows `ow` wide. */
+static inline int64_t grid_position(int64_t pos, int64_t ow, int64_t w, int64_t sh, int64_t sw) {
+  return pos / ow * sh * w + pos % ow * sw;
+}
 
 /* One channel's 16 output lanes of a crop block, from the grid vectors at `base` (c_vl floats
  * apart): lane i is element idx[i] of the concatenated blocks, idx < 16 * blocks (blocks <= 3),
@@ -639,17 +642,19 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
                                                                           float hi) {
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   const int64_t c = p->channels, c_vl = c * 16, ow = p->out_w, w = p->in_w, n_out = p->out_h * ow;
+  const int64_t sh = p->stride_h, sw = p->stride_w;
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16, last = p0 + 15 < n_out ? p0 + 15 : n_out - 1;
     __m512i oy, ox;
     lane_rows(p0, ow, &oy, &ox);
     const __mmask16 real = (__mmask16)(p0 + 16 <= n_out ? 0xFFFFu : (1u << (n_out - p0)) - 1u);
-    const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)w)), ox);
+    const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32((int)(w * sh))),
+                                       _mm512_mullo_epi32(ox, _mm512_set1_epi32((int)sw)));
     /* The block's grid positions span grid blocks first .. first + blocks - 1: up to 3 of them,
      * the lanes are permuted out of those (one or two permutes a channel); a wider span (grid
      * rows much wider than the output rows, or several rows a vector) is gathered. */
-    const int64_t first = grid_position(p0, ow, w) / 16;
-    int blocks = (int)(grid_position(last, ow, w) / 16 - first + 1);
+    const int64_t first = grid_position(p0, ow, w, sh, sw) / 16;
+    int blocks = (int)(grid_position(last, ow, w, sh, sw) / 16 - first + 1);
     __m512i idx = _mm512_maskz_sub_epi32(real, q, _mm512_set1_epi32((int)(first * 16)));
     __m512i off = _mm512_setzero_si512();
     const float* base = in_item + first * c_vl;

@@ -671,7 +671,8 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
   const int64_t c = p->channels, vl = p->vl;
   float* row = scratch;
   if (step->op == SDNN_STEP_CROP) {
-    /* unit (item, row y): row y's first out_w columns of every channel */
+    /* unit (item, output row y): input row y * stride_h, columns x * stride_w for x < out_w, of
+     * every channel */
     const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;
     const int64_t in_item = (in_n + vl - 1) / vl * c * vl, out_blocks = (out_n + vl - 1) / vl;
     const int64_t out_item = out_blocks * c * vl;
@@ -689,18 +690,26 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       return;
     }
     float* res_row = row + sdnn_window_scratch_floats(p) / 2;
+    const int64_t sw = p->stride_w, span = (p->out_w - 1) * sw + 1; /* input columns an output row spans */
     for (int64_t u = unit_begin; u < unit_end; ++u) {
-      const int64_t item = u / p->out_h, y = u - item * p->out_h;
+      const int64_t item = u / p->out_h, y = u - item * p->out_h, at = y * p->stride_h * p->in_w;
       float* in = (float*)src + item * in_item;
       if (p->dst_nchw) { /* row y of every channel plane */
         float* out = dst + (item * c * p->out_h + y) * p->out_w;
-        for (int64_t ch = 0; ch < c; ++ch)
-          sdnn_blocked_copy(out + ch * out_n, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);
+        for (int64_t ch = 0; ch < c; ++ch) {
+          if (sw == 1) {
+            sdnn_blocked_copy(out + ch * out_n, in + ch * vl, at, p->out_w, c * vl, vl, 0);
+            continue;
+          }
+          sdnn_blocked_copy(row, in + ch * vl, at, span, c * vl, vl, 0);
+          for (int64_t x = 0; x < p->out_w; ++x) out[ch * out_n + x] = row[x * sw];
+        }
         continue;
       }
       float* out = dst + item * out_item;
       for (int64_t ch = 0; ch < c; ++ch) {
-        sdnn_blocked_copy(row, in + ch * vl, y * p->in_w, p->out_w, c * vl, vl, 0);
+        sdnn_blocked_copy(row, in + ch * vl, at, span, c * vl, vl, 0);
+        for (int64_t x = 1; sw > 1 && x < p->out_w; ++x) row[x] = row[x * sw]; /* x * sw >= x: in place */
         if (res) {
           sdnn_blocked_copy(res_row, (float*)res + item * out_item + ch * vl, y * p->out_w, p->out_w, c * vl, vl, 0);
           for (int64_t x = 0; x < p->out_w; ++x) row[x] += res_row[x];

@@ -207,6 +207,14 @@ GROUPS: dict[str, list[Case]] = {
              lambda: _conv_chain((2, 32, 7, 7), [{"out": 40, "k": 1, "p": [0, 0, 0, 0]}, {"out": 40},
                                                  {"out": 8, "k": 1, "p": [0, 0, 0, 0], "relu": False}], 120),
              tol=CNN_TOL),
+        # Strided 1x1 convs reading a conv1x1's blocked output subsample it block to block (a
+        # strided crop): odd sizes, rows of 7 and 5 outputs across vector boundaries, stride 3, two
+        # batch items, output NCHW at the end.
+        Case("c16_24_9x13_b2_1x1_s2_s3_subsample",
+             lambda: _conv_chain((2, 16, 9, 13), [{"out": 24, "k": 1, "p": [0, 0, 0, 0]},
+                                                  {"out": 20, "k": 1, "s": 2, "p": [0, 0, 0, 0]},
+                                                  {"out": 12, "k": 1, "s": 3, "p": [0, 0, 0, 0], "relu": False}],
+                                 121), tol=CNN_TOL),
         Case("c64_64_7x7_s2_from_blocked",
              lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
                                                    {"out": 64}], 116), tol=CNN_TOL),

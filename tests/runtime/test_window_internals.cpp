@@ -336,18 +336,26 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
   CHECK_FALSE(valid(wrap, 0, big));
 }
 
-// A crop's geometry: batch items, channels, rows, grid row width, output row width.
+// A crop's geometry: batch items, channels, output rows, grid row width, output row width, and
+// for a strided crop (a strided 1x1 conv's subsampling) the strides and the grid's rows (0: h).
+// Output (y, x) is grid (y * sh, x * sw).
 struct CropGeometry {
-  int64_t batch, c, h, wg, w;
+  int64_t batch, c, h, wg, w, sh = 1, sw = 1, hg = 0;
+  int64_t rows() const { return hg ? hg : h; }
+  int64_t pos(int64_t y, int64_t x) const { return y * sh * wg + x * sw; }
 };
 
 static sdnn_window_params crop_params(const CropGeometry& g, int64_t vl, uint32_t by_blocks) {
   sdnn_window_params p{};
   p.batch = g.batch;
   p.channels = g.c;
-  p.in_h = p.out_h = g.h;
+  p.in_h = g.rows();
+  p.out_h = g.h;
   p.in_w = g.wg;
   p.out_w = g.w;
+  p.kernel_h = p.kernel_w = p.dilation_h = p.dilation_w = 1;
+  p.stride_h = g.sh;
+  p.stride_w = g.sw;
   p.vl = vl;
   p.by_blocks = by_blocks;
   return p;
@@ -363,24 +371,28 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
   if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
   // The AVX-512 path's ways: a vector's 16 outputs from one or two grid blocks (most), from three
   // ({1, 4, 4, 20, 8}: block 1 spans grid blocks 1-3), or gathered from more ({1, 4, 20, 20, 1}).
+  // Strided (subsampling) crops: 9x13 -> 5x7 and 5x13 -> 2x3 (stride 3), ResNet's 56 -> 28,
+  // vectors across rows of 7 (gathered), a column stride spanning more than 3 blocks (gathered).
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
                             Geometry{2, 8, 14, 16, 14}, Geometry{1, 5, 6, 58, 56}, Geometry{1, 4, 3, 9, 7},
-                            Geometry{1, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1}})
+                            Geometry{1, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1}, Geometry{2, 5, 5, 13, 7, 2, 2, 9},
+                            Geometry{1, 6, 2, 13, 3, 3, 3, 5}, Geometry{1, 3, 28, 56, 28, 2, 2, 56},
+                            Geometry{1, 4, 7, 14, 7, 2, 2, 14}, Geometry{1, 3, 3, 40, 4, 2, 9, 6}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u})
         for (int residual = 0; residual < 3; ++residual)  // none, separate, in place
           for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) {
             if (by_blocks && (vl != 16 || !avx512)) continue;
             if (!residual && act != SDNN_ACT_NONE) continue;
-            INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl "
-                          << vl << " by_blocks " << by_blocks << " residual " << residual << " act " << act);
+            INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " strides "
+                          << g.sh << "x" << g.sw << " grid h " << g.rows() << " vl " << vl << " by_blocks " << by_blocks << " residual " << residual << " act " << act);
             sdnn_window_params p = crop_params(g, vl, by_blocks);
             p.residual = residual != 0;
             p.act = act;
             sdnn_step step{};
             step.op = SDNN_STEP_CROP;
             step.conv = &p;
-            const int64_t in_blocks = (g.h * g.wg + vl - 1) / vl, out_blocks = (g.h * g.w + vl - 1) / vl;
+            const int64_t in_blocks = (g.rows() * g.wg + vl - 1) / vl, out_blocks = (g.h * g.w + vl - 1) / vl;
             const int64_t in_item = in_blocks * g.c * vl, out_item = out_blocks * g.c * vl;
             std::vector<float> grid(static_cast<size_t>(g.batch * in_item)), res(static_cast<size_t>(g.batch * out_item));
             for (size_t i = 0; i < grid.size(); ++i) grid[i] = static_cast<float>((i * 7919) % 23) - 11.0f;
@@ -393,7 +405,7 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
               for (int64_t ch = 0; ch < g.c; ++ch)
                 for (int64_t y = 0; y < g.h; ++y)
                   for (int64_t x = 0; x < g.w; ++x) {
-                    float v = grid[at(b, ch, y * g.wg + x, in_item)];
+                    float v = grid[at(b, ch, g.pos(y, x), in_item)];
                     if (residual) v += res[at(b, ch, y * g.w + x, out_item)];
                     if (act != SDNN_ACT_NONE) v = std::max(v, 0.0f);
                     if (act == SDNN_ACT_RELU6) v = std::min(v, 6.0f);
@@ -425,18 +437,19 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
                             Geometry{1, 5, 6, 58, 56}, Geometry{2, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1},
-                            Geometry{1, 8, 112, 115, 112}})
+                            Geometry{1, 8, 112, 115, 112}, Geometry{2, 5, 5, 13, 7, 2, 2, 9},
+                            Geometry{1, 4, 7, 14, 7, 2, 2, 14}, Geometry{1, 3, 3, 40, 4, 2, 9, 6}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u}) {
         if (by_blocks && (vl != 16 || !avx512)) continue;
-        INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " vl " << vl
-                      << " by_blocks " << by_blocks);
+        INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " strides "
+                      << g.sh << "x" << g.sw << " grid h " << g.rows() << " vl " << vl << " by_blocks " << by_blocks);
         sdnn_window_params p = crop_params(g, vl, by_blocks);
         p.dst_nchw = 1;
         sdnn_step step{};
         step.op = SDNN_STEP_CROP;
         step.conv = &p;
-        const int64_t in_item = (g.h * g.wg + vl - 1) / vl * g.c * vl, plane = g.h * g.w;
+        const int64_t in_item = (g.rows() * g.wg + vl - 1) / vl * g.c * vl, plane = g.h * g.w;
         std::vector<float> grid(static_cast<size_t>(g.batch * in_item));
         for (size_t i = 0; i < grid.size(); ++i) grid[i] = static_cast<float>((i * 7919) % 23) - 11.0f;
         const int64_t guard = 64, total = g.batch * g.c * plane;
@@ -444,7 +457,7 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
         for (int64_t b = 0; b < g.batch; ++b)
           for (int64_t ch = 0; ch < g.c; ++ch)
             for (int64_t q = 0; q < plane; ++q) {
-              const int64_t pos = q / g.w * g.wg + q % g.w;
+              const int64_t pos = g.pos(q / g.w, q % g.w);
               want[static_cast<size_t>(guard + (b * g.c + ch) * plane + q)] =
                   grid[static_cast<size_t>(b * in_item + (pos / vl) * g.c * vl + ch * vl + pos % vl)];
             }
