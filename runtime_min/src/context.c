@@ -300,7 +300,7 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
   if (is_window_op(step->op)) {
     const int64_t units = sdnn_window_units(step);
     sdnn_window_run(step, bound->src0, bound->dst, units * thread / threads,
-                    units * (thread + 1) / threads);
+                    units * (thread + 1) / threads, c->plan->required_cpu);
     return;
   }
   if (step->op != SDNN_STEP_COPY && step->op != SDNN_STEP_RELU && step->op != SDNN_STEP_ADD &&

@@ -4,6 +4,7 @@
 #include "depthwise_simd.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -725,6 +726,52 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
         const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
         for (int s = 0; s < segs[k]; ++s) _mm512_mask_storeu_ps(pl + offs[k][s], masks[k][s], v);
       }
+    }
+  }
+}
+
+/* ---- AVX-512 max pool, kernel_w 3, stride_w 2, dilation_w 1, NCHW ----------------------------
+ * Output columns ox .. ox + 15 of one input row take its columns 2 ox - pl + {0, 1, 2}: two loads
+ * (columns c0 .. c0 + 31, c0 = 2 ox - pl, those outside the row masked in as -inf) give the even
+ * and odd columns by one permute each, the third tap is the even ones a lane on (lane 15 from
+ * column c0 + 32). Taps are taken in the generic path's order (rows, then columns) with its
+ * comparison, acc = tap > acc ? tap : acc (_mm512_max_ps(tap, acc)): NaNs never win, and the
+ * result is bitwise the generic one. */
+static inline uint32_t lane_mask(int64_t lo, int64_t hi) { /* lanes i, lo <= i < hi, of 16 */
+  if (lo < 0) lo = 0;
+  if (hi > 16) hi = 16;
+  return lo >= hi ? 0u : ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 acc, const float* row, int64_t c0,
+                                                                        int64_t w) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i next = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
+  const __m512 lowest = _mm512_set1_ps(-INFINITY);
+  const __m512 a = _mm512_mask_loadu_ps(lowest, (__mmask16)lane_mask(-c0, w - c0), row + c0);
+  const __m512 b = _mm512_mask_loadu_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16), row + c0 + 16);
+  const float last = c0 + 32 >= 0 && c0 + 32 < w ? row[c0 + 32] : -INFINITY;
+  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), acc);
+  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), acc);
+  return _mm512_max_ps(
+      _mm512_mask_blend_ps((__mmask16)0x8000u, _mm512_permutex2var_ps(a, next, b), _mm512_set1_ps(last)), acc);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p,
+                                                                              const float* in, float* out,
+                                                                              int64_t oy0, int64_t oy1) {
+  const int64_t h = p->in_h, w = p->in_w, ow = p->out_w;
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    float* o = out + oy * ow;
+    for (int64_t ox = 0; ox < ow; ox += 16) {
+      const int64_t c0 = 2 * ox - p->pad_left;
+      __m512 acc = _mm512_set1_ps(-INFINITY);
+      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {
+        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        if (iy >= 0 && iy < h) acc = max3s2(acc, in + iy * w, c0, w);
+      }
+      _mm512_mask_storeu_ps(o + ox, (__mmask16)lane_mask(0, ow - ox), acc);
     }
   }
 }

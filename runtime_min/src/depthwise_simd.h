@@ -57,4 +57,9 @@ void sdnn_crop_blocks_avx512(const sdnn_window_params* p, const float* in_item, 
 void sdnn_pad_blocks_avx512(const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
                             int64_t block_end);
 
+/* MAXPOOL rows [oy0, oy1) of one NCHW plane with AVX-512, for kernel_w 3, stride_w 2,
+ * dilation_w 1 (any kernel_h, stride_h, dilation_h, pads): a ResNet stem's 3x3 stride-2 pool. */
+void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p, const float* in, float* out, int64_t oy0,
+                                 int64_t oy1);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

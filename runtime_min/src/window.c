@@ -823,7 +823,7 @@ void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin
 }
 
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,
-                     int64_t unit_end) {
+                     int64_t unit_end, uint32_t cpu) {
   const sdnn_window_params* p = step->conv;
   const geometry g = geometry_of(p);
   const int64_t in_plane = g.h * g.w;
@@ -853,6 +853,8 @@ void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_
         float* out = dst + plane * out_plane;
         if (step->op == SDNN_STEP_DEPTHWISE)
           depthwise_rows(&g, p, in, out, plane % g.c, r0, r1);
+        else if (step->op == SDNN_STEP_MAXPOOL && (cpu & SDNN_CPU_AVX512F) && g.kw == 3 && g.sw == 2 && g.dw == 1)
+          sdnn_maxpool_rows_s2_avx512(p, in, out, r0, r1);
         else
           pool_rows(&g, p, step->op == SDNN_STEP_MAXPOOL, in, out, r0, r1);
         u += r1 - r0;

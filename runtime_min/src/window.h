@@ -50,8 +50,10 @@ int64_t sdnn_window_units(const sdnn_step* step);
  * many threads are worth waking. */
 int64_t sdnn_window_work(const sdnn_step* step);
 
-/* Runs units [unit_begin, unit_end) of a windowed step: src is the step's src0, dst its dst. */
+/* Runs units [unit_begin, unit_end) of a windowed step: src is the step's src0, dst its dst;
+ * cpu: the plan's required_cpu (SDNN_CPU_AVX512F lets a 3-wide, stride-2 max pool run AVX-512
+ * code). */
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,
-                     int64_t unit_end);
+                     int64_t unit_end, uint32_t cpu);
 
 #endif /* SDNN_RUNTIME_WINDOW_H */

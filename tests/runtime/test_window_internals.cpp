@@ -62,18 +62,24 @@ TEST_CASE("window ops match the reference for any split of their units", "[windo
         k.op == SDNN_STEP_CLIP ? static_cast<int64_t>(x.size()) : sdnn_window_units(&step);
     if (k.op != SDNN_STEP_CLIP) CHECK(units == expected_units(k));
 
-    for (int64_t parts : {1, 2, 3, 5, 16}) {
-      INFO("parts " << parts);
-      std::vector<float> y(want.value.size(), -777.0f);
-      if (k.in_place) y = x;
-      for (int64_t part = parts - 1; part >= 0; --part) {
-        const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
-        if (k.op == SDNN_STEP_CLIP)
-          sdnn_clip_range(y.data(), k.in_place ? y.data() : x.data(), k.lo, k.hi, u0, u1);
-        else
-          sdnn_window_run(&step, x.data(), y.data(), u0, u1);
+    // The plan's CPU bits: the portable code, and AVX-512 (a 3-wide stride-2 max pool) where the
+    // CPU has it.
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+    for (uint32_t cpu : {0u, static_cast<uint32_t>(SDNN_CPU_AVX512F)}) {
+      if (cpu && !avx512) continue;
+      for (int64_t parts : {1, 2, 3, 5, 16}) {
+        INFO("parts " << parts << " cpu " << cpu);
+        std::vector<float> y(want.value.size(), -777.0f);
+        if (k.in_place) y = x;
+        for (int64_t part = parts - 1; part >= 0; --part) {
+          const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
+          if (k.op == SDNN_STEP_CLIP)
+            sdnn_clip_range(y.data(), k.in_place ? y.data() : x.data(), k.lo, k.hi, u0, u1);
+          else
+            sdnn_window_run(&step, x.data(), y.data(), u0, u1, cpu);
+        }
+        CHECK(window_mismatch(y, want) == "");
       }
-      CHECK(window_mismatch(y, want) == "");
     }
   }
 }

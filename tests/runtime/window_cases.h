@@ -89,6 +89,13 @@ static const tw_case tw_cases[] = {
     {"max3x3_1x1img_p1", SDNN_STEP_MAXPOOL, {1, 2, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
     {"max5x3_s2x1", SDNN_STEP_MAXPOOL, {1, 3, 11, 6, 5, 3, 2, 1, 2, 1, 2, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, 0},
     {"max_big", SDNN_STEP_MAXPOOL, {1, 16, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
+    /* 3-wide stride-2 pools (the AVX-512 path with SDNN_CPU_AVX512F): no pads and a 40-wide row
+     * (two 16-output vectors and a partial one), a ResNet stem's 112x112, a left pad of 2 with
+     * rows of 2 taps at stride 1, a row narrower than one vector. */
+    {"max3x3_s2_p0_w40", SDNN_STEP_MAXPOOL, {1, 3, 9, 40, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
+    {"max3x3_s2_stem112", SDNN_STEP_MAXPOOL, {1, 2, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
+    {"max2x3_s1x2_p2_asym", SDNN_STEP_MAXPOOL, {1, 2, 7, 37, 2, 3, 1, 2, 2, 2, 0, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
+    {"max3x3_s2_w5", SDNN_STEP_MAXPOOL, {2, 3, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, -1.5f},
 
     {"avg3x3_s1_p1", SDNN_STEP_AVGPOOL, {1, 4, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 0, 0, 0, 0, 1, 0},
     {"avg3x3_s1_p1_incl", SDNN_STEP_AVGPOOL, {1, 4, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 1, 0, 0, 0, 0, 1, 0},
