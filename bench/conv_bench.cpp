@@ -378,8 +378,9 @@ int window_threads(const sdnn_step& step, int max_threads) {
 // sdnn_zero_borders_run.
 class PlanesStep {
  public:
-  PlanesStep(uint32_t op, const sdnn_window_params& params, sdnn_pool* pool, int max_threads)
-      : params_(params), pool_(pool) {
+  // cpu: the SDNN_CPU_* bits a model of this ISA carries (its required_cpu).
+  PlanesStep(uint32_t op, const sdnn_window_params& params, sdnn_pool* pool, int max_threads, uint32_t cpu)
+      : params_(params), pool_(pool), cpu_(cpu) {
     step_.op = op;
     step_.conv = &params_;
     units_ = sdnn_window_units(&step_);
@@ -412,12 +413,13 @@ class PlanesStep {
   }
   void run_units(const float* src, float* dst, float* scratch, int64_t begin, int64_t end) {
     if (step_.op == SDNN_STEP_ZERO_BORDERS) return sdnn_zero_borders_run(&step_, dst, begin, end);
-    sdnn_planes_run(&step_, src, nullptr, dst, scratch, begin, end);
+    sdnn_planes_run(&step_, src, nullptr, dst, scratch, begin, end, cpu_);
   }
 
   sdnn_window_params params_;
   sdnn_step step_{};
   sdnn_pool* pool_;
+  uint32_t cpu_;
   int64_t units_ = 0, scratch_floats_ = 0;
   int threads_ = 1;
   Floats scratch_;
@@ -578,6 +580,7 @@ struct SdnnData {
 
   SdnnData(const Workload& wl, Input in, sdnn_pool* pool, int max_threads) : input(in) {
     const Geometry& g = wl.g;
+    const uint32_t cpu = g.vl == 16 ? SDNN_CPU_AVX2 | SDNN_CPU_AVX512F : SDNN_CPU_AVX2;
     wq = g.wq;
     x = Rotation(wl.copies, g.x_floats(in));
     planes = Rotation(wl.copies, g.planes_floats());
@@ -615,7 +618,7 @@ struct SdnnData {
     pp.dilation_h = pp.dilation_w = 1;
     pp.vl = in == Input::Nchw ? 0 : g.vl;
     pp.in_row_stride = in == Input::Grid ? g.wq : 0;
-    pad = std::make_unique<PlanesStep>(SDNN_STEP_PAD_PLANES, pp, pool, max_threads);
+    pad = std::make_unique<PlanesStep>(SDNN_STEP_PAD_PLANES, pp, pool, max_threads, cpu);
     sdnn_window_params cp{};
     cp.batch = 1;
     cp.channels = g.oc;
@@ -625,7 +628,7 @@ struct SdnnData {
     cp.out_w = g.wo;
     cp.vl = g.vl;
     cp.by_blocks = g.vl == 16;  // as sdnnc lowers a crop for AVX-512: gathered, block by block
-    crop = std::make_unique<PlanesStep>(SDNN_STEP_CROP, cp, pool, max_threads);
+    crop = std::make_unique<PlanesStep>(SDNN_STEP_CROP, cp, pool, max_threads, cpu);
     // lower.cpp's zero_borders after a planes-out kernel: the pads of the next conv's planes.
     sdnn_window_params zp{};
     zp.batch = 1;
@@ -635,7 +638,7 @@ struct SdnnData {
     zp.out_h = g.rows;
     zp.out_w = g.wq;
     zp.pad_top = zp.pad_left = kPad;
-    zero = std::make_unique<PlanesStep>(SDNN_STEP_ZERO_BORDERS, zp, pool, max_threads);
+    zero = std::make_unique<PlanesStep>(SDNN_STEP_ZERO_BORDERS, zp, pool, max_threads, cpu);
   }
 };
 

@@ -294,7 +294,7 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
   if (step->op == SDNN_STEP_PAD_PLANES || step->op == SDNN_STEP_CROP) {
     const int64_t units = sdnn_window_units(step);
     sdnn_planes_run(step, bound->src0, bound->src1, bound->dst, c->scratch + c->scratch_floats * (size_t)thread,
-                    units * thread / threads, units * (thread + 1) / threads);
+                    units * thread / threads, units * (thread + 1) / threads, c->plan->required_cpu);
     return;
   }
   if (is_window_op(step->op)) {

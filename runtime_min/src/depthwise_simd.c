@@ -775,3 +775,9 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(con
     }
   }
 }
+
+int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu) {
+  if (cpu & SDNN_CPU_AVX512F) return even_avx512(d, row, n, readable);
+  if (cpu & SDNN_CPU_AVX2) return even_avx2(d, row, n, readable);
+  return 0;
+}

@@ -62,4 +62,9 @@ void sdnn_pad_blocks_avx512(const sdnn_window_params* p, const float* in_item, f
 void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p, const float* in, float* out, int64_t oy0,
                                  int64_t oy1);
 
+/* d[x] = row[2 x] for x below n with AVX-512 or AVX2 permutes, as `cpu` (SDNN_CPU_* bits) allows,
+ * reading at most `readable` floats of row: returns how many it did (a multiple of the vector
+ * width; 0 without either ISA), the caller does the rest. */
+int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

@@ -647,9 +647,10 @@ static void zero_run(float* d, int64_t n) {
     zero_floats(d, n);
 }
 
-/* Zero-padded phase row: d[x] = line[x * s + f - pad] where that is in [0, w), else 0. */
+/* Zero-padded phase row: d[x] = line[x * s + f - pad] where that is in [0, w), else 0 (stride 2
+ * with vector permutes as `cpu` allows). */
 static void phase_row(float* restrict d, const float* restrict line, int64_t cols, int64_t s, int64_t f,
-                      int64_t pad, int64_t w) {
+                      int64_t pad, int64_t w, uint32_t cpu) {
   const int64_t first = pad - f; /* inside: x * s >= first and x * s < first + w */
   int64_t x0 = first <= 0 ? 0 : s == 1 ? first : (first + s - 1) / s;
   int64_t x1 = first + w <= 0 ? 0 : s == 1 ? first + w : (first + w + s - 1) / s;
@@ -658,15 +659,17 @@ static void phase_row(float* restrict d, const float* restrict line, int64_t col
   if (x1 < x0) x1 = x0;
   zero_run(d, x0);
   const float* src = line + (x0 * s - first);
-  if (s == 1)
+  if (s == 1) {
     for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = src[x];
-  else
-    for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = src[x * s];
+  } else {
+    int64_t x = s == 2 ? sdnn_even_floats(d + x0, src, x1 - x0, w - (x0 * s - first), cpu) : 0;
+    for (; x < x1 - x0; ++x) d[x0 + x] = src[x * s];
+  }
   zero_run(d + x1, cols - x1);
 }
 
 void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
-                     int64_t unit_begin, int64_t unit_end) {
+                     int64_t unit_begin, int64_t unit_end, uint32_t cpu) {
   const sdnn_window_params* p = step->conv;
   const int64_t c = p->channels, vl = p->vl;
   float* row = scratch;
@@ -750,7 +753,9 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
           else if (sw == 1)
             memcpy(d + x0, line, (size_t)(x1 - x0) * sizeof(float));
           else
-            for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = line[x * sw];
+            for (int64_t x = sw == 2 ? sdnn_even_floats(d + x0, line, x1 - x0, w - (x0 * sw - first), cpu) : 0;
+                 x < x1 - x0; ++x)
+              d[x0 + x] = line[x * sw];
         }
       }
     }
@@ -791,7 +796,7 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       for (int64_t px = 0; px < sw; ++px) {
         float* d = out + ((ch * sh + py) * sw + px) * plane;
         if (line)
-          phase_row(d, line, cols, sw, px, p->pad_left, w);
+          phase_row(d, line, cols, sw, px, p->pad_left, w, cpu);
         else
           zero_run(d, cols);
       }

@@ -30,6 +30,19 @@ namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// The CPU bits a plan may carry that this CPU can run (0: the portable code), each with the units
+// run whole (1 part) and split like 3 threads.
+std::vector<std::pair<uint32_t, int>> cpu_parts() {
+  std::vector<std::pair<uint32_t, int>> out;
+  std::vector<uint32_t> cpus = {0};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) cpus.push_back(SDNN_CPU_AVX2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))
+    cpus.push_back(SDNN_CPU_AVX2 | SDNN_CPU_AVX512F);
+  for (uint32_t cpu : cpus)
+    for (int parts : {1, 3}) out.emplace_back(cpu, parts);
+  return out;
+}
+
 int64_t expected_units(const tw_case& k) {
   const tw_geometry& g = k.g;
   switch (k.op) {
@@ -419,13 +432,13 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
                   }
             const int64_t units = sdnn_window_units(&step);
             std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
-            for (int parts : {1, 3}) {
+            for (const auto& [cpu, parts] : cpu_parts()) {
               std::vector<float> dst = residual == 2 ? res : std::vector<float>(res.size(), kNaN);
               const float* r = residual == 2 ? dst.data() : residual ? res.data() : nullptr;
               for (int t = parts - 1; t >= 0; --t)
                 sdnn_planes_run(&step, grid.data(), r, dst.data(), scratch.data(), units * t / parts,
-                                units * (t + 1) / parts);
-              INFO(parts << " parts");
+                                units * (t + 1) / parts, cpu);
+              INFO(parts << " parts, cpu " << cpu);
               for (size_t i = 0; i < dst.size(); ++i) {
                 INFO("element " << i);
                 REQUIRE(dst[i] == want[i]);
@@ -469,12 +482,12 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
             }
         const int64_t units = sdnn_window_units(&step);
         std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
-        for (int parts : {1, 3}) {
+        for (const auto& [cpu, parts] : cpu_parts()) {
           std::vector<float> dst(want.size(), kNaN);
           for (int t = parts - 1; t >= 0; --t)
             sdnn_planes_run(&step, grid.data(), nullptr, dst.data() + guard, scratch.data(), units * t / parts,
-                            units * (t + 1) / parts);
-          INFO(parts << " parts");
+                            units * (t + 1) / parts, cpu);
+          INFO(parts << " parts, cpu " << cpu);
           for (size_t i = 0; i < dst.size(); ++i) {
             INFO("element " << i);
             REQUIRE((std::isnan(want[i]) ? std::isnan(dst[i]) : dst[i] == want[i]));
@@ -528,11 +541,12 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
     const int64_t units = sdnn_window_units(&step);
     CHECK(units == g.batch * g.c);
     std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)) + 1);
-    for (int parts : {1, 3}) {
+    for (const auto& [cpu, parts] : cpu_parts()) {
       std::vector<float> dst(want.size(), kNaN);
       for (int t = parts - 1; t >= 0; --t)
-        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts, units * (t + 1) / parts);
-      INFO(parts << " parts");
+        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
+                        units * (t + 1) / parts, cpu);
+      INFO(parts << " parts, cpu " << cpu);
       for (size_t i = 0; i < dst.size(); ++i) {
         INFO("element " << i);
         REQUIRE(dst[i] == want[i]);
@@ -586,12 +600,12 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
       step.conv = &p;
       const int64_t units = sdnn_window_units(&step);
       std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
-      for (int parts : {1, 3}) {
+      for (const auto& [cpu, parts] : cpu_parts()) {
         std::vector<float> dst(static_cast<size_t>(g.batch * g.c * g.rows * g.cols), kNaN);
         for (int t = parts - 1; t >= 0; --t)
           sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
-                          units * (t + 1) / parts);
-        INFO("by_blocks " << by_blocks << ", " << parts << " parts");
+                          units * (t + 1) / parts, cpu);
+        INFO("by_blocks " << by_blocks << ", " << parts << " parts, cpu " << cpu);
         if (parts == 1) {
           got[by_blocks] = dst;
         } else {
@@ -612,6 +626,71 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
           }
     for (const auto& g_path : got)
       if (!g_path.empty()) CHECK(g_path == want);
+  }
+}
+
+// PAD_PLANES from a ChannelBlocked input with stride 2 (the row path: each input row copied out
+// of the blocks, its even and odd columns split into the column phases, with permutes where the
+// plan's CPU bits allow): every float of the Sh x Sw phase planes is the input or exactly 0, rows
+// as wide as several vectors (ResNet's 56 and 28) and narrower than one, a grid's wider rows.
+TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes", "[window][pad_planes]") {
+  struct Geometry {
+    int64_t batch, c, h, w, row_stride, top, left, rows, cols;
+  };
+  for (const Geometry& g : {Geometry{1, 3, 56, 56, 56, 1, 1, 29, 29}, Geometry{2, 5, 28, 28, 30, 1, 1, 15, 15},
+                            Geometry{1, 4, 9, 13, 13, 1, 1, 6, 8}, Geometry{1, 2, 5, 70, 70, 3, 3, 6, 38},
+                            Geometry{1, 3, 7, 7, 7, 0, 0, 5, 5}}) {
+    INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride);
+    const int64_t vl = 16, s = 2, in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
+    std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
+    const auto at = [&](int64_t b, int64_t ch, int64_t y, int64_t xx) {
+      const int64_t q = y * g.row_stride + xx;
+      return static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl);
+    };
+    for (int64_t b = 0; b < g.batch; ++b)
+      for (int64_t ch = 0; ch < g.c; ++ch)
+        for (int64_t y = 0; y < g.h; ++y)
+          for (int64_t xx = 0; xx < g.w; ++xx)
+            x[at(b, ch, y, xx)] = static_cast<float>((b * 131 + ch * 17 + y * 7 + xx) % 29) - 14.0f;
+    const int64_t plane = g.rows * g.cols;
+    std::vector<float> want(static_cast<size_t>(g.batch * g.c * s * s * plane), 0.0f);
+    for (int64_t b = 0; b < g.batch; ++b)
+      for (int64_t ch = 0; ch < g.c; ++ch)
+        for (int64_t y = 0; y < g.h; ++y)
+          for (int64_t xx = 0; xx < g.w; ++xx) {
+            const int64_t py = (y + g.top) % s, r = (y + g.top) / s, px = (xx + g.left) % s, q = (xx + g.left) / s;
+            if (r < g.rows && q < g.cols)
+              want[static_cast<size_t>((((b * g.c + ch) * s + py) * s + px) * plane + r * g.cols + q)] = x[at(b, ch, y, xx)];
+          }
+    sdnn_window_params p{};
+    p.batch = g.batch;
+    p.channels = g.c;
+    p.in_h = g.h;
+    p.in_w = g.w;
+    p.in_row_stride = g.row_stride == g.w ? 0 : g.row_stride;
+    p.out_h = g.rows;
+    p.out_w = g.cols;
+    p.stride_h = p.stride_w = s;
+    p.pad_top = g.top;
+    p.pad_left = g.left;
+    p.kernel_h = p.kernel_w = p.dilation_h = p.dilation_w = 1;
+    p.vl = vl;
+    sdnn_step step{};
+    step.op = SDNN_STEP_PAD_PLANES;
+    step.conv = &p;
+    const int64_t units = sdnn_window_units(&step);
+    std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
+    for (const auto& [cpu, parts] : cpu_parts()) {
+      std::vector<float> dst(want.size(), kNaN);
+      for (int t = parts - 1; t >= 0; --t)
+        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
+                        units * (t + 1) / parts, cpu);
+      INFO(parts << " parts, cpu " << cpu);
+      for (size_t i = 0; i < dst.size(); ++i) {
+        INFO("element " << i);
+        REQUIRE(dst[i] == want[i]);
+      }
+    }
   }
 }
 
@@ -737,7 +816,7 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
               for (int t = parts - 1; t >= 0; --t)
                 sdnn_depthwise_blocked_run(&step, x.data(), got.data(), scratch.data(), units * t / parts,
                                            units * (t + 1) / parts, cpu);
-              INFO(parts << " parts");
+              INFO(parts << " parts, cpu " << cpu);
               for (size_t i = 0; i < got.size(); ++i) {
                 INFO("element " << i);
                 REQUIRE(std::fabs(got[i] - want[i]) <= 1e-5f + 1e-5f * std::fabs(want[i]));
