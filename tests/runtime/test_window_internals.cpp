@@ -43,6 +43,24 @@ std::vector<std::pair<uint32_t, int>> cpu_parts() {
   return out;
 }
 
+// Runs a pad_planes / crop step on `x` for every cpu_parts() entry into a NaN-filled buffer and
+// requires exactly `want`.
+void check_planes_run(const sdnn_step& step, const std::vector<float>& x, const std::vector<float>& want) {
+  const int64_t units = sdnn_window_units(&step);
+  std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(step.conv)) + 1);
+  for (const auto& [cpu, parts] : cpu_parts()) {
+    std::vector<float> dst(want.size(), kNaN);
+    for (int t = parts - 1; t >= 0; --t)
+      sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts, units * (t + 1) / parts,
+                      cpu);
+    INFO(parts << " parts, cpu " << cpu);
+    for (size_t i = 0; i < dst.size(); ++i) {
+      INFO("element " << i);
+      REQUIRE(dst[i] == want[i]);
+    }
+  }
+}
+
 int64_t expected_units(const tw_case& k) {
   const tw_geometry& g = k.g;
   switch (k.op) {
@@ -538,20 +556,8 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
             want[static_cast<size_t>((u * phases + py * g.stride + px) * plane + r * g.cols + q)] =
                 x[static_cast<size_t>((u * g.h + iy) * g.w + ix)];
         }
-    const int64_t units = sdnn_window_units(&step);
-    CHECK(units == g.batch * g.c);
-    std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)) + 1);
-    for (const auto& [cpu, parts] : cpu_parts()) {
-      std::vector<float> dst(want.size(), kNaN);
-      for (int t = parts - 1; t >= 0; --t)
-        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
-                        units * (t + 1) / parts, cpu);
-      INFO(parts << " parts, cpu " << cpu);
-      for (size_t i = 0; i < dst.size(); ++i) {
-        INFO("element " << i);
-        REQUIRE(dst[i] == want[i]);
-      }
-    }
+    CHECK(sdnn_window_units(&step) == g.batch * g.c);
+    check_planes_run(step, x, want);
   }
 }
 
@@ -678,19 +684,7 @@ TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes
     sdnn_step step{};
     step.op = SDNN_STEP_PAD_PLANES;
     step.conv = &p;
-    const int64_t units = sdnn_window_units(&step);
-    std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
-    for (const auto& [cpu, parts] : cpu_parts()) {
-      std::vector<float> dst(want.size(), kNaN);
-      for (int t = parts - 1; t >= 0; --t)
-        sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
-                        units * (t + 1) / parts, cpu);
-      INFO(parts << " parts, cpu " << cpu);
-      for (size_t i = 0; i < dst.size(); ++i) {
-        INFO("element " << i);
-        REQUIRE(dst[i] == want[i]);
-      }
-    }
+    check_planes_run(step, x, want);
   }
 }
 
