@@ -410,10 +410,9 @@ class OutputFile {
   // Fails now if the file could not be written later (creates and removes the temporary file).
   void check() {
     if (in_place_) {
-      const int fd = ::open(target_.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd < 0 && errno != ENXIO)  // ENXIO: a FIFO nobody reads yet; the write will wait for one
+      // Not opened here: a FIFO's reader would see this open and close as an empty stream.
+      if (::access(target_.c_str(), W_OK) != 0)
         throw Error("cannot write output file '" + path_ + "': " + errno_text());
-      if (fd >= 0) ::close(fd);
       return;
     }
     create_temp();

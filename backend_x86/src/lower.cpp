@@ -591,9 +591,9 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         w.pad_top = pads[0];
         w.pad_left = pads[1];
         w.vl = x->layout == ir::Layout::ChannelBlocked ? vl : 0;
-        // AVX-512, stride 1, blocked input: block by block under lane masks (as plan_check).
-        w.by_blocks = opts.isa == Isa::Avx512 && w.vl == 16 && st[0] == 1 && st[1] == 1 &&
-                      w.out_h >= w.pad_top + w.in_h && w.out_w >= w.pad_left + w.in_w;
+        // AVX-512, stride 1 or 2, blocked input: block by block under lane masks (as plan_check).
+        w.by_blocks = opts.isa == Isa::Avx512 && w.vl == 16 && st[0] == st[1] && (st[0] == 1 || st[0] == 2) &&
+                      (w.pad_top + w.in_h - 1) / st[0] < w.out_h && (w.pad_left + w.in_w - 1) / st[0] < w.out_w;
       } else {
         s.op = SDNN_STEP_CROP;
         w.vl = vl;

@@ -260,7 +260,7 @@ typedef struct {
                               * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry);
                               * 0 = units are channels. CROP: 1 = units are output column
                               * blocks, gathered with AVX-512; 0 = units are rows. PAD_PLANES from
-                              * a ChannelBlocked input (VL 16), stride 1: 1 = units are input
+                              * a ChannelBlocked input (VL 16), stride 1 or 2: 1 = units are input
                               * column blocks, stored with AVX-512 lane masks, each unit range
                               * zeroing its share of the planes' pads */
   uint32_t residual;         /* CROP: 1 = src1 is added before the activation; otherwise 0 */

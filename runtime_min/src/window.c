@@ -668,6 +668,45 @@ static void phase_row(float* restrict d, const float* restrict line, int64_t col
   zero_run(d + x1, cols - x1);
 }
 
+/* Zeroes the rows x cols plane d outside its data rectangle: rows [top, top + h), columns
+ * [left, left + w) (which lies inside the plane; h or w 0: all of it). */
+static void zero_outside(float* d, int64_t rows, int64_t cols, int64_t top, int64_t left, int64_t h, int64_t w) {
+  const int64_t plane = rows * cols, gap = cols - w; /* right pad of row r and left pad of row r + 1: adjacent */
+  if (h <= 0 || w <= 0) { /* no image: all pad */
+    zero_run(d, plane);
+    return;
+  }
+  zero_run(d, top * cols + left); /* the top rows, then row top's left pad */
+  float* g = d + top * cols + left + w;
+  if (gap == 2) { /* pad 1 on both sides: one 8-byte store a row (a call per row cost more) */
+    const uint64_t zero = 0;
+    for (int64_t r = 0; r + 1 < h; ++r, g += cols) memcpy(g, &zero, sizeof zero);
+  } else {
+    for (int64_t r = 0; r + 1 < h; ++r, g += cols) zero_run(g, gap);
+  }
+  zero_run(g, d + plane - g); /* the last row's right pad and the rows below */
+}
+
+/* ceil(a / 2) for any sign of a. */
+static inline int64_t half_up(int64_t a) { return a >= 0 ? (a + 1) / 2 : -((-a) / 2); }
+
+/* PAD_PLANES with stride 2: the pads of phase planes [j0, j1) (plane j = (item, channel, py, px)
+ * at j * out_h * out_w): phase (py, px) holds input rows y with 2 r + py = y + top, so its data
+ * rows are [half_up(top - py), half_up(top + h - py)) within the plane, and likewise columns. */
+static void zero_phase_borders(const sdnn_window_params* p, float* dst, int64_t j0, int64_t j1) {
+  const int64_t rows = p->out_h, cols = p->out_w;
+  for (int64_t j = j0; j < j1; ++j) {
+    const int64_t py = j / 2 % 2, px = j % 2;
+    int64_t r0 = half_up(p->pad_top - py), r1 = half_up(p->pad_top + p->in_h - py);
+    int64_t c0 = half_up(p->pad_left - px), c1 = half_up(p->pad_left + p->in_w - px);
+    r0 = r0 < 0 ? 0 : r0;
+    c0 = c0 < 0 ? 0 : c0;
+    r1 = min64(r1, rows);
+    c1 = min64(c1, cols);
+    zero_outside(dst + j * rows * cols, rows, cols, r0, c0, r1 - r0, c1 - c0);
+  }
+}
+
 void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end, uint32_t cpu) {
   const sdnn_window_params* p = step->conv;
@@ -761,18 +800,23 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
     }
     return;
   }
-  if (p->by_blocks) { /* AVX-512, stride 1: unit (item, input column block), every channel; this
-                       * range's share of the planes (by the same proportion) gets its pads zeroed */
+  if (p->by_blocks) { /* AVX-512, stride 1 or 2: unit (item, input column block), every channel;
+                       * this range's share of the planes (by the same proportion) gets its pads
+                       * zeroed */
     const int64_t in_blocks = (h * (p->in_row_stride ? p->in_row_stride : w) + vl - 1) / vl;
+    const int64_t phases = sh * sw; /* planes per channel: 1 or 4 */
     for (int64_t u = unit_begin; u < unit_end;) {
       const int64_t item = u / in_blocks, b0 = u - item * in_blocks;
       const int64_t b1 = min64(in_blocks, b0 + (unit_end - u));
-      sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * plane, b0, b1);
+      sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
       u += b1 - b0;
     }
-    /* planes * u / units = C * u / in_blocks; C * u stays below the input's float count, which
-     * plan_check bounds (planes * u would not) */
-    sdnn_zero_borders_run(step, dst, c * unit_begin / in_blocks, c * unit_end / in_blocks);
+    /* planes * u / units = C * phases * u / in_blocks; C * u stays below the input's float count,
+     * which plan_check bounds (planes * u would not) */
+    if (phases == 1)
+      sdnn_zero_borders_run(step, dst, c * unit_begin / in_blocks, c * unit_end / in_blocks);
+    else
+      zero_phase_borders(p, dst, c * unit_begin / in_blocks * phases, c * unit_end / in_blocks * phases);
     return;
   }
   /* blocked input: unit (item, row phase py, plane row r), every channel and column phase */
@@ -806,25 +850,9 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
 
 void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end) {
   const sdnn_window_params* p = step->conv;
-  const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
-  const int64_t top = p->pad_top, left = p->pad_left, h = p->in_h, w = p->in_w;
-  const int64_t gap = cols - w; /* right pad of row r and left pad of row r + 1: adjacent */
-  for (int64_t u = unit_begin; u < unit_end; ++u) {
-    float* d = dst + u * plane;
-    if (h <= 0 || w <= 0) { /* no image: all pad */
-      zero_run(d, plane);
-      continue;
-    }
-    zero_run(d, top * cols + left); /* the top rows, then row top's left pad */
-    float* g = d + top * cols + left + w;
-    if (gap == 2) { /* pad 1 on both sides: one 8-byte store a row (a call per row cost more) */
-      const uint64_t zero = 0;
-      for (int64_t r = 0; r + 1 < h; ++r, g += cols) memcpy(g, &zero, sizeof zero);
-    } else {
-      for (int64_t r = 0; r + 1 < h; ++r, g += cols) zero_run(g, gap);
-    }
-    zero_run(g, d + plane - g); /* the last row's right pad and the rows below */
-  }
+  const int64_t plane = p->out_h * p->out_w;
+  for (int64_t u = unit_begin; u < unit_end; ++u)
+    zero_outside(dst + u * plane, p->out_h, p->out_w, p->pad_top, p->pad_left, p->in_h, p->in_w);
 }
 
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,

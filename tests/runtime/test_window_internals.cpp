@@ -635,17 +635,21 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
   }
 }
 
-// PAD_PLANES from a ChannelBlocked input with stride 2 (the row path: each input row copied out
+// PAD_PLANES from a ChannelBlocked input with stride 2, on the row path (each input row copied out
 // of the blocks, its even and odd columns split into the column phases, with permutes where the
-// plan's CPU bits allow): every float of the Sh x Sw phase planes is the input or exactly 0, rows
-// as wide as several vectors (ResNet's 56 and 28) and narrower than one, a grid's wider rows.
+// plan's CPU bits allow) and the AVX-512 block path (each block's lanes of one row and column phase
+// compressed and stored together): every float of the Sh x Sw phase planes is the input or exactly
+// 0, rows as wide as several vectors (ResNet's 56 and 28) and narrower than one (several rows a
+// vector), a grid's wider rows, odd pads, units split like threads.
 TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes", "[window][pad_planes]") {
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  if (!avx512) WARN("no AVX-512F on this CPU: the block path of pad_planes is not tested");
   struct Geometry {
     int64_t batch, c, h, w, row_stride, top, left, rows, cols;
   };
   for (const Geometry& g : {Geometry{1, 3, 56, 56, 56, 1, 1, 29, 29}, Geometry{2, 5, 28, 28, 30, 1, 1, 15, 15},
                             Geometry{1, 4, 9, 13, 13, 1, 1, 6, 8}, Geometry{1, 2, 5, 70, 70, 3, 3, 6, 38},
-                            Geometry{1, 3, 7, 7, 7, 0, 0, 5, 5}}) {
+                            Geometry{1, 3, 7, 7, 7, 0, 0, 5, 5}, Geometry{1, 3, 6, 5, 5, 1, 1, 4, 4}}) {
     INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride);
     const int64_t vl = 16, s = 2, in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
     std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
@@ -684,7 +688,12 @@ TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes
     sdnn_step step{};
     step.op = SDNN_STEP_PAD_PLANES;
     step.conv = &p;
-    check_planes_run(step, x, want);
+    for (uint32_t by_blocks : {0u, 1u}) {  // the row path, and the AVX-512 block path (compressed lanes)
+      if (by_blocks && !avx512) continue;
+      INFO("by_blocks " << by_blocks);
+      p.by_blocks = by_blocks;
+      check_planes_run(step, x, want);
+    }
   }
 }
 
