@@ -121,6 +121,10 @@ WindowStep window_of(const Node& n) {
   w.pad_left = p.at(1);
   w.dilation_h = d.at(0);
   w.dilation_w = d.at(1);
+  if (n.has("width")) {  // a max pool reading a direct convolution's ChannelBlocked grid
+    w.in_w = n.get_int("width", 0);
+    w.in_row_stride = x[3];
+  }
   return w;
 }
 
@@ -627,7 +631,7 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
       s.dst = n.outputs[0]->storage;
       s.has_window = true;
       s.window = window_of(n);
-      if (n.op == "im2col") s.window.vl = vl;
+      if (n.op == "im2col" || (n.op == "maxpool" && n.has("width"))) s.window.vl = vl;
       if (n.op == "avgpool") s.window.count_include_pad = n.get_int("count_include_pad", 0) != 0;
       if (n.op == "depthwise" && n.inputs[0]->layout == ir::Layout::ChannelBlocked) {
         SDNN_CHECK(n.outputs[0]->layout == ir::Layout::ChannelBlocked);

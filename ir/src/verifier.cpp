@@ -22,9 +22,12 @@ std::pair<int64_t, int64_t> window_out(const Node& n, const Shape& x) {
   const auto k = n.get_ints("kernel"), st = n.get_ints("strides"), p = n.get_ints("pads"), d = n.get_ints("dilations");
   if (x.size() != 4 || k.size() != 2 || st.size() != 2 || p.size() != 4 || d.size() != 2)
     fail(n.where(), ": needs an NCHW input and kernel / strides / pads / dilations attributes");
+  // A max pool reading a direct convolution's grid ({width}): the first `width` columns are data.
+  const int64_t width = n.has("width") ? n.get_int("width", 0) : x[3];
+  if (width < 1 || width > x[3]) fail(n.where(), ": width ", width, " is not within the input's ", x[3], " columns");
   int64_t out[2];
   for (int i = 0; i < 2; ++i) {
-    const int64_t span = d[i] * (k[i] - 1) + 1, padded = x[2 + i] + p[i] + p[i + 2];
+    const int64_t span = d[i] * (k[i] - 1) + 1, padded = (i ? width : x[2]) + p[i] + p[i + 2];
     if (padded < span || st[i] < 1) fail(n.where(), ": window larger than the padded input");
     out[i] = (padded - span) / st[i] + 1;
   }

@@ -49,6 +49,9 @@ class ChooseLayout : public Pass {
         // Reads NCHW or ChannelBlocked, writes the planes row-major.
         if (n->inputs[0]->layout == Layout::FeatureBlocked) require(g, n, 0, Layout::RowMajor);
         out = Layout::RowMajor;
+      } else if (n->op == "maxpool" && n->has("width")) {
+        require(g, n, 0, Layout::ChannelBlocked);  // a direct convolution's grid (direct-conv)
+        out = Layout::RowMajor;
       } else if (n->op == "conv_direct" || n->op == "crop") {
         require(g, n, 0, n->op == "crop" ? Layout::ChannelBlocked : Layout::RowMajor);
         if (n->op == "crop" && n->inputs.size() > 1) require(g, n, 1, Layout::ChannelBlocked);  // residual

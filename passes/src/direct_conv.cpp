@@ -22,6 +22,8 @@
 // strided crop, which copies block to block; im2col would read NCHW, and the layout conversion
 // before it cost more than the copy itself (ResNet-50: 1.2 ms of unpack + im2col):
 //   %c = im2col(%x : cb) {kernel = [1, 1], pads = 0, strides}  ->  %c = crop(%x) {strides}
+// With AVX-512 a 3-wide, stride-2 max pool reading a crop (a ResNet stem's) reads the grid itself
+// ({width = Wo}) and the crop goes.
 // When a crop's only reader is the next direct convolution's pad_planes, the crop goes: with
 // stride 1 and the same row width the kernel writes that pad_planes' planes itself
 // ({planes_out = [pad_top, pad_left, H, W]}: grid shifted by the pads, a zero_borders step
@@ -90,11 +92,33 @@ class DirectConv : public Pass {
       pad->inputs[0] = grid;
     }
     g.remove_dead();
+    pool_grids(g);
     subsample_blocked(g);  // last: residual adds are crops now
     return true;
   }
 
  private:
+  // maxpool(crop(%g)) -> maxpool(%g) {width = the crop's columns}: with AVX-512 a 3-wide, stride-2
+  // max pool (a ResNet stem's) reads the direct convolution's grid itself, so neither the crop's
+  // copy of the image (NCHW, written for the pool) nor its read by the pool happens.
+  void pool_grids(ir::Graph& g) {
+    if (vl_ != 16) return;
+    bool changed = false;
+    for (const auto& n : g.nodes()) {
+      if (n->op != "maxpool" || n->has("width") || n->get_ints("kernel")[1] != 3 || n->get_ints("strides")[1] != 2 ||
+          n->get_ints("dilations")[1] != 1)
+        continue;
+      Node* crop = n->inputs[0]->producer;
+      if (!crop || crop->op != "crop" || crop->has("strides") || crop->inputs.size() != 1 ||
+          g.users(n->inputs[0]).size() != 1 || g.is_graph_output(n->inputs[0]))
+        continue;
+      n->attrs["width"] = n->inputs[0]->shape[3];
+      n->inputs[0] = crop->inputs[0];
+      changed = true;
+    }
+    if (changed) g.remove_dead();
+  }
+
   // im2col {1x1, no pads} of a ChannelBlocked producer's output, read by conv1x1 only -> crop
   // {strides} (see the top of this file).
   bool subsample_blocked(ir::Graph& g) {

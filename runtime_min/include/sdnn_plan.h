@@ -111,7 +111,11 @@ typedef enum {
   SDNN_STEP_DEPTHWISE = 10,      /* src0 NCHW -> dst NCHW [batch][C][Ho][Wo]: per channel KxK conv
                                   * with conv->weights [C][KH][KW], conv->bias [C] or NULL, then
                                   * conv->act */
-  SDNN_STEP_MAXPOOL = 11,        /* src0 NCHW -> dst NCHW; padding never wins */
+  SDNN_STEP_MAXPOOL = 11,        /* src0 NCHW -> dst NCHW; padding never wins. With conv->vl = 16
+                                  * (AVX-512, kernel_w 3, stride_w 2, dilation_w 1) src0 is
+                                  * ChannelBlocked [batch][ceil(in_h*R/16)][C][16], rows R =
+                                  * conv->in_row_stride (0: in_w) positions apart: a direct
+                                  * convolution's output grid, its first in_w columns data */
   SDNN_STEP_AVGPOOL = 12,        /* src0 NCHW -> dst NCHW; divides by the taps inside the image,
                                   * or by KH*KW when conv->count_include_pad */
   SDNN_STEP_GLOBAL_AVGPOOL = 13, /* src0 NCHW -> dst [batch][C]: mean over H*W */
@@ -249,8 +253,8 @@ enum { SDNN_ACT_NONE = 0, SDNN_ACT_RELU = 1, SDNN_ACT_RELU6 = 2 };
 typedef struct {
   int64_t batch, channels, in_h, in_w, out_h, out_w;
   int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
-  int64_t vl;                /* IM2COL, DEPTHWISE_BLOCKED, CROP: column block width; PAD_PLANES:
-                              * the input's (0: NCHW) */
+  int64_t vl;                /* IM2COL, DEPTHWISE_BLOCKED, CROP: column block width; PAD_PLANES,
+                              * MAXPOOL: the input's (0: NCHW) */
   const float* weights;      /* DEPTHWISE: [C][KH][KW] */
   const float* bias;         /* DEPTHWISE: [C] or NULL */
   uint32_t act;              /* DEPTHWISE, CROP: SDNN_ACT_* */
@@ -264,7 +268,7 @@ typedef struct {
                               * column blocks, stored with AVX-512 lane masks, each unit range
                               * zeroing its share of the planes' pads */
   uint32_t residual;         /* CROP: 1 = src1 is added before the activation; otherwise 0 */
-  int64_t in_row_stride;     /* PAD_PLANES from a ChannelBlocked input: positions from one input
+  int64_t in_row_stride;     /* PAD_PLANES, MAXPOOL from a ChannelBlocked input: positions from one input
                               * row to the next (0: in_w; more when the input is a direct
                               * convolution's output grid whose extra columns are skipped) */
   uint32_t dst_nchw;         /* CROP: 1 = dst is NCHW [batch][C][out_h][out_w] (residual 0;

@@ -798,3 +798,54 @@ int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable
   if (cpu & SDNN_CPU_AVX2) return even_avx2(d, row, n, readable);
   return 0;
 }
+
+/* The same pool on a ChannelBlocked input ([blocks][C][16], rows rs positions apart, the first w of
+ * each row data: a direct convolution's output grid): the 33 positions q0 .. q0 + 32 of a row's
+ * window start q0 lie in blocks q0 / 16 .. q0 / 16 + 2; two permutes of those three channel
+ * vectors line them up as the two vectors the NCHW path loads (lanes outside the row masked to
+ * -inf), and the third tap's last lane is the third vector's lane q0 % 16. Blocks outside the
+ * tensor are never read (their loads masked off). */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 load_block(const float* in_item, int64_t c_vl,
+                                                                           int64_t block, int64_t blocks) {
+  const __mmask16 m = block >= 0 && block < blocks ? (__mmask16)0xFFFFu : (__mmask16)0;
+  return _mm512_maskz_loadu_ps(m, in_item + (block >= 0 && block < blocks ? block * c_vl : 0));
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_avx512(const sdnn_window_params* p,
+                                                                                      const float* in_item,
+                                                                                      float* out, int64_t channel,
+                                                                                      int64_t oy0, int64_t oy1) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i next = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 lowest = _mm512_set1_ps(-INFINITY);
+  const int64_t h = p->in_h, w = p->in_w, ow = p->out_w, c_vl = p->channels * 16;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (h * rs + 15) / 16;
+  const float* base = in_item + channel * 16;
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    float* o = out + oy * ow;
+    for (int64_t ox = 0; ox < ow; ox += 16) {
+      const int64_t c0 = 2 * ox - p->pad_left;
+      __m512 acc = lowest;
+      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {
+        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        if (iy < 0 || iy >= h) continue;
+        const int64_t q0 = iy * rs + c0, b0 = q0 >= 0 ? q0 / 16 : -((15 - q0) / 16); /* floor */
+        const int64_t s = q0 - b0 * 16;
+        const __m512 v0 = load_block(base, c_vl, b0, blocks), v1 = load_block(base, c_vl, b0 + 1, blocks);
+        const __m512 v2 = load_block(base, c_vl, b0 + 2, blocks);
+        const __m512i shift = _mm512_add_epi32(lane, _mm512_set1_epi32((int)s));
+        const __m512 a = _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0, w - c0),
+                                            _mm512_permutex2var_ps(v0, shift, v1));
+        const __m512 b = _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16),
+                                            _mm512_permutex2var_ps(v1, shift, v2));
+        const __m512 last = c0 + 32 >= 0 && c0 + 32 < w ? _mm512_permutexvar_ps(_mm512_set1_epi32((int)s), v2) : lowest;
+        acc = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), acc);
+        acc = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), acc);
+        acc = _mm512_max_ps(_mm512_mask_blend_ps((__mmask16)0x8000u, _mm512_permutex2var_ps(a, next, b), last), acc);
+      }
+      _mm512_mask_storeu_ps(o + ox, (__mmask16)lane_mask(0, ow - ox), acc);
+    }
+  }
+}

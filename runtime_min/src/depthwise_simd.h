@@ -67,4 +67,9 @@ void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p, const float* in, f
  * width; 0 without either ISA), the caller does the rest. */
 int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu);
 
+/* The same pool reading channel `channel` of one batch item's ChannelBlocked input in_item (VL
+ * 16, rows p->in_row_stride positions apart, or p->in_w), writing that channel's NCHW plane out. */
+void sdnn_maxpool_blocked_rows_s2_avx512(const sdnn_window_params* p, const float* in_item, float* out,
+                                         int64_t channel, int64_t oy0, int64_t oy1);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */
