@@ -689,59 +689,101 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
   }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sdnn_window_params* p,
-                                                                         const float* in_item, float* out_item,
-                                                                         int64_t block_begin, int64_t block_end) {
-  enum { GROUP = 8 }; /* blocks a channel visits in a row: its plane rows are then written whole */
+static inline uint32_t lane_mask(int64_t lo, int64_t hi) { /* lanes i, lo <= i < hi, of 16 */
+  if (lo < 0) lo = 0;
+  if (hi > 16) hi = 16;
+  return lo >= hi ? 0u : ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+
+/* Stride 2: lane i of block b (position q = 16 b + i, row y, column x = q - y * rs) goes to
+ * padded position (y + top, x + left): row (y + top) / 2, column (x + left) / 2 of phase plane
+ * ((y + top) % 2, (x + left) % 2). A row's lanes form one run, every other lane of which belongs
+ * to each column phase and lands on consecutive columns: one compress and one prefix-masked
+ * store per row and phase. */
+__attribute__((target("avx512f,avx2,fma"))) static void pad_blocks_s2_avx512(const sdnn_window_params* p,
+                                                                             const float* in_item, float* out_item,
+                                                                             int64_t block_begin, int64_t block_end) {
+  enum { GROUP = 8 };
   const int64_t c = p->channels, c_vl = c * 16, h = p->in_h, w = p->in_w;
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
-  const int64_t n_in = h * rs, s = p->stride_h; /* 1, or 2 (then stride_w is 2 too) */
+  const int64_t n_in = h * rs, top = p->pad_top, left = p->pad_left;
   for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
     const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
-    /* Each block's lanes, row by row (and with stride 2 column phase by column phase): lane i
-     * (position q = 16b + i, row y = q / rs, column x = q % rs, x < W, y < H) goes to padded
-     * position (y + top, x + left), i.e. row (y + top) / s, column (x + left) / s of phase plane
-     * ((y + top) % s, (x + left) % s). Stride 1: one masked store per image row the block
-     * touches, lanes in place; stride 2: a row's lanes of one column phase land on consecutive
-     * columns, compressed together and stored under a prefix mask. */
-    __mmask16 masks[GROUP][32];
-    int64_t offs[GROUP][32]; /* from the channel's first plane */
+    __mmask16 masks[GROUP][32], prefix[GROUP][32];
+    int64_t offs[GROUP][32]; /* from the channel's first phase plane */
     int segs[GROUP];
     for (int64_t b = g0; b < g1; ++b) {
       const int64_t q0 = b * 16, k = b - g0;
       segs[k] = 0;
       for (int64_t y = q0 / rs; y * rs < q0 + 16 && y < h; ++y) {
-        for (int64_t px = 0; px < s; ++px) {
-          uint32_t m = 0;
-          int64_t first = -1;
-          for (int i = 0; i < 16; ++i) {
-            const int64_t q = q0 + i, x = q - y * rs;
-            if (q >= n_in) break;
-            if (q / rs != y || x >= w || (x + p->pad_left) % s != px) continue;
-            m |= 1u << i;
-            if (first < 0) first = x;
-          }
+        int64_t ia = y * rs - q0, ib = y * rs + w - q0;
+        ia = ia < 0 ? 0 : ia;
+        ib = ib > 16 ? 16 : ib;
+        ib = ib > n_in - q0 ? n_in - q0 : ib;
+        if (ia >= ib) continue;
+        const uint32_t run = lane_mask(ia, ib), base = (uint32_t)((q0 - y * rs + left) & 1);
+        for (uint32_t px = 0; px < 2; ++px) {
+          const uint32_t m = run & ((px ^ base) ? 0xAAAAu : 0x5555u);
           if (!m) continue;
-          const int64_t py = (y + p->pad_top) % s, r = (y + p->pad_top) / s, col = (first + p->pad_left) / s;
+          const int64_t first = q0 + __builtin_ctz(m) - y * rs; /* its column x */
           masks[k][segs[k]] = (__mmask16)m;
-          offs[k][segs[k]++] = (py * s + px) * plane + r * wq + (s == 1 ? col - (first - (q0 - y * rs)) : col);
+          prefix[k][segs[k]] = (__mmask16)((1u << __builtin_popcount(m)) - 1u);
+          offs[k][segs[k]++] = (((y + top) & 1) * 2 + px) * plane + ((y + top) >> 1) * wq + ((first + left) >> 1);
         }
       }
     }
     for (int64_t ch = 0; ch < c; ++ch) {
-      float* pl = out_item + ch * s * s * plane;
+      float* pl = out_item + ch * 4 * plane;
       for (int64_t b = g0; b < g1; ++b) {
         const int64_t k = b - g0;
         const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
-        if (s == 1) {
-          for (int t = 0; t < segs[k]; ++t) _mm512_mask_storeu_ps(pl + offs[k][t], masks[k][t], v);
-        } else {
-          for (int t = 0; t < segs[k]; ++t) {
-            const __mmask16 m = masks[k][t];
-            const uint32_t prefix = (1u << __builtin_popcount((unsigned)m)) - 1u;
-            _mm512_mask_storeu_ps(pl + offs[k][t], (__mmask16)prefix, _mm512_maskz_compress_ps(m, v));
-          }
+        for (int t = 0; t < segs[k]; ++t)
+          _mm512_mask_storeu_ps(pl + offs[k][t], prefix[k][t], _mm512_maskz_compress_ps(masks[k][t], v));
+      }
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sdnn_window_params* p,
+                                                                         const float* in_item, float* out_item,
+                                                                         int64_t block_begin, int64_t block_end) {
+  if (p->stride_h == 2) {
+    pad_blocks_s2_avx512(p, in_item, out_item, block_begin, block_end);
+    return;
+  }
+  enum { GROUP = 8 }; /* blocks a channel visits in a row: its plane rows are then written whole */
+  const int64_t c = p->channels, c_vl = c * 16, h = p->in_h, w = p->in_w;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
+  const int64_t shift = p->pad_top * wq + p->pad_left, n_in = h * rs;
+  for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
+    const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
+    /* Each block's lanes, row by row: lane i (position q = 16b + i, row y = q / rs, column
+     * x = q % rs) goes to plane position (y + top) * Wq + left + x = q + y * (Wq - rs) + shift when
+     * x < W and y < H; one masked store per image row the block touches. */
+    __mmask16 masks[GROUP][16];
+    int64_t offs[GROUP][16];
+    int segs[GROUP];
+    for (int64_t b = g0; b < g1; ++b) {
+      const int64_t q0 = b * 16, k = b - g0;
+      segs[k] = 0;
+      for (int64_t y = q0 / rs; y * rs < q0 + 16 && y < h; ++y) {
+        uint32_t m = 0;
+        for (int i = 0; i < 16; ++i) {
+          const int64_t q = q0 + i;
+          if (q >= n_in) break;
+          if (q / rs == y && q - y * rs < w) m |= 1u << i;
         }
+        if (!m) continue;
+        masks[k][segs[k]] = (__mmask16)m;
+        offs[k][segs[k]++] = q0 + y * (wq - rs) + shift;
+      }
+    }
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float* pl = out_item + ch * plane;
+      for (int64_t b = g0; b < g1; ++b) {
+        const int64_t k = b - g0;
+        const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
+        for (int s = 0; s < segs[k]; ++s) _mm512_mask_storeu_ps(pl + offs[k][s], masks[k][s], v);
       }
     }
   }
@@ -754,11 +796,6 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
  * column c0 + 32). Taps are taken in the generic path's order (rows, then columns) with its
  * comparison, acc = tap > acc ? tap : acc (_mm512_max_ps(tap, acc)): NaNs never win, and the
  * result is bitwise the generic one. */
-static inline uint32_t lane_mask(int64_t lo, int64_t hi) { /* lanes i, lo <= i < hi, of 16 */
-  if (lo < 0) lo = 0;
-  if (hi > 16) hi = 16;
-  return lo >= hi ? 0u : ((1u << hi) - 1u) & ~((1u << lo) - 1u);
-}
 
 __attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 acc, const float* row, int64_t c0,
                                                                         int64_t w) {
