@@ -382,11 +382,8 @@ std::string npy_bytes(const std::vector<int64_t>& shape, const float* data, size
 class OutputFile {
  public:
   explicit OutputFile(std::string path) : path_(std::move(path)) {
-    std::error_code ec;
-    target_ = resolve(path_, ec);
-    if (ec) throw Error("cannot write output file '" + path_ + "': " + ec.message());
     struct stat st{};
-    if (::stat(target_.c_str(), &st) == 0) {
+    if (::stat(path_.c_str(), &st) == 0) {  // an existing file (through any links)
       exists_ = true;
       device_ = st.st_dev;
       inode_ = st.st_ino;
@@ -394,6 +391,24 @@ class OutputFile {
       if (S_ISDIR(st.st_mode)) throw Error("cannot write output file '" + path_ + "': it is a directory");
       in_place_ = !S_ISREG(st.st_mode);
     }
+    if (in_place_) {  // a device or a pipe (/dev/stdout may name one that has no path): as given
+      target_ = path_;
+      return;
+    }
+    std::error_code ec;
+    namespace fs = std::filesystem;
+    fs::path where = fs::absolute(path_, ec);
+    // A dangling symbolic link: the file is created where it points, and the link stays.
+    std::error_code missing;  // symlink_status of a path that does not exist sets it: no link then
+    for (int hops = 0; !ec && !exists_ && fs::is_symlink(fs::symlink_status(where, missing)) && hops < 40; ++hops) {
+      const fs::path to = fs::read_symlink(where, ec);
+      where = to.is_absolute() ? to : where.parent_path() / to;
+    }
+    // The directory must exist as spelled ("nodir/../y.npy" is not ./y.npy).
+    if (!ec && ::stat(where.parent_path().c_str(), &st) != 0)
+      throw Error("cannot write output file '" + path_ + "': " + errno_text());
+    if (!ec) target_ = resolve(where.string(), ec);
+    if (ec) throw Error("cannot write output file '" + path_ + "': " + ec.message());
   }
   ~OutputFile() { discard(); }
   OutputFile(const OutputFile&) = delete;
@@ -406,6 +421,11 @@ class OutputFile {
     if (exists_ && ::stat(other.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) return true;
     std::error_code ec;
     return resolve(other, ec) == target_ && !ec;
+  }
+  // Removes the temporary file, if any.
+  void discard() {
+    if (!temp_.empty()) std::remove(temp_.c_str());
+    temp_.clear();
   }
   // Fails now if the file could not be written later (creates and removes the temporary file).
   void check() {
@@ -452,10 +472,6 @@ class OutputFile {
     }
     fchmod(fd, mode);
     ::close(fd);
-  }
-  void discard() {
-    if (!temp_.empty()) std::remove(temp_.c_str());
-    temp_.clear();
   }
 
   std::string path_, target_, temp_;
@@ -571,13 +587,14 @@ int run(const Options& options) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (output_paths[i].empty()) continue;
     files[i] = std::make_unique<OutputFile>(output_paths[i]);
+    if (files[i]->in_place()) continue;  // a device or pipe: may take several outputs
     const std::string what = "output '" + outputs[i].name + "' ('" + output_paths[i] + "')";
     if (files[i]->same_as(options.model_path)) throw Error(what + " would overwrite the model");
     for (size_t j = 0; j < inputs.size(); ++j)
       if (files[i]->same_as(input_paths[j]))
         throw Error(what + " would overwrite the file of input '" + inputs[j].name + "'");
     for (size_t j = 0; j < i; ++j)
-      if (files[j] && files[j]->same_as(output_paths[i]))
+      if (files[j] && !files[j]->in_place() && files[j]->same_as(output_paths[i]))
         throw Error("outputs '" + outputs[j].name + "' and '" + outputs[i].name + "' are both written to '" +
                     output_paths[i] + "'");
   }
@@ -599,8 +616,11 @@ int run(const Options& options) {
   }
 
   // Check the output files before running, so a bad path fails fast.
-  for (auto& file : files)
-    if (file) file->check();
+  {
+    const HoldInterrupts hold;  // the probe's temporary file is never left behind
+    for (auto& file : files)
+      if (file) file->check();
+  }
 
   std::vector<std::vector<float>> output_data(outputs.size());
   std::vector<const float*> input_pointers;
@@ -648,10 +668,16 @@ int run(const Options& options) {
   for (size_t i = 0; i < outputs.size(); ++i)
     if (files[i] && files[i]->in_place()) write(i);
   const HoldInterrupts hold;
-  for (size_t i = 0; i < outputs.size(); ++i)
-    if (files[i] && !files[i]->in_place()) write(i);
-  for (auto& file : files)
-    if (file) file->commit();
+  try {
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (files[i] && !files[i]->in_place()) write(i);
+    for (auto& file : files)
+      if (file) file->commit();
+  } catch (...) {  // removed before the held interrupts are delivered
+    for (auto& file : files)
+      if (file) file->discard();
+    throw;
+  }
   return 0;
 }
 

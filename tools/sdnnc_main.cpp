@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -349,17 +350,25 @@ int main(int argc, char** argv) {
   app.add_option("--report", o.report, "write a JSON compile report: per layer op, shape, density, plan, time");
   app.add_flag("-v,--verbose", o.verbose, "print timings and sizes");
   try {
-    // CLI11 reads `--name=` (an empty value after '=') as a missing value: pass it as `--name ''`.
+    // CLI11 reads `--name=` (an empty value after '=') as a missing value: an option that takes a
+    // value gets it as `--name ''` (not a flag, and nothing after a bare `--`).
     std::vector<std::string> args;
-    for (int i = argc - 1; i > 0; --i) {  // CLI11 takes the arguments in reverse order
+    bool options_end = false;
+    for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
-      if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
-        args.emplace_back();
+      options_end = options_end || a == "--";
+      const CLI::Option* opt = !options_end && a.size() > 3 && a.compare(0, 2, "--") == 0 && a.back() == '=' &&
+                                       a.find('=') == a.size() - 1
+                                   ? app.get_option_no_throw(a.substr(0, a.size() - 1))
+                                   : nullptr;
+      if (opt && opt->get_items_expected_min() > 0) {
         args.push_back(a.substr(0, a.size() - 1));
+        args.emplace_back();
       } else {
         args.push_back(a);
       }
     }
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
     app.parse(std::move(args));
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
