@@ -406,7 +406,7 @@ class OutputFile {
     }
     // The directory must exist as spelled ("nodir/../y.npy" is not ./y.npy).
     if (!ec && ::stat(where.parent_path().c_str(), &st) != 0)
-      throw Error("cannot write output file '" + path_ + "': " + errno_text());
+      throw Error("cannot create output file '" + path_ + "': " + errno_text());
     if (!ec) target_ = resolve(where.string(), ec);
     if (ec) throw Error("cannot write output file '" + path_ + "': " + ec.message());
   }
