@@ -797,19 +797,25 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
  * comparison, acc = tap > acc ? tap : acc (_mm512_max_ps(tap, acc)): NaNs never win, and the
  * result is bitwise the generic one. */
 
-__attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 acc, const float* row, int64_t c0,
-                                                                        int64_t w) {
+/* The three taps of outputs ox .. ox + 15 from the row's columns c0 .. c0 + 31 in a, b (outside
+ * the row -inf) and column c0 + 32 in every lane of `last`, into acc. */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2_taps(__m512 acc, __m512 a, __m512 b,
+                                                                             __m512 last) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i next = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
+  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), acc);
+  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), acc);
+  return _mm512_max_ps(_mm512_mask_blend_ps((__mmask16)0x8000u, _mm512_permutex2var_ps(a, next, b), last), acc);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 acc, const float* row, int64_t c0,
+                                                                        int64_t w) {
   const __m512 lowest = _mm512_set1_ps(-INFINITY);
   const __m512 a = _mm512_mask_loadu_ps(lowest, (__mmask16)lane_mask(-c0, w - c0), row + c0);
   const __m512 b = _mm512_mask_loadu_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16), row + c0 + 16);
   const float last = c0 + 32 >= 0 && c0 + 32 < w ? row[c0 + 32] : -INFINITY;
-  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), acc);
-  acc = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), acc);
-  return _mm512_max_ps(
-      _mm512_mask_blend_ps((__mmask16)0x8000u, _mm512_permutex2var_ps(a, next, b), _mm512_set1_ps(last)), acc);
+  return max3s2_taps(acc, a, b, _mm512_set1_ps(last));
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p,
@@ -852,9 +858,6 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_av
                                                                                       const float* in_item,
                                                                                       float* out, int64_t channel,
                                                                                       int64_t oy0, int64_t oy1) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i next = _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512 lowest = _mm512_set1_ps(-INFINITY);
   const int64_t h = p->in_h, w = p->in_w, ow = p->out_w, c_vl = p->channels * 16;
@@ -878,9 +881,7 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_av
         const __m512 b = _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16),
                                             _mm512_permutex2var_ps(v1, shift, v2));
         const __m512 last = c0 + 32 >= 0 && c0 + 32 < w ? _mm512_permutexvar_ps(_mm512_set1_epi32((int)s), v2) : lowest;
-        acc = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), acc);
-        acc = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), acc);
-        acc = _mm512_max_ps(_mm512_mask_blend_ps((__mmask16)0x8000u, _mm512_permutex2var_ps(a, next, b), last), acc);
+        acc = max3s2_taps(acc, a, b, last);
       }
       _mm512_mask_storeu_ps(o + ox, (__mmask16)lane_mask(0, ow - ox), acc);
     }
