@@ -545,6 +545,11 @@ static int64_t column_blocks(const sdnn_window_params* p) {
   return (p->out_h * p->out_w + p->vl - 1) / p->vl;
 }
 
+/* PAD_PLANES runs by plane rows (units (item, row phase, row), every channel) from a blocked
+ * input, and from an NCHW one with few channels (an image: by channels, three units could not
+ * keep two threads busy); else by channels (item, channel). */
+static int pad_by_rows(const sdnn_window_params* p) { return p->vl != 0 || p->channels < 8; }
+
 int64_t sdnn_window_units(const sdnn_step* step) {
   const sdnn_window_params* p = step->conv;
   switch (step->op) {
@@ -555,11 +560,12 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_GLOBAL_AVGPOOL:
     case SDNN_STEP_ZERO_BORDERS:
       return p->batch * p->channels;
-    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked: (item, row phase, row), or
-                                * by_blocks (item, input column block) */
+    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked or an NCHW image of few
+                                * channels: (item, row phase, row); by_blocks (item, input column
+                                * block) */
       if (p->by_blocks)
         return p->batch * ((p->in_h * (p->in_row_stride ? p->in_row_stride : p->in_w) + p->vl - 1) / p->vl);
-      return p->vl ? p->batch * p->stride_h * p->out_h : p->batch * p->channels;
+      return pad_by_rows(p) ? p->batch * p->stride_h * p->out_h : p->batch * p->channels;
     case SDNN_STEP_CROP:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
     default:
@@ -769,7 +775,7 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
   /* PAD_PLANES */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
-  if (!vl) { /* NCHW input, unit (item, channel): the channel's Sh * Sw planes zeroed at once,
+  if (!pad_by_rows(p)) { /* NCHW input, unit (item, channel): the channel's Sh * Sw planes zeroed at once,
               * then its input rows copied in (per-row work was most of it on small images) */
     for (int64_t u = unit_begin; u < unit_end; ++u) {
       const float* in = src + u * h * w;
@@ -819,7 +825,8 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       zero_phase_borders(p, dst, c * unit_begin / in_blocks * phases, c * unit_end / in_blocks * phases);
     return;
   }
-  /* blocked input: unit (item, row phase py, plane row r), every channel and column phase */
+  /* blocked input or an NCHW image: unit (item, row phase py, plane row r), every channel and column
+   * phase */
   const int64_t row_stride = vl && p->in_row_stride ? p->in_row_stride : w;
   const int64_t in_item = vl ? (h * row_stride + vl - 1) / vl * c * vl : c * h * w;
   for (int64_t u = unit_begin; u < unit_end; ++u) {

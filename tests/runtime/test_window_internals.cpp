@@ -518,8 +518,8 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
 // PAD_PLANES from NCHW: every channel's Sh x Sw phase planes [R][Wq], input pixel (iy, ix) at
 // padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
 // position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
-// straight-line copy, strides 1 and 2, images inside the plane and cut by it, units split like
-// threads.
+// straight-line copy, strides 1 and 2, images inside the plane and cut by it, fewer than 8
+// channels (by plane rows) and more (by channels), units split like threads.
 TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad_planes]") {
   struct Geometry {
     int64_t batch, c, h, w, stride, top, left, rows, cols;
@@ -527,7 +527,8 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
   for (const Geometry& g : {Geometry{1, 3, 7, 7, 1, 1, 1, 11, 9}, Geometry{2, 5, 5, 40, 1, 1, 1, 8, 42},
                             Geometry{1, 4, 9, 9, 2, 1, 1, 6, 6}, Geometry{1, 2, 6, 70, 2, 3, 3, 7, 38},
                             Geometry{1, 1, 1, 1, 1, 0, 0, 2, 3}, Geometry{1, 2, 4, 6, 1, 2, 0, 7, 8},
-                            Geometry{1, 2, 6, 10, 1, 1, 1, 5, 11}, Geometry{1, 2, 3, 10, 1, 1, 2, 6, 11}}) {
+                            Geometry{1, 2, 6, 10, 1, 1, 1, 5, 11}, Geometry{1, 2, 3, 10, 1, 1, 2, 6, 11},
+                            Geometry{2, 9, 7, 40, 2, 1, 1, 5, 21}, Geometry{1, 12, 6, 6, 1, 1, 1, 8, 8}}) {
     INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " w " << g.w << " stride " << g.stride);
     sdnn_window_params p{};
     p.batch = g.batch;
@@ -557,7 +558,8 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
             want[static_cast<size_t>((u * phases + py * g.stride + px) * plane + r * g.cols + q)] =
                 x[static_cast<size_t>((u * g.h + iy) * g.w + ix)];
         }
-    CHECK(sdnn_window_units(&step) == g.batch * g.c);
+    // Images of fewer than 8 channels run by plane rows (every channel a unit), others by channels.
+    CHECK(sdnn_window_units(&step) == (g.c < 8 ? g.batch * g.stride * g.rows : g.batch * g.c));
     check_planes_run(step, x, want);
   }
 }
