@@ -121,7 +121,7 @@ WindowStep window_of(const Node& n) {
   w.pad_left = p.at(1);
   w.dilation_h = d.at(0);
   w.dilation_w = d.at(1);
-  if (n.has("width")) {  // a max pool reading a direct convolution's ChannelBlocked grid
+  if (n.has("width")) {  // a max pool or depthwise conv reading a direct convolution's ChannelBlocked grid
     w.in_w = n.get_int("width", 0);
     w.in_row_stride = x[3];
   }
@@ -643,9 +643,14 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         const bool same = g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
                           g.out_h == g.in_h && g.out_w == g.in_w;
         // (The block code indexes in int32: the same limits as plan_check.)
+        const int64_t row_stride = g.in_row_stride ? g.in_row_stride : g.in_w;
         if (opts.isa == Isa::Avx512 && g.kernel_h * g.kernel_w <= 49 &&
-            (g.in_h * g.in_w + 16) * g.channels < (int64_t{1} << 31) && g.out_h * g.out_w < (int64_t{1} << 31))
+            (g.in_h * row_stride + 16) * g.channels < (int64_t{1} << 31) && g.out_h * g.out_w < (int64_t{1} << 31))
           s.window.by_blocks = same ? 1 : 2;
+        // A grid ({width}, direct-conv) is read by the shifted-window code only.
+        if (n.has("width") && s.window.by_blocks != 1)
+          fail(n.where(), ": reads a direct convolution's grid, which needs the AVX-512 shifted-window depthwise code"
+                          " (3x3, stride 1, int32 offsets)");
         const WindowStep& w = s.window;
         sdnn_window_params wp{};
         wp.in_h = w.in_h, wp.in_w = w.in_w, wp.out_h = w.out_h, wp.out_w = w.out_w, wp.kernel_h = w.kernel_h;

@@ -52,6 +52,8 @@ class ChooseLayout : public Pass {
       } else if (n->op == "maxpool" && n->has("width")) {
         require(g, n, 0, Layout::ChannelBlocked);  // a direct convolution's grid (direct-conv)
         out = Layout::RowMajor;
+      } else if (n->op == "depthwise" && n->has("width")) {
+        out = require(g, n, 0, Layout::ChannelBlocked);  // the same, read by the shifted-window code
       } else if (n->op == "conv_direct" || n->op == "crop") {
         require(g, n, 0, n->op == "crop" ? Layout::ChannelBlocked : Layout::RowMajor);
         if (n->op == "crop" && n->inputs.size() > 1) require(g, n, 1, Layout::ChannelBlocked);  // residual

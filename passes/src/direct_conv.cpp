@@ -23,7 +23,8 @@
 // before it cost more than the copy itself (ResNet-50: 1.2 ms of unpack + im2col):
 //   %c = im2col(%x : cb) {kernel = [1, 1], pads = 0, strides}  ->  %c = crop(%x) {strides}
 // With AVX-512 a 3-wide, stride-2 max pool reading a crop (a ResNet stem's) reads the grid itself
-// ({width = Wo}) and the crop goes.
+// ({width = Wo}) and the crop goes; so does a 3x3, stride-1, pads-1 depthwise conv (a MobileNet
+// stem's) when Wo is a multiple of the vector (each output block within one row of the grid).
 // When a crop's only reader is the next direct convolution's pad_planes, the crop goes: with
 // stride 1 and the same row width the kernel writes that pad_planes' planes itself
 // ({planes_out = [pad_top, pad_left, H, W]}: grid shifted by the pads, a zero_borders step
@@ -100,18 +101,27 @@ class DirectConv : public Pass {
  private:
   // maxpool(crop(%g)) -> maxpool(%g) {width = the crop's columns}: with AVX-512 a 3-wide, stride-2
   // max pool (a ResNet stem's) reads the direct convolution's grid itself, so neither the crop's
-  // copy of the image (NCHW, written for the pool) nor its read by the pool happens.
+  // copy of the image (NCHW, written for the pool) nor its read by the pool happens. The same for
+  // a 3x3 "same" depthwise conv whose rows are whole vectors (MobileNet's 112 x 112 after its
+  // stem): the runtime's shifted-window code reads the grid's rows.
   void pool_grids(ir::Graph& g) {
     if (vl_ != 16) return;
     bool changed = false;
     for (const auto& n : g.nodes()) {
-      if (n->op != "maxpool" || n->has("width") || n->get_ints("kernel")[1] != 3 || n->get_ints("strides")[1] != 2 ||
-          n->get_ints("dilations")[1] != 1)
-        continue;
+      if (n->has("width")) continue;
+      const bool pool = n->op == "maxpool" && n->get_ints("kernel")[1] == 3 && n->get_ints("strides")[1] == 2 &&
+                        n->get_ints("dilations")[1] == 1;
+      const bool depthwise = n->op == "depthwise" && n->get_ints("kernel") == std::vector<int64_t>{3, 3} &&
+                             n->get_ints("strides") == std::vector<int64_t>{1, 1} &&
+                             n->get_ints("pads") == std::vector<int64_t>{1, 1, 1, 1} &&
+                             n->get_ints("dilations") == std::vector<int64_t>{1, 1} && n->inputs[0]->shape[3] % vl_ == 0;
+      if (!pool && !depthwise) continue;
       Node* crop = n->inputs[0]->producer;
-      if (!crop || crop->op != "crop" || crop->has("strides") || crop->inputs.size() != 1 ||
+      if (!crop || crop->op != "crop" || crop->has("strides") || crop->has("epilogue") || crop->inputs.size() != 1 ||
           g.users(n->inputs[0]).size() != 1 || g.is_graph_output(n->inputs[0]))
         continue;
+      // The depthwise code reads rows [0, H) of the grid: the crop must keep all of them.
+      if (depthwise && crop->inputs[0]->shape[2] != n->inputs[0]->shape[2]) continue;
       n->attrs["width"] = n->inputs[0]->shape[3];
       n->inputs[0] = crop->inputs[0];
       changed = true;

@@ -134,7 +134,10 @@ typedef enum {
   SDNN_STEP_DEPTHWISE_BLOCKED = 21, /* like DEPTHWISE, on ChannelBlocked src0 / dst:
                                      * [batch][ceil(H*W/VL)][C][VL] -> [batch][ceil(Ho*Wo/VL)][C][VL]
                                      * with VL = conv->vl (dst pad columns written 0); scratch
-                                     * sdnn_depthwise_blocked_scratch_floats per thread */
+                                     * sdnn_depthwise_blocked_scratch_floats per thread. With
+                                     * conv->in_row_stride R (3x3, pads 1, by_blocks 1, in_w a
+                                     * multiple of 16) src0 is a direct convolution's grid
+                                     * [batch][ceil(in_h*R/VL)][C][VL], rows R positions apart */
   SDNN_STEP_PAD_PLANES = 22,     /* direct convolution input: src0 NCHW (conv->vl == 0) or
                                   * ChannelBlocked (conv->vl = VL) [batch][C][in_h][in_w] -> dst
                                   * [batch][C][Sh][Sw][out_h][out_w] with S = conv->stride: plane
@@ -268,9 +271,10 @@ typedef struct {
                               * column blocks, stored with AVX-512 lane masks, each unit range
                               * zeroing its share of the planes' pads */
   uint32_t residual;         /* CROP: 1 = src1 is added before the activation; otherwise 0 */
-  int64_t in_row_stride;     /* PAD_PLANES, MAXPOOL from a ChannelBlocked input: positions from one input
-                              * row to the next (0: in_w; more when the input is a direct
-                              * convolution's output grid whose extra columns are skipped) */
+  int64_t in_row_stride;     /* PAD_PLANES, MAXPOOL, DEPTHWISE_BLOCKED from a ChannelBlocked
+                              * input: positions from one input row to the next (0: in_w; more
+                              * when the input is a direct convolution's output grid whose extra
+                              * columns are skipped) */
   uint32_t dst_nchw;         /* CROP: 1 = dst is NCHW [batch][C][out_h][out_w] (residual 0;
                               * by_blocks: each output block's 16 positions of every plane, stored
                               * under the mask of the real ones); 0 = ChannelBlocked */

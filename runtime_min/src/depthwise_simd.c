@@ -266,7 +266,9 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void lane_rows(int64_t
  * lane, dx = 0 is block F itself) and from blocks F, F + 1 otherwise: two or three loads and at
  * most three two-source permutes per row instead of two loads per tap. DW3_GROUP channels go at a
  * time with their accumulators in registers (independent FMA chains). Lanes outside the image
- * are masked to 0, so clamped source blocks are harmless. */
+ * are masked to 0, so clamped source blocks are harmless. With conv->in_row_stride R > W the
+ * input is a direct convolution's grid (R positions a row, the first W data): W is a multiple of
+ * 16, so block b lies in one row and p0 + dy * W becomes q0 + dy * R, q0 = p0's grid position. */
 enum { DW3_GROUP = 4 };
 
 typedef struct {
@@ -318,12 +320,16 @@ __attribute__((target("avx512f,avx2,fma"))) static void dw3_blocks_avx512(const 
                                                                           int64_t block_begin, int64_t block_end,
                                                                           float lo, float hi) {
   const int64_t h = p->in_h, w = p->in_w, c = p->channels, n = h * w, c_vl = c * 16;
-  const int64_t last_block = (n + 15) / 16 - 1;
+  /* rs > w: the input is a direct convolution's grid, rows rs positions apart (plan_check: w is a
+   * multiple of 16 then, so an output block lies in one row and its grid positions are
+   * consecutive too) */
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w;
+  const int64_t last_block = (h * rs + 15) / 16 - 1;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   dw3_block k;
   for (int64_t b = block_begin; b < block_end; ++b) {
-    const int64_t p0 = b * 16;
+    const int64_t p0 = b * 16, q0 = p0 + (p0 / w) * (rs - w); /* q0: p0's grid position */
     __m512i oy, ox;
     lane_rows(p0, w, &oy, &ox);
     const __mmask16 real = (__mmask16)(p0 + 16 <= n ? 0xFFFFu : (1u << (n - p0)) - 1u);
@@ -333,7 +339,7 @@ __attribute__((target("avx512f,avx2,fma"))) static void dw3_blocks_avx512(const 
       const __m512i iy = _mm512_add_epi32(oy, _mm512_set1_epi32(ky - 1));
       const __mmask16 row_ok = _mm512_cmpge_epi32_mask(iy, _mm512_setzero_si512()) &
                                _mm512_cmplt_epi32_mask(iy, _mm512_set1_epi32((int)h));
-      const int64_t s = p0 + (ky - 1) * w;
+      const int64_t s = q0 + (ky - 1) * rs;
       const int64_t f = s >= 0 ? s / 16 : -((-s + 15) / 16);
       const int64_t sh = s - f * 16;
       k.aligned[ky] = sh == 0;

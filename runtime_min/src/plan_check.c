@@ -183,17 +183,26 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       }
       case SDNN_STEP_DEPTHWISE_BLOCKED: {
         if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 2) return 0;
+        /* in_row_stride: a direct convolution's grid, read by the 3x3 pads-1 shifted-window code
+         * only, whose blocks must each lie in one row (in_w a multiple of 16) */
+        if (!in_limit(p->in_row_stride, 0)) return 0;
+        if (p->in_row_stride != 0 &&
+            (p->by_blocks != 1 || p->in_row_stride < p->in_w || p->in_w % 16 != 0 || p->kernel_h != 3 ||
+             p->kernel_w != 3 || p->pad_top != 1 || p->pad_left != 1))
+          return 0;
+        const int64_t rs = p->in_row_stride ? p->in_row_stride : p->in_w; /* < 2^31: product < 2^62 */
+        uint64_t item_floats; /* per batch item, blocks padded */
+        if (!checked_mul((uint64_t)(p->in_h * rs) + 16, c, &item_floats)) return 0;
         /* the block-by-block code indexes in int32: every input offset below 2^31 floats */
         if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
-                             p->kernel_h * p->kernel_w > 49 ||
-                             (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
+                             p->kernel_h * p->kernel_w > 49 || item_floats >= (UINT64_C(1) << 31) ||
                              p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;
         if (p->by_blocks == 1 &&
             (p->stride_h != 1 || p->stride_w != 1 || p->dilation_h != 1 || p->dilation_w != 1 ||
              p->out_h != p->in_h || p->out_w != p->in_w))
           return 0;
-        const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * p->in_w);
+        const uint64_t vl = (uint64_t)p->vl, in_n = (uint64_t)(p->in_h * rs);
         const uint64_t in_padded = (in_n / vl + (in_n % vl != 0)) * vl;
         const uint64_t out_padded = (columns / vl + (columns % vl != 0)) * vl;
         if (!checked_mul(batch * c, in_padded, &src_floats) ||

@@ -611,7 +611,9 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
                                 int64_t unit_begin, int64_t unit_end, uint32_t cpu) {
   const sdnn_window_params* p = step->conv;
   const geometry g = geometry_of(p);
-  const int64_t vl = p->vl, in_n = g.h * g.w, out_n = g.oh * g.ow, c_vl = g.c * vl;
+  /* in_row_stride: a direct convolution's grid (by_blocks 1, plan_check), rows that far apart */
+  const int64_t vl = p->vl, in_n = g.h * (p->in_row_stride ? p->in_row_stride : g.w), out_n = g.oh * g.ow,
+                c_vl = g.c * vl;
   const int64_t in_blocks = (in_n + vl - 1) / vl, out_blocks = (out_n + vl - 1) / vl;
   float* plane = scratch;
   float* out = scratch + in_blocks * vl;

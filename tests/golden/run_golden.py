@@ -114,16 +114,18 @@ CNN_TOL = (1e-3, 1e-4)  # issue 3: whole CNNs against ONNX Runtime
 def _conv_chain(shape: tuple[int, int, int, int], layers: list[dict], seed: int,
                 sparsity: float = 0.9) -> onnx.ModelProto:
     """x [B, C, H, W] through Conv layers given as dicts: out (channels), k (kernel), s (stride),
-    p (pads [t, l, b, r]), d (dilation), relu, bias, empty (output channels whose filters are all
-    zero). Weights unit-Gaussian, magnitude-pruned per layer to `sparsity` (the sparse kernels:
-    KxK layers run as direct sparse convolutions)."""
+    p (pads [t, l, b, r]), d (dilation), g (group; g = C = out: a depthwise conv, dense), relu,
+    bias, empty (output channels whose filters are all zero). Weights unit-Gaussian,
+    magnitude-pruned per layer to `sparsity` (the sparse kernels: KxK layers run as direct sparse
+    convolutions)."""
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(seed)
     nodes, inits, x, c = [], [], "x", shape[1]
     for i, l in enumerate(layers):
-        k, m = l.get("k", 3), l["out"]
-        w = M.prune(rng.standard_normal((m, c, k, k)).astype(np.float32) / np.sqrt(c * k * k * (1 - sparsity)),
-                    sparsity)
+        k, m, grp = l.get("k", 3), l["out"], l.get("g", 1)
+        sp = 0.0 if grp > 1 else sparsity
+        w = M.prune(rng.standard_normal((m, c // grp, k, k)).astype(np.float32) /
+                    np.sqrt(c // grp * k * k * (1 - sp)), sp)
         for e in l.get("empty", []):
             w[e] = 0.0
         ins = [x, f"w{i}"]
@@ -134,7 +136,7 @@ def _conv_chain(shape: tuple[int, int, int, int], layers: list[dict], seed: int,
         y = f"c{i}"
         nodes.append(helper.make_node("Conv", ins, [y], name=f"conv{i}", kernel_shape=[k, k],
                                       strides=[l.get("s", 1)] * 2, pads=l.get("p", [k // 2] * 4),
-                                      dilations=[l.get("d", 1)] * 2))
+                                      dilations=[l.get("d", 1)] * 2, group=grp))
         if l.get("relu", True):
             nodes.append(helper.make_node("Relu", [y], [f"r{i}"], name=f"relu{i}"))
             y = f"r{i}"
@@ -215,6 +217,16 @@ GROUPS: dict[str, list[Case]] = {
                                                   {"out": 20, "k": 1, "s": 2, "p": [0, 0, 0, 0]},
                                                   {"out": 12, "k": 1, "s": 3, "p": [0, 0, 0, 0], "relu": False}],
                                  121), tol=CNN_TOL),
+        # A 3x3 depthwise conv after a stride-2 direct conv reads the conv's 32 x 33 grid itself
+        # (AVX-512; rows of two vectors; 10 channels: the code's groups of 4 and 2 left over) with
+        # two batch items; then a 20 x 20 one whose rows are not whole vectors keeps the crop.
+        Case("c3_10_64x64_b2_s2_depthwise_grid",
+             lambda: _conv_chain((2, 3, 64, 64), [{"out": 10, "s": 2}, {"out": 10, "g": 10},
+                                                  {"out": 12, "k": 1, "p": [0, 0, 0, 0], "relu": False}],
+                                 122), tol=CNN_TOL),
+        Case("c3_10_40x40_s2_depthwise_crop",
+             lambda: _conv_chain((1, 3, 40, 40), [{"out": 10, "s": 2}, {"out": 10, "g": 10, "relu": False}],
+                                 123), tol=CNN_TOL),
         Case("c64_64_7x7_s2_from_blocked",
              lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
                                                    {"out": 64}], 116), tol=CNN_TOL),

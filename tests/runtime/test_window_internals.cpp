@@ -31,6 +31,18 @@ namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// A plan of one step from input 0 to output 0 (the pointers must outlive it).
+sdnn_plan single_step_plan(const sdnn_tensor_info* in, const sdnn_tensor_info* out, const sdnn_step* step) {
+  sdnn_plan plan{};
+  plan.magic = SDNN_PLAN_MAGIC;
+  plan.version = SDNN_PLAN_VERSION;
+  plan.num_inputs = plan.num_outputs = plan.num_steps = 1;
+  plan.inputs = in;
+  plan.outputs = out;
+  plan.steps = step;
+  return plan;
+}
+
 // The CPU bits a plan may carry that this CPU can run (0: the portable code), each with the units
 // run whole (1 part) and split like 3 threads.
 std::vector<std::pair<uint32_t, int>> cpu_parts() {
@@ -166,16 +178,8 @@ struct OneStepPlan {
     } else {
       step.conv = &params;
     }
-    plan = sdnn_plan{};
-    plan.magic = SDNN_PLAN_MAGIC;
-    plan.version = SDNN_PLAN_VERSION;
-    plan.num_inputs = 1;
-    plan.num_outputs = 1;
-    plan.num_steps = 1;
+    plan = single_step_plan(&in, &out, &step);
     plan.arena_bytes = static_cast<uint64_t>(in_dims[0] + out_dims[0]) * 4 + 64;
-    plan.inputs = &in;
-    plan.outputs = &out;
-    plan.steps = &step;
   }
   OneStepPlan(const OneStepPlan&) = delete;
   OneStepPlan& operator=(const OneStepPlan&) = delete;
@@ -332,13 +336,7 @@ TEST_CASE("plan check bounds strided elementwise walks, negative strides include
     step.src0 = {SDNN_BUF_INPUT, 0, src_float * 4};
     step.dst = {SDNN_BUF_OUTPUT, 0, 0};
     step.params = &p;
-    sdnn_plan plan{};
-    plan.magic = SDNN_PLAN_MAGIC;
-    plan.version = SDNN_PLAN_VERSION;
-    plan.num_inputs = plan.num_outputs = plan.num_steps = 1;
-    plan.inputs = &in;
-    plan.outputs = &dst;
-    plan.steps = &step;
+    const sdnn_plan plan = single_step_plan(&in, &dst, &step);
     return sdnn_plan_is_valid(&plan) != 0;
   };
   // A [6, 4] walk of the [60] input into the [24] output.
@@ -894,4 +892,105 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
               }
             }
           }
+}
+
+// DEPTHWISE_BLOCKED reading a direct convolution's grid (in_row_stride R > W, AVX-512 shifted
+// windows, 3x3 pads 1): bitwise what the same code gives on the cropped, contiguous input — the
+// grid's extra columns and its last block's tail NaN, so a read of one shows; rows of one, two
+// and three vectors, one row, channels in groups of 4 and left over, two batch items, each
+// activation, units split like threads. The plan check takes the grid only on that path.
+TEST_CASE("blocked depthwise reads a direct convolution's grid", "[window][depthwise]") {
+  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))) {
+    WARN("no AVX-512F on this CPU: the grid depthwise is not tested");
+    return;
+  }
+  struct Geometry {
+    int64_t batch, c, h, w, row_stride;
+  };
+  const uint32_t cpu = SDNN_CPU_AVX512F | SDNN_CPU_AVX2;
+  for (const Geometry& g : {Geometry{1, 5, 4, 16, 17}, Geometry{2, 6, 7, 32, 33}, Geometry{1, 9, 3, 48, 50},
+                            Geometry{1, 4, 1, 16, 19}, Geometry{2, 3, 5, 16, 32}})
+    for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) {
+      INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride << " act "
+                    << act);
+      const int64_t vl = 16, rs = g.row_stride, n = g.h * g.w;
+      const int64_t in_item = (n + vl - 1) / vl * g.c * vl, grid_item = (g.h * rs + vl - 1) / vl * g.c * vl;
+      std::vector<float> wts(static_cast<size_t>(g.c * 9)), bias(static_cast<size_t>(g.c));
+      for (size_t i = 0; i < wts.size(); ++i) wts[i] = static_cast<float>((i * 37) % 11) * 0.25f - 1.2f;
+      for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 5) - 2.0f;
+      std::vector<float> x(static_cast<size_t>(g.batch * in_item), 0.0f), grid(static_cast<size_t>(g.batch * grid_item), kNaN);
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t xx = 0; xx < g.w; ++xx) {
+              const float v = static_cast<float>(((b * 31 + ch) * 7919 + (y * g.w + xx) * 104729) % 23) * 0.1f - 1.1f;
+              const int64_t p = y * g.w + xx, q = y * rs + xx;
+              x[static_cast<size_t>(b * in_item + p / vl * g.c * vl + ch * vl + p % vl)] = v;
+              grid[static_cast<size_t>(b * grid_item + q / vl * g.c * vl + ch * vl + q % vl)] = v;
+            }
+      sdnn_window_params p{};
+      p.batch = g.batch;
+      p.channels = g.c;
+      p.in_h = p.out_h = g.h;
+      p.in_w = p.out_w = g.w;
+      p.kernel_h = p.kernel_w = 3;
+      p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+      p.pad_top = p.pad_left = 1;
+      p.vl = vl;
+      p.weights = wts.data();
+      p.bias = bias.data();
+      p.act = act;
+      p.by_blocks = 1;
+      sdnn_step step{};
+      step.op = SDNN_STEP_DEPTHWISE_BLOCKED;
+      step.conv = &p;
+      const int64_t units = sdnn_window_units(&step);
+      std::vector<float> scratch(static_cast<size_t>(sdnn_depthwise_blocked_scratch_floats(&p)));
+      std::vector<float> want(static_cast<size_t>(g.batch * in_item), -777.0f);
+      sdnn_depthwise_blocked_run(&step, x.data(), want.data(), scratch.data(), 0, units, cpu);
+      p.in_row_stride = rs;
+      REQUIRE(sdnn_window_units(&step) == units);  // units are output blocks
+      for (int parts : {1, 3}) {
+        std::vector<float> got(want.size(), -777.0f);
+        for (int t = parts - 1; t >= 0; --t)
+          sdnn_depthwise_blocked_run(&step, grid.data(), got.data(), scratch.data(), units * t / parts,
+                                     units * (t + 1) / parts, cpu);
+        INFO(parts << " parts");
+        for (size_t i = 0; i < got.size(); ++i) {
+          INFO("element " << i);
+          REQUIRE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0);
+        }
+      }
+
+      // The plan check: this step from an input of the grid's size, and what it must refuse.
+      int64_t in_dims[1] = {g.batch * grid_item}, out_dims[1] = {g.batch * in_item};
+      const sdnn_tensor_info in = {"x", 1, in_dims, SDNN_F32}, out = {"y", 1, out_dims, SDNN_F32};
+      step.src0 = {SDNN_BUF_INPUT, 0, 0};
+      step.dst = {SDNN_BUF_OUTPUT, 0, 0};
+      sdnn_plan plan = single_step_plan(&in, &out, &step);
+      plan.required_cpu = cpu;
+      plan.scratch_bytes = static_cast<uint64_t>(scratch.size()) * 4;
+      plan.arena_bytes = 64;
+      CHECK(sdnn_plan_is_valid(&plan));
+      const auto refused = [&](const char* what, const std::function<void()>& mutate) {
+        const sdnn_window_params saved = p;
+        const int64_t saved_in = in_dims[0];
+        mutate();
+        INFO(what);
+        CHECK_FALSE(sdnn_plan_is_valid(&plan));
+        p = saved;
+        in_dims[0] = saved_in;
+      };
+      refused("input smaller than the grid", [&] { in_dims[0] -= 1; });
+      refused("gathered windows", [&] { p.by_blocks = 2; });
+      refused("channel planes", [&] { p.by_blocks = 0; });
+      refused("row stride below the width", [&] { p.in_row_stride = g.w - 1; });
+      refused("negative row stride", [&] { p.in_row_stride = -1; });
+      refused("rows not whole vectors", [&] { p.in_w = p.out_w = g.w - 1; });
+      refused("5x5", [&] { p.kernel_h = p.kernel_w = 5, p.pad_top = p.pad_left = 2; });
+      refused("pads 0", [&] { p.pad_top = p.pad_left = 0; });
+      refused("huge row stride", [&] { p.in_row_stride = INT64_C(1) << 40; });
+      plan.required_cpu = SDNN_CPU_AVX2;
+      CHECK_FALSE(sdnn_plan_is_valid(&plan));
+    }
 }
