@@ -120,8 +120,11 @@ class DirectConv : public Pass {
       if (!crop || crop->op != "crop" || crop->has("strides") || crop->has("epilogue") || crop->inputs.size() != 1 ||
           g.users(n->inputs[0]).size() != 1 || g.is_graph_output(n->inputs[0]))
         continue;
-      // The depthwise code reads rows [0, H) of the grid: the crop must keep all of them.
-      if (depthwise && crop->inputs[0]->shape[2] != n->inputs[0]->shape[2]) continue;
+      // The depthwise code reads rows [0, H) of the grid (the crop must keep all of them) and
+      // indexes a batch item's grid in int32 (lower's limit for its block code).
+      const ir::Shape& gs = crop->inputs[0]->shape;
+      if (depthwise && (gs[2] != n->inputs[0]->shape[2] || (gs[2] * gs[3] + 16) * gs[1] >= (int64_t{1} << 31)))
+        continue;
       n->attrs["width"] = n->inputs[0]->shape[3];
       n->inputs[0] = crop->inputs[0];
       changed = true;
@@ -291,7 +294,8 @@ class MaskedDirect : public Pass {
         y = next->outputs[0];  // ChannelBlocked, or NCHW (choose-layout's crop to rows)
         g.remove_node(next);
       } else {
-        // The next conv's pad_planes read the grid's first W columns: it reads the output instead.
+        // The next conv's pad_planes (or a depthwise conv) read the grid's first W columns: it
+        // reads the compact output instead.
         y = g.add_value(grid->name + ".compact", ir::DType::F32, {grid->shape[0], grid->shape[1], h, w});
         y->layout = ir::Layout::ChannelBlocked;
         next->inputs[0] = y;
@@ -334,7 +338,8 @@ ir::Node* maskable_conv(const ir::Graph& g, const ir::Node* pad) {
   const int64_t w = pad->inputs[0]->shape[3];
   if (next->op == "crop" && !next->has("strides") && next->inputs.size() == 1 && next->outputs[0]->shape[3] == w)
     return dc;
-  if (next->op == "pad_planes" && next->get_int("width", 0) == w) return dc;
+  // The next conv's pad_planes, or a depthwise conv (pool_grids), reading the grid's first W columns.
+  if ((next->op == "pad_planes" || next->op == "depthwise") && next->get_int("width", 0) == w) return dc;
   return nullptr;
 }
 

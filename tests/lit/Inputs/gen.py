@@ -200,6 +200,12 @@ MODELS = {
          helper.make_node("Div", ["d", "sd"], ["y"], name="dv")], [fin("x", [2, 5, 8])], [fin("y", None)],
         [numpy_helper.from_array(np.float32(2.0), "two"),
          numpy_helper.from_array(np.full((1, 1, 1, 1), 1e-3, np.float32), "eps")], opset=13),
+    "conv_dw_grid": lambda: model(  # 1x1 -> 3x3 stride 1 (masked with AVX-512) -> 3x3 depthwise, 32 x 32
+        [helper.make_node("Conv", ["x", "w1"], ["c1"], name="pw", kernel_shape=[1, 1]),
+         helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["c2", "w3"], ["y"], name="dw", kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=16)],
+        [fin("x", [1, 8, 32, 32])], [fin("y", None)],
+        [w("w1", [16, 8, 1, 1], 10), w("w2", [16, 16, 3, 3], 10, 1), w("w3", [16, 1, 3, 3], 1, 2)]),
     "conv_empty_weight": lambda: model(
         [helper.make_node("Conv", ["x", "w"], ["y"], name="c0")], [fin("x", [1, 4, 6, 6])], [fin("y", None)],
         [numpy_helper.from_array(np.zeros((4, 4, 0, 3), np.float32), "w")]),
