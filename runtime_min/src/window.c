@@ -615,8 +615,6 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
   const int64_t vl = p->vl, in_n = g.h * (p->in_row_stride ? p->in_row_stride : g.w), out_n = g.oh * g.ow,
                 c_vl = g.c * vl;
   const int64_t in_blocks = (in_n + vl - 1) / vl, out_blocks = (out_n + vl - 1) / vl;
-  float* plane = scratch;
-  float* out = scratch + in_blocks * vl;
   float lo, hi;
   act_bounds(p->act, &lo, &hi);
   if (p->by_blocks) { /* units: (batch item, output column block), every channel */
@@ -633,6 +631,9 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
     }
     return;
   }
+  /* by channels (no grid here: in_n is the image's), staged through the scratch's two planes */
+  float* plane = scratch;
+  float* out = scratch + in_blocks * vl;
   for (int64_t u = unit_begin; u < unit_end; ++u) {
     const int64_t item = u / g.c, c = u - item * g.c;
     const float* in_item = src + item * in_blocks * c_vl;
