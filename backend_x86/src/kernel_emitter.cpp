@@ -157,8 +157,6 @@ class BlockedKernelEmitter : public Emitter {
 
     // Constant pool and the dispatch tables, reached only through rip-relative addresses.
     align(64);
-    L(zeros_);
-    for (int i = 0; i < 16; ++i) dd(0);
     L(sixes_);
     for (int i = 0; i < 16; ++i) dd(0x40c00000u);  // 6.0f
     for (Phase& ph : phases) emit_table(ph.table, ph.pos);
@@ -562,14 +560,25 @@ class BlockedKernelEmitter : public Emitter {
           if (c_masked()) vaddps(a | Xbyak::Opmask(1), a, c_addr_res(b.row[r], j));
           else vaddps(a, a, c_addr_res(b.row[r], j));
         }
-        if (b.last && p_.act != Activation::None) {
-          if (evex()) vmaxps(a, a, ptr_b[rip + zeros_]);
-          else vmaxps(a, a, ptr[rip + zeros_]);
-        }
-        if (b.last && p_.act == Activation::Relu6) {
-          if (evex()) vminps(a, a, ptr_b[rip + sixes_]);
-          else vminps(a, a, ptr[rip + sixes_]);
-        }
+      }
+    // The activation as max(0, acc) and min(6, acc) with the constant in a register (a B register:
+    // free after the body) and acc second: vmaxps / vminps return their second operand when
+    // either is NaN, so a NaN stays NaN, as in the unfused Relu / Clip steps and ONNX Runtime.
+    if (b.last && p_.act != Activation::None) {
+      const Xbyak::Xmm t = breg(0, 0, nbv);
+      if (evex()) vpxord(t, t, t);
+      else vxorps(t, t, t);
+      for (int r = 0; r < b.rows; ++r)
+        for (int j = 0; j < nbv; ++j) vmaxps(acc(r, j, nbv), t, acc(r, j, nbv));
+      if (p_.act == Activation::Relu6) {
+        vmovups(t, ptr[rip + sixes_]);
+        for (int r = 0; r < b.rows; ++r)
+          for (int j = 0; j < nbv; ++j) vminps(acc(r, j, nbv), t, acc(r, j, nbv));
+      }
+    }
+    for (int r = 0; r < b.rows; ++r)
+      for (int j = 0; j < nbv; ++j) {
+        Xbyak::Xmm a = acc(r, j, nbv);
         if (c_masked()) vmovups(c_addr(b.row[r], j) | Xbyak::Opmask(1), a);  // planes: image columns only
         else vmovups(c_addr(b.row[r], j), a);
       }
@@ -671,7 +680,7 @@ class BlockedKernelEmitter : public Emitter {
   const SparseMatrix& a_;
   int64_t vbase_ = 0;  // element of the block that reg_vals points at
   int64_t bbase_ = 0;  // row of the chunk's B that reg_bin points at (spmm body, EVEX)
-  Xbyak::Label zeros_, sixes_, masks_, tail_masks_;
+  Xbyak::Label sixes_, masks_, tail_masks_;
 
   std::vector<Block> blocks_;
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 namespace sdnn::test {
@@ -115,6 +116,7 @@ void KernelTester::Test() const {
   for (int64_t kk = 0; kk < k_; ++kk)
     for (int64_t j = 0; j < n_; ++j) b[at(k_, kk, j)] = normal(rng);
   for (float& x : bias) x = normal(rng);
+  if (nan_in_b_) b[at(k_, k_ / 2, n_ / 2)] = std::numeric_limits<float>::quiet_NaN();
   const float sentinel = 12345.0f;
   const int64_t guard = 64;
   std::vector<float> c(m_ * np + guard, sentinel);
@@ -146,10 +148,15 @@ void KernelTester::Test() const {
   for (int64_t r = 0; r < m_; ++r) {
     for (int64_t j = 0; j < n_; ++j) {
       double ref = bias_ ? bias[r] : 0.0;
-      for (int64_t kk = 0; kk < k_; ++kk) ref += static_cast<double>(w[r * k_ + kk]) * b[at(k_, kk, j)];
-      if (relu_ || relu6_) ref = std::max(ref, 0.0);
+      // Sparse kernels never read B for a zero weight; dense ones multiply it (0 * NaN = NaN).
+      for (int64_t kk = 0; kk < k_; ++kk)
+        if (w[r * k_ + kk] != 0.0f || family_ == backend::Family::Dense)
+          ref += static_cast<double>(w[r * k_ + kk]) * b[at(k_, kk, j)];
+      if (relu_ || relu6_) ref = std::max(ref, 0.0);  // (a < b) ? b : a keeps a NaN a
       if (relu6_) ref = std::min(ref, 6.0);
       const float got = c[at(m_, r, j)];
+      if (std::isnan(ref) != std::isnan(got)) FAIL("C[" << r << "][" << j << "] = " << got << ", expected " << ref);
+      if (std::isnan(ref)) continue;
       if (std::fabs(got - ref) > 1e-4 + 1e-4 * std::fabs(ref)) {
         FAIL("C[" << r << "][" << j << "] = " << got << ", expected " << ref);
       }

@@ -53,6 +53,10 @@ class KernelTester {
   KernelTester& bias(bool b) { bias_ = b; return *this; }
   KernelTester& relu(bool b) { relu_ = b; return *this; }
   KernelTester& relu6(bool b) { relu6_ = b; return *this; }
+  // B[k / 2][n / 2] = NaN: the rows that multiply it by a stored weight (every row for the dense
+  // family, which also multiplies the zeros) must come out NaN in that column, through the bias
+  // and the activation; all other outputs as usual.
+  KernelTester& nan_in_b(bool b) { nan_in_b_ = b; return *this; }
   // Run as `parts` tile ranges x `col_parts` column ranges (as a multi-thread context would).
   KernelTester& split(int parts, int col_parts) { parts_ = parts; col_parts_ = col_parts; return *this; }
   KernelTester& seed(uint32_t s) { seed_ = s; return *this; }
@@ -71,7 +75,7 @@ class KernelTester {
   int prefetch_ = -1;    // -1: the default plan's
   bool shuffle_rows_ = false;
   double sparsity_ = 0.9;
-  bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false, relu6_ = false;
+  bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false, relu6_ = false, nan_in_b_ = false;
   int parts_ = 1, col_parts_ = 1;
   uint32_t seed_ = 1;
 };

@@ -277,6 +277,19 @@ TEST_CASE("spmm and dense: rows tiled in a permuted order still land in their ow
   CHECK_THROWS_WITH(sdnn::backend::emit_kernel(p, a, "k"), Catch::Matchers::Contains("not a permutation"));
 }
 
+TEST_CASE("spmm and dense: a NaN in B stays NaN through the bias and ReLU / ReLU6 epilogue", "[spmm][dense]") {
+  // As the unfused Relu and Clip steps and ONNX Runtime: max(0, NaN) and min(6, NaN) are NaN.
+  for (Isa isa : kIsas) {
+    SECTION(std::string(sdnn::backend::to_string(isa))) {
+      KernelTester().isa(isa).m(40).k(64).n(37).sparsity(0.5).bias(true).relu(true).nan_in_b(true).Test();
+      KernelTester().isa(isa).m(40).k(64).n(37).sparsity(0.5).k_block(16).relu6(true).nan_in_b(true).Test();
+      KernelTester().isa(isa).m(30).k(32).n(40).sparsity(0.7).nb(2).mb(6).relu(true).nan_in_b(true).Test();
+      KernelTester().family(Family::Dense).isa(isa).m(30).k(64).n(20).sparsity(0.0).bias(true).relu6(true)
+          .nan_in_b(true).Test();
+    }
+  }
+}
+
 TEST_CASE("spmm and dense: ReLU6 epilogue clamps to [0, 6]", "[spmm][dense]") {
   for (Isa isa : kIsas) {
     SECTION(std::string(sdnn::backend::to_string(isa))) {
