@@ -53,12 +53,46 @@ struct Options {
 
 // An error message as one line: control characters (a newline in a node name from the model) are
 // shown escaped, so a message never spans or forges lines.
+// Length of the well-formed UTF-8 sequence at text[i] (2-4 bytes, no overlong forms or
+// surrogates), or 0.
+size_t utf8_sequence(const std::string& text, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char b = at(i);
+  const size_t len = b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+  if (len == 0 || i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  const unsigned char c = at(i + 1);
+  if ((b == 0xE0 && c < 0xA0) || (b == 0xED && c > 0x9F) || (b == 0xF0 && c < 0x90) || (b == 0xF4 && c > 0x8F))
+    return 0;
+  return len;
+}
+
+// The message on one line of valid UTF-8: newlines as \n, other control bytes and bytes that are
+// not part of a well-formed UTF-8 character (names from a damaged model) as \xNN.
 std::string one_line(const std::string& text) {
   std::string out;
-  for (unsigned char ch : text) {
-    if (ch == '\n') out += "\\n";
-    else if (ch < 0x20 || ch == 0x7f) out += str_cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
-    else out += static_cast<char>(ch);
+  const auto hex = [&](unsigned char ch) {
+    out += str_cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
+  };
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char ch = static_cast<unsigned char>(text[i]);
+    if (ch == '\n') {
+      out += "\\n";
+      ++i;
+    } else if (ch < 0x20 || ch == 0x7f) {
+      hex(ch);
+      ++i;
+    } else if (ch < 0x80) {
+      out += static_cast<char>(ch);
+      ++i;
+    } else if (const size_t len = utf8_sequence(text, i)) {
+      out.append(text, i, len);
+      i += len;
+    } else {
+      hex(ch);
+      ++i;
+    }
   }
   return out;
 }

@@ -58,6 +58,7 @@ class Importer {
         fail(label_, ": graph output '", out.name(), "' is listed twice; list each output once");
       Value* v = lookup(out.name(), "graph output");
       if (v->dtype != ir::DType::F32) fail(label_, ": graph output '", out.name(), "' is not float32");
+      check_declared_output(out, *v);
       if (v->is_constant())
         fail(label_, ": unsupported: graph output '", out.name(),
              "' is a constant (known at compile time); only computed outputs are supported");
@@ -69,6 +70,29 @@ class Importer {
 
  private:
   // ---- model-level checks -------------------------------------------------------------------
+  // A graph output's declared type and shape, where given, must be what the graph computes:
+  // callers size model.so's output buffers from one or the other. Symbolic and unset dims match
+  // anything.
+  void check_declared_output(const onnx::ValueInfoProto& out, const Value& v) {
+    if (!out.type().has_tensor_type()) return;
+    const auto& tt = out.type().tensor_type();
+    if (tt.elem_type() != 0 && tt.elem_type() != onnx::TensorProto::FLOAT)
+      fail(label_, ": graph output '", out.name(), "' is declared ", dtype_name(tt.elem_type()),
+           " but the graph computes it as FLOAT");
+    if (!tt.has_shape()) return;
+    const auto& dims = tt.shape().dim();
+    bool same = dims.size() == static_cast<int>(v.shape.size());
+    for (int i = 0; same && i < dims.size(); ++i)
+      same = !dims[i].has_dim_value() || dims[i].dim_value() == v.shape[static_cast<size_t>(i)];
+    if (same) return;
+    std::string declared;
+    for (int i = 0; i < dims.size(); ++i)
+      declared += (i ? "x" : "") + (dims[i].has_dim_value() ? std::to_string(dims[i].dim_value())
+                                    : dims[i].has_dim_param() ? dims[i].dim_param() : std::string("?"));
+    fail(label_, ": graph output '", out.name(), "' is declared with shape [", declared,
+         "] but the graph computes [", ir::shape_to_string(v.shape), "]");
+  }
+
   void check_opset(const onnx::ModelProto& model) {
     if (!model.has_graph()) fail(label_, ": not an ONNX model (no graph)");
     int64_t opset = -1;
@@ -259,6 +283,10 @@ class Importer {
         node_fail(c, str_cat("output '", o, "' is already defined (by another node, a graph input or an initializer)"));
     if (!p.domain().empty() && p.domain() != "ai.onnx")
       node_fail(c, str_cat("unsupported operator domain '", p.domain(), "'; supported ops: ", supported_ops()));
+    for (int i = 0; i < p.attribute_size(); ++i)
+      for (int j = 0; j < i; ++j)
+        if (p.attribute(i).name() == p.attribute(j).name())
+          node_fail(c, str_cat("attribute '", p.attribute(i).name(), "' is given twice"));
     for (const auto& i : p.input()) c.in.push_back(i.empty() ? nullptr : lookup(i, c.where));
     if (p.op_type() == "Shape") return shape_of(c);
     if (try_fold(c)) return;
@@ -288,6 +316,13 @@ class Importer {
     }
     if (it == table.end())
       node_fail(c, str_cat("unsupported operator; supported ops: ", supported_ops()));
+    // Constants are weights of the ops that take them (and operands of the foldable ops above),
+    // never activations: an op that would compute from constants alone is not compiled.
+    const bool any_input = std::any_of(c.in.begin(), c.in.end(), [](const Value* v) { return v != nullptr; });
+    if (any_input && p.op_type() != "Identity" && p.op_type() != "Dropout" &&
+        std::all_of(c.in.begin(), c.in.end(), [](const Value* v) { return !v || v->is_constant(); }))
+      node_fail(c, str_cat("unsupported: every input is a constant, and sdnnc does not evaluate ", p.op_type(),
+                           " at compile time; fold it into an initializer before compiling"));
     // Data must be float32; shape-like operands (Reshape's shape, Squeeze's axes, Dropout's
     // ratio and mode) may be anything.
     const bool aux_inputs = p.op_type() == "Reshape" || p.op_type() == "Squeeze" || p.op_type() == "Unsqueeze" ||
@@ -344,6 +379,13 @@ class Importer {
   int64_t attr_int(const Ctx& c, const char* key, int64_t dflt) {
     const auto* a = attr(c, key, onnx::AttributeProto::INT);
     return a ? a->i() : dflt;
+  }
+  // A 0 / 1 attribute (keepdims, transB, ceil_mode ...): any other value is an error (runtimes
+  // disagree on what keepdims=7 means).
+  bool attr_flag(const Ctx& c, const char* key, bool dflt) {
+    const int64_t v = attr_int(c, key, dflt ? 1 : 0);
+    if (v != 0 && v != 1) node_fail(c, str_cat("attribute ", key, "=", v, " must be 0 or 1"));
+    return v != 0;
   }
   double attr_float(const Ctx& c, const char* key, double dflt) {
     const auto* a = attr(c, key, onnx::AttributeProto::FLOAT);
@@ -537,7 +579,7 @@ class Importer {
     if (opset_ >= 18 && attr(c, "axes", onnx::AttributeProto::INTS)) node_fail(c, "unsupported attribute 'axes' (an input from opset 18)");
     std::vector<int64_t> axes = axes_operand(c, 18);
     if (axes.empty()) {
-      if (attr_int(c, "noop_with_empty_axes", 0) != 0) {
+      if (attr_flag(c, "noop_with_empty_axes", false)) {
         emit(c, name, "Identity", {c.in[0]}, x);
         return;
       }
@@ -546,7 +588,7 @@ class Importer {
     for (int64_t& a : axes) a = axis_in(c, a, r);
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) node_fail(c, "axes has a repeated axis");
-    const bool keep = attr_int(c, "keepdims", 1) != 0;
+    const bool keep = attr_flag(c, "keepdims", true);
     Shape out;
     for (int64_t i = 0; i < r; ++i) {
       const bool reduced = std::binary_search(axes.begin(), axes.end(), i);
@@ -847,10 +889,10 @@ class Importer {
   void gemm(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 3);
     reject_unknown_attrs(c, {"alpha", "beta", "transA", "transB"});
-    int64_t trans_b = attr_int(c, "transB", 0);
+    int64_t trans_b = attr_flag(c, "transB", false) ? 1 : 0;
     Value *a = c.in[0], *b = c.in[1], *bias = c.in.size() > 2 ? c.in[2] : nullptr;
     if (a->shape.size() != 2) node_fail(c, str_cat("input A '", a->name, "' must be 2-D, got ", shp(a->shape)));
-    if (attr_int(c, "transA", 0) != 0) {  // A^T: a Transpose of the activation first
+    if (attr_flag(c, "transA", false)) {  // A^T: a Transpose of the activation first
       if (a->is_constant()) node_fail(c, str_cat("unsupported: transA=1 with a constant A '", a->name, "'"));
       Value* at = g_->add_value(str_cat(c.proto.output(0), ":A^T"), ir::DType::F32, {a->shape[1], a->shape[0]});
       g_->add_node("Transpose", str_cat(name, ":transA"), {a}, {at})->attrs["perm"] = std::vector<int64_t>{1, 0};
@@ -950,7 +992,7 @@ class Importer {
       if (p < 0) node_fail(c, "negative pads are not supported");
       if (p > kMaxWindowAttr) node_fail(c, str_cat("unsupported attribute value pads = ", p));
     }
-    const bool ceil_mode = attr_int(c, "ceil_mode", 0) != 0;
+    const bool ceil_mode = attr_flag(c, "ceil_mode", false);
     if (ceil_mode && !allow_ceil) node_fail(c, "unsupported attribute value ceil_mode=1");
     const auto* ap = attr(c, "auto_pad", onnx::AttributeProto::STRING);
     const std::string auto_pad = ap ? ap->s() : "NOTSET";
@@ -1050,7 +1092,7 @@ class Importer {
     std::vector<int64_t> ks = attr_ints(c, "kernel_shape");
     if (ks.size() != 2) node_fail(c, "kernel_shape must have 2 values (2-D only)");
     const Window wnd = window(c, x->shape, ks, /*allow_ceil=*/true);
-    const int64_t include_pad = attr_int(c, "count_include_pad", 0);
+    const int64_t include_pad = attr_flag(c, "count_include_pad", false) ? 1 : 0;
     if (op == "AveragePool" && include_pad && wnd.ceil_pads)
       node_fail(c, "unsupported: ceil_mode=1 with count_include_pad=1 where a window reaches past the padding");
     ir::Node* n = emit(c, name, op, {c.in[0]}, {x->shape[0], x->shape[1], wnd.out_h, wnd.out_w});
@@ -1069,7 +1111,7 @@ class Importer {
   void batchnorm(Ctx& c, const std::string& name) {
     need_inputs(c, 5, 5);
     reject_unknown_attrs(c, {"epsilon", "momentum", "training_mode", "spatial"});
-    if (attr_int(c, "training_mode", 0) != 0) node_fail(c, "unsupported attribute value training_mode=1");
+    if (attr_flag(c, "training_mode", false)) node_fail(c, "unsupported attribute value training_mode=1");
     if (c.proto.output_size() > 1) node_fail(c, "training outputs (running mean / variance) are not supported");
     const Value* x = c.in[0];
     if (x->shape.size() < 2) node_fail(c, str_cat("input '", x->name, "' must have a channel axis"));
@@ -1121,7 +1163,7 @@ class Importer {
     Value* sv = c.in[1];
     if (!sv->i64 || sv->shape.size() != 1)
       node_fail(c, str_cat("shape input '", sv->name, "' must be a constant 1-D int64 tensor"));
-    bool allow_zero = attr_int(c, "allowzero", 0) != 0;
+    bool allow_zero = attr_flag(c, "allowzero", false);
     Shape out(sv->i64->begin(), sv->i64->end());
     int64_t known = 1, infer = -1;
     for (size_t i = 0; i < out.size(); ++i) {

@@ -76,10 +76,17 @@ TEST_CASE("frontend: unsupported attribute values", "[frontend]") {
   a.output("y");
   CHECK(import_error(a.bytes()) == "(no error)");
   OnnxBuilder b;
-  b.input("x", {6, 4}).weight("a", {8, 6}, sdnn::test::pattern(48, 2)).weight("w", {6, 4}, sdnn::test::pattern(24, 2));
-  OnnxBuilder::attr_int(b.node("Gemm", "g", {"a", "w"}, {"y"}), "transA", 1);
+  b.input("x", {8, 4}).weight("a", {8, 6}, sdnn::test::pattern(48, 2));
+  OnnxBuilder::attr_int(b.node("Gemm", "g", {"a", "x"}, {"y"}), "transA", 1);
   b.output("y");
   CHECK_THAT(import_error(b.bytes()), Contains("node 'g' (Gemm): unsupported: transA=1 with a constant A 'a'"));
+  // Both operands constant: not evaluated at compile time, rejected before any Gemm check.
+  OnnxBuilder b2;
+  b2.input("x", {6, 4}).weight("a", {8, 6}, sdnn::test::pattern(48, 2)).weight("w", {6, 4}, sdnn::test::pattern(24, 2));
+  OnnxBuilder::attr_int(b2.node("Gemm", "g", {"a", "w"}, {"y"}), "transA", 1);
+  b2.output("y");
+  CHECK_THAT(import_error(b2.bytes()),
+             Contains("node 'g' (Gemm): unsupported: every input is a constant, and sdnnc does not evaluate Gemm"));
 
   // Grouped convs import (as one conv with a block-diagonal weight); an unknown auto_pad does not.
   OnnxBuilder c;

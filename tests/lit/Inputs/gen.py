@@ -187,6 +187,24 @@ MODELS = {
         [fin("y", None)], []),
     "output_twice": lambda: model(  # 'y' listed twice among the graph outputs
         [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", None), fin("y", None)], []),
+    "relu_of_constant": lambda: model(  # y = Relu(b) + x: Relu computes from an initializer alone
+        [helper.make_node("Relu", ["b"], ["rb"], name="rc"), helper.make_node("Add", ["x", "rb"], ["y"], name="a")],
+        [fin("x", [2, 3])], [fin("y", None)], [numpy_helper.from_array(np.array([1, -2, 3], np.float32), "b")]),
+    "attr_twice": lambda: model(  # Softmax with 'axis' given twice
+        [helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=1)], [fin("x", [2, 3])], [fin("y", None)], []),
+    "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
+        [fin("y", None)], []),
+    "output_shape_wrong": lambda: model(  # declares y [2, 5, 1]; Relu of x [2, 3] computes [2, 3]
+        [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", [2, 5, 1])], []),
+    "output_dim_wrong": lambda: model(  # declares y [batch, 4]: the symbolic dim matches, 4 does not
+        [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", ["batch", 4])], []),
+    "output_shape_ok": lambda: model(  # declares y [batch, 3] and a second output [2, 3] exactly
+        [helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Neg", ["x"], ["z"], name="n")],
+        [fin("x", [2, 3])], [fin("y", ["batch", 3]), fin("z", [2, 3])], []),
+    "output_type_wrong": lambda: model(  # declares y INT64; the graph computes float
+        [helper.make_node("Relu", ["x"], ["y"], name="r")], [fin("x", [2, 3])], [fin("y", [2, 3], TensorProto.INT64)],
+        []),
     "input_is_output": lambda: model(  # graph input 'x' also a graph output; 'x.src' a computed one
         [helper.make_node("Relu", ["x"], ["x.src"], name="r")], [fin("x", [4, 16])],
         [fin("x.src", None), fin("x", None)], []),
@@ -217,6 +235,17 @@ def main():
     if name == "truncated":
         data = mlp().SerializeToString()
         open(out, "wb").write(data[: len(data) // 2])
+        return
+    if name == "attr_twice":
+        m = MODELS[name]()
+        m.graph.node[0].attribute.append(helper.make_attribute("axis", 0))
+        onnx.save(m, out)
+        return
+    if name == "bad_utf8_name":  # an unsupported op named b"bad\xff\xfe\xc3\xa9t\xe9": a valid 'é' among bad bytes
+        m = model([helper.make_node("Hardmax", ["x"], ["y"], name="badQQ\u00e9tZ")], [fin("x", [2, 3])],
+                  [fin("y", None)], [])
+        data = m.SerializeToString().replace(b"QQ", b"\xff\xfe").replace(b"tZ", b"t\xe9")
+        open(out, "wb").write(data)
         return
     if name == "not_onnx":
         open(out, "w").write("this is a text file, not a model\n")
