@@ -6,7 +6,9 @@ that the .so's output matches ONNX Runtime's (rtol 1e-3, atol 1e-4; a mismatch a
 time rounds in which every peer runs `--iters` inferences back to back, the peers taking turns
 round by round (so drifting clock speeds or noisy neighbours hit all of them alike); before its
 block a peer waits `--settle-ms` (the other peer's idle threads stop spinning) and makes
-`--warmup` untimed calls (the other peer's weights have just gone through the caches). Reports the
+untimed calls, at least `--warmup` of them and for at least `--warmup-ms` (the other peer's weights
+have just gone through the caches, and this VM's cores run slower for the first 10-30 ms after a
+pause: the first calls after 50 ms idle took 1.5-1.8x the steady time, both peers). Reports the
 median and 10th/90th percentile latency per peer and the ratio of the medians ONNX Runtime /
 sdnnc. ONNX Runtime runs the dense model (its sparse weights are plain initializers) with all
 graph optimizations, intra-op threads 1 and 2, sequential execution; sdnnc's context has 1 and 2
@@ -90,6 +92,8 @@ def main() -> int:
     ap.add_argument("--settle-ms", type=float, default=50, help="pause before each peer's block of a round")
     ap.add_argument("--warmup", type=int, default=2,
                     help="untimed calls after the pause (the other peer's weights have left the caches)")
+    ap.add_argument("--warmup-ms", type=float, default=40,
+                    help="... and untimed calls until this long after the pause (clocks back up to speed)")
     ap.add_argument("--workdir", default="/tmp/sdnn_e2e")
     ap.add_argument("--sdnnc-arg", action="append", default=[], help="extra sdnnc argument")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table at the end")
@@ -142,10 +146,13 @@ def main() -> int:
                 for p in order:
                     # The other peer's worker threads may still be spinning (ONNX Runtime's spin
                     # after a run, runtime_min's pool briefly too) and would take this peer's
-                    # second core: let them settle, then one untimed call wakes this peer's own.
+                    # second core: let them settle; the untimed calls wake this peer's own and bring
+                    # the clocks back up.
                     time.sleep(args.settle_ms / 1e3)
-                    for _ in range(args.warmup):
+                    start, calls = time.perf_counter(), 0
+                    while calls < args.warmup or (time.perf_counter() - start) * 1e3 < args.warmup_ms:
                         peers[p]()
+                        calls += 1
                     for _ in range(args.iters):
                         t = time.perf_counter()
                         peers[p]()
