@@ -287,6 +287,10 @@ class Importer {
       for (int j = 0; j < i; ++j)
         if (p.attribute(i).name() == p.attribute(j).name())
           node_fail(c, str_cat("attribute '", p.attribute(i).name(), "' is given twice"));
+    // Ops newer than the oldest opset sdnnc reads (11) exist from their version on.
+    static const std::unordered_map<std::string, int64_t> since = {{"LayerNormalization", 17}, {"Gelu", 20}};
+    if (auto s = since.find(p.op_type()); s != since.end() && opset_ < s->second)
+      node_fail(c, str_cat(p.op_type(), " is defined from opset ", s->second, "; the model imports opset ", opset_));
     for (const auto& i : p.input()) c.in.push_back(i.empty() ? nullptr : lookup(i, c.where));
     if (p.op_type() == "Shape") return shape_of(c);
     if (try_fold(c)) return;
@@ -996,6 +1000,8 @@ class Importer {
     if (ceil_mode && !allow_ceil) node_fail(c, "unsupported attribute value ceil_mode=1");
     const auto* ap = attr(c, "auto_pad", onnx::AttributeProto::STRING);
     const std::string auto_pad = ap ? ap->s() : "NOTSET";
+    if (auto_pad != "NOTSET" && attr(c, "pads", onnx::AttributeProto::INTS))
+      node_fail(c, str_cat("attributes auto_pad=", auto_pad, " and pads exclude each other"));
     int64_t out[2];
     for (int i = 0; i < 2; ++i) {
       const int64_t in = x[2 + i], k = wnd.kernel[i], st = wnd.strides[i], d = wnd.dilations[i];
@@ -1159,6 +1165,8 @@ class Importer {
   void reshape(Ctx& c, const std::string& name) {
     need_inputs(c, 2, 2);
     reject_unknown_attrs(c, {"allowzero"});
+    if (opset_ < 14 && attr(c, "allowzero", onnx::AttributeProto::INT))
+      node_fail(c, str_cat("attribute 'allowzero' is defined from opset 14; the model imports opset ", opset_));
     Value* x = c.in[0];
     Value* sv = c.in[1];
     if (!sv->i64 || sv->shape.size() != 1)

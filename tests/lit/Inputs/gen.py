@@ -192,6 +192,11 @@ MODELS = {
         [fin("x", [2, 3])], [fin("y", None)], [numpy_helper.from_array(np.array([1, -2, 3], np.float32), "b")]),
     "attr_twice": lambda: model(  # Softmax with 'axis' given twice
         [helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=1)], [fin("x", [2, 3])], [fin("y", None)], []),
+    "gelu_opset18": lambda: model(  # Gelu exists from opset 20
+        [helper.make_node("Gelu", ["x"], ["y"], name="g")], [fin("x", [2, 3])], [fin("y", None)], [], opset=18),
+    "autopad_and_pads": lambda: model(  # auto_pad SAME_UPPER with explicit pads
+        [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[3, 3], auto_pad="SAME_UPPER",
+                          pads=[1, 1, 1, 1])], [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
