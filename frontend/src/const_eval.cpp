@@ -439,7 +439,10 @@ std::vector<ConstTensor> fold(const onnx::NodeProto& p, int64_t opset, const std
   }
   if (op == "Transpose") return {transpose(input(0), attr_ints(p, "perm"))};
   if (op == "Gather") return {gather(input(0), input(1), attr_i(p, "axis", 0))};
-  if (op == "Concat") return {concat(in, attr_i(p, "axis", 0))};
+  if (op == "Concat") {
+    if (!find_attr(p, "axis")) fail("the required attribute 'axis' is missing");
+    return {concat(in, attr_i(p, "axis", 0))};
+  }
   if (op == "Slice") {
     if (opset < 10) return {slice(input(0), attr_ints(p, "starts"), attr_ints(p, "ends"), attr_ints(p, "axes"), {})};
     return {slice(input(0), ints_of(opt(1), "starts"), ints_of(opt(2), "ends"),

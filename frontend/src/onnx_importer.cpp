@@ -395,6 +395,13 @@ class Importer {
     const auto* a = attr(c, key, onnx::AttributeProto::FLOAT);
     return a ? a->f() : dflt;
   }
+  // A normalization's epsilon: finite and >= 0 (a negative one takes the square root of a
+  // negative variance; ONNX Runtime refuses it).
+  double attr_epsilon(const Ctx& c) {
+    const double eps = attr_float(c, "epsilon", 1e-5);
+    if (!(eps >= 0.0 && std::isfinite(eps))) node_fail(c, str_cat("attribute epsilon=", eps, " must be finite and >= 0"));
+    return eps;
+  }
   std::vector<int64_t> attr_ints(const Ctx& c, const char* key) {
     const auto* a = attr(c, key, onnx::AttributeProto::INTS);
     return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
@@ -661,7 +668,7 @@ class Importer {
     if (c.in.size() > 2 && c.in[2]) ins.push_back(c.in[2]);
     ir::Node* n = emit(c, name, "LayerNormalization", ins, x);
     n->attrs["axis"] = axis;
-    const double eps = attr_float(c, "epsilon", 1e-5);
+    const double eps = attr_epsilon(c);
     n->attrs["epsilon"] = eps;
     const bool mean_out = c.proto.output_size() > 1 && !c.proto.output(1).empty();
     const bool inv_out = c.proto.output_size() > 2 && !c.proto.output(2).empty();
@@ -783,6 +790,7 @@ class Importer {
     for (const Value* v : c.in)
       if (!v) node_fail(c, "an input is missing");
     reject_unknown_attrs(c, {"axis"});
+    if (!attr(c, "axis", onnx::AttributeProto::INT)) node_fail(c, "the required attribute 'axis' is missing");
     const Shape& first = c.in[0]->shape;
     const int64_t r = static_cast<int64_t>(first.size());
     const int64_t axis = axis_in(c, attr_int(c, "axis", 0), r);
@@ -1074,8 +1082,8 @@ class Importer {
       group = 1;
     }
     auto ks = attr_ints(c, "kernel_shape");
-    if (!ks.empty() && (ks.size() != 2 || ks[0] != w->shape[2] || ks[1] != w->shape[3]))
-      node_fail(c, "kernel_shape does not match the weight");
+    if (attr(c, "kernel_shape", onnx::AttributeProto::INTS) && (ks.size() != 2 || ks[0] != w->shape[2] || ks[1] != w->shape[3]))
+      node_fail(c, str_cat("kernel_shape [", ir::shape_to_string(ks), "] does not match the weight ", shp(w->shape)));
     if (bias) {
       if (!bias->is_constant()) node_fail(c, str_cat("bias '", bias->name, "' must be a constant"));
       if (bias->shape != Shape{w->shape[0]})
@@ -1127,7 +1135,7 @@ class Importer {
         node_fail(c, str_cat("input '", c.in[i]->name, "' has shape ", shp(c.in[i]->shape), ", expected [", x->shape[1], "]"));
     }
     ir::Node* n = emit(c, name, "BatchNormalization", {c.in[0], c.in[1], c.in[2], c.in[3], c.in[4]}, x->shape);
-    n->attrs["epsilon"] = static_cast<double>(attr_float(c, "epsilon", 1e-5));
+    n->attrs["epsilon"] = attr_epsilon(c);
   }
 
   void clip(Ctx& c, const std::string& name) {

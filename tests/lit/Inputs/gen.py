@@ -197,6 +197,14 @@ MODELS = {
     "autopad_and_pads": lambda: model(  # auto_pad SAME_UPPER with explicit pads
         [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[3, 3], auto_pad="SAME_UPPER",
                           pads=[1, 1, 1, 1])], [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
+    "layernorm_neg_eps": lambda: model(  # LayerNormalization with epsilon -1
+        [helper.make_node("LayerNormalization", ["x", "g"], ["y"], name="ln", epsilon=-1.0)], [fin("x", [2, 3])],
+        [fin("y", None)], [numpy_helper.from_array(np.ones(3, np.float32), "g")]),
+    "concat_no_axis": lambda: model(  # Concat's axis is required
+        [helper.make_node("Concat", ["x", "x"], ["y"], name="cat")], [fin("x", [2, 3])], [fin("y", None)], []),
+    "conv_kernel_shape_3": lambda: model(  # kernel_shape with three values for a 2-D conv
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[1, 1, 1])], [fin("x", [1, 6, 4, 4])],
+        [fin("y", None)], [w("w", (8, 6, 1, 1))]),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
@@ -240,6 +248,12 @@ def main():
     if name == "truncated":
         data = mlp().SerializeToString()
         open(out, "wb").write(data[: len(data) // 2])
+        return
+    if name == "conv_kernel_shape_empty":  # kernel_shape present with no values (make_node cannot write it)
+        m = MODELS["conv_kernel_shape_3"]()
+        del m.graph.node[0].attribute[:]
+        m.graph.node[0].attribute.append(onnx.AttributeProto(name="kernel_shape", type=onnx.AttributeProto.INTS))
+        onnx.save(m, out)
         return
     if name == "attr_twice":
         m = MODELS[name]()
