@@ -415,6 +415,12 @@ class Importer {
   }
 
   static std::string shp(const Shape& s) { return "[" + ir::shape_to_string(s) + "]"; }
+  // An INTS attribute's values as written: "[2, 0, 1, 1]".
+  static std::string ints(const std::vector<int64_t>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+    return out + "]";
+  }
 
   void constant(Ctx& c, const std::string&) {
     need_inputs(c, 0, 0);
@@ -1083,7 +1089,7 @@ class Importer {
     }
     auto ks = attr_ints(c, "kernel_shape");
     if (attr(c, "kernel_shape", onnx::AttributeProto::INTS) && (ks.size() != 2 || ks[0] != w->shape[2] || ks[1] != w->shape[3]))
-      node_fail(c, str_cat("kernel_shape [", ir::shape_to_string(ks), "] does not match the weight ", shp(w->shape)));
+      node_fail(c, str_cat("kernel_shape ", ints(ks), " does not match the weight ", shp(w->shape)));
     if (bias) {
       if (!bias->is_constant()) node_fail(c, str_cat("bias '", bias->name, "' must be a constant"));
       if (bias->shape != Shape{w->shape[0]})
@@ -1106,6 +1112,10 @@ class Importer {
     std::vector<int64_t> ks = attr_ints(c, "kernel_shape");
     if (ks.size() != 2) node_fail(c, "kernel_shape must have 2 values (2-D only)");
     const Window wnd = window(c, x->shape, ks, /*allow_ceil=*/true);
+    // A pad as wide as the window leaves windows with no input (ONNX Runtime refuses it too).
+    for (int i = 0; i < 2; ++i)
+      if (wnd.pads[i] >= ks[i] || wnd.pads[i + 2] >= ks[i])
+        node_fail(c, str_cat("pads ", ints(wnd.pads), " must be smaller than kernel_shape ", ints(ks)));
     const int64_t include_pad = attr_flag(c, "count_include_pad", false) ? 1 : 0;
     if (op == "AveragePool" && include_pad && wnd.ceil_pads)
       node_fail(c, "unsupported: ceil_mode=1 with count_include_pad=1 where a window reaches past the padding");

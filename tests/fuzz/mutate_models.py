@@ -4,7 +4,10 @@ Builds a set of small valid models (tests/lit/Inputs/gen.py and models/make_mode
 then for each case takes one, applies one to three random mutations (an attribute's value, type or
 presence, a node's inputs, op type, domain or place in the graph, an initializer's dims, type or
 data, a graph input's shape or type, an output's name or declared shape, the opset; sometimes
-damaged bytes), compiles it for a random target and classifies what happens:
+damaged bytes; and, more often, changes that mostly keep the model valid, so that more cases get
+compared: a conv's or pool's strides, pads and dilations, the input's batch and image size, a
+unary activation, a weight's sparsity), compiles it for a random target and classifies what
+happens:
 
   - sdnnc fails: it must exit 1 with one line on stderr, not an internal error, and leave no output
     file;
@@ -59,6 +62,11 @@ MUTATIONS = ["attr_value", "attr_drop", "attr_type", "attr_len", "attr_add", "in
              "input_extra", "op_type", "domain", "node_dup", "node_remove", "node_reverse", "init_dims",
              "init_dtype", "init_truncate", "init_remove", "in_shape", "in_dtype", "out_rename", "out_shape",
              "opset"]
+# Mutations that mostly keep the model valid, so that more cases compile and get compared: a conv's
+# or pool's strides / pads / dilations, the input's batch and image size, one unary activation for
+# another, a weight's sparsity.
+VALID_MUTATIONS = ["window", "in_size", "activation", "sparsity"]
+UNARY = ["Relu", "Sigmoid", "Tanh", "Neg", "Identity", "Exp", "Erf"]
 
 
 def names(g: onnx.GraphProto) -> list[str]:
@@ -71,8 +79,10 @@ def names(g: onnx.GraphProto) -> list[str]:
 def mutate(m: onnx.ModelProto, rng: random.Random) -> str:
     """Applies one random mutation to m in place; returns its name."""
     g = m.graph
-    kind = rng.choice(MUTATIONS)
+    kind = rng.choice(MUTATIONS + VALID_MUTATIONS * 3)
     n = rng.choice(list(g.node)) if len(g.node) else None
+    if kind in VALID_MUTATIONS:
+        return mutate_valid(m, kind, rng)
     if kind.startswith("attr_") and n is not None and (n.attribute or kind == "attr_add"):
         if kind == "attr_add":
             n.attribute.append(rng.choice([
@@ -163,6 +173,53 @@ def mutate(m: onnx.ModelProto, rng: random.Random) -> str:
             dims[rng.randrange(len(dims))].dim_value = rng.choice([0, 1, 5, 999])
     elif kind == "opset":
         m.opset_import[0].version = rng.choice([1, 6, 9, 10, 11, 12, 13, 18, 21, 30])
+    return kind
+
+
+def mutate_valid(m: onnx.ModelProto, kind: str, rng: random.Random) -> str:
+    g = m.graph
+    if kind == "window":
+        nodes = [n for n in g.node if n.op_type in ("Conv", "MaxPool", "AveragePool")]
+        if nodes:
+            n = rng.choice(nodes)
+            key = rng.choice(["strides", "pads", "dilations"])
+            value = {"strides": [rng.randint(1, 3)] * 2, "pads": [rng.randint(0, 2) for _ in range(4)],
+                     "dilations": [rng.randint(1, 2)] * 2}[key]
+            for a in list(n.attribute):
+                if a.name == key or (key == "pads" and a.name == "auto_pad"):
+                    n.attribute.remove(a)
+            if key == "dilations" and n.op_type == "AveragePool":
+                return kind
+            n.attribute.append(helper.make_attribute(key, value))
+    elif kind == "in_size":
+        dims = rng.choice(list(g.input)).type.tensor_type.shape.dim if len(g.input) else []
+        if len(dims) == 4:
+            dims[0].dim_value = rng.randint(1, 3)
+            if rng.random() < 0.7:
+                dims[2].dim_value, dims[3].dim_value = rng.randint(5, 40), rng.randint(5, 40)
+        elif len(dims):
+            dims[0].dim_value = rng.randint(1, 3)
+    elif kind == "activation":
+        nodes = [n for n in g.node if n.op_type in UNARY and len(n.input) == 1]
+        if nodes:
+            rng.choice(nodes).op_type = rng.choice(UNARY)
+    elif kind == "sparsity":
+        weights = [t for t in g.initializer if t.data_type == TensorProto.FLOAT and len(t.dims) >= 2]
+        if weights:
+            t = rng.choice(weights)
+            try:
+                a = numpy_helper.to_array(t).copy()
+            except ValueError:  # an earlier mutation damaged it
+                return kind
+            keep = rng.choice([0.0, 0.01, 0.1, 0.5, 1.0])
+            a[np.random.default_rng(rng.randrange(1 << 30)).random(a.shape) >= keep] = 0
+            if keep == 1.0:
+                a[a == 0] = 0.5
+            t.CopyFrom(numpy_helper.from_array(a.astype(np.float32), t.name))
+    # Shapes declared inside or at the output may no longer hold: drop them (value_info is only a hint).
+    del g.value_info[:]
+    for o in g.output:
+        o.type.tensor_type.ClearField("shape")
     return kind
 
 

@@ -205,6 +205,9 @@ MODELS = {
     "conv_kernel_shape_3": lambda: model(  # kernel_shape with three values for a 2-D conv
         [helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[1, 1, 1])], [fin("x", [1, 6, 4, 4])],
         [fin("y", None)], [w("w", (8, 6, 1, 1))]),
+    "pool_pad_ge_kernel": lambda: model(  # a 2x2 max pool padded by 2: windows with no input
+        [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], pads=[2, 0, 0, 0])],
+        [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
