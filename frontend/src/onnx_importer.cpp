@@ -1104,8 +1104,12 @@ class Importer {
   void pool(Ctx& c, const std::string& name) {
     need_inputs(c, 1, 1);
     const std::string& op = c.proto.op_type();
-    reject_unknown_attrs(c, {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads",
-                             "storage_order", "strides"});
+    if (op == "MaxPool")
+      reject_unknown_attrs(c, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
+    else if (opset_ >= 19)  // AveragePool's dilations came with opset 19
+      reject_unknown_attrs(c, {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"});
+    else
+      reject_unknown_attrs(c, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
     if (c.proto.output_size() > 1 && !c.proto.output(1).empty()) node_fail(c, "the Indices output is not supported");
     const Value* x = c.in[0];
     if (x->shape.size() != 4) node_fail(c, str_cat("unsupported rank: input '", x->name, "' is ", shp(x->shape), "; only 2-D NCHW (4-D) images"));

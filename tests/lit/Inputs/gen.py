@@ -208,6 +208,9 @@ MODELS = {
     "pool_pad_ge_kernel": lambda: model(  # a 2x2 max pool padded by 2: windows with no input
         [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], pads=[2, 0, 0, 0])],
         [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
+    "maxpool_count_include_pad": lambda: model(  # an AveragePool attribute on a MaxPool
+        [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], count_include_pad=1)],
+        [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
