@@ -283,10 +283,13 @@ class Importer {
         node_fail(c, str_cat("output '", o, "' is already defined (by another node, a graph input or an initializer)"));
     if (!p.domain().empty() && p.domain() != "ai.onnx")
       node_fail(c, str_cat("unsupported operator domain '", p.domain(), "'; supported ops: ", supported_ops()));
-    for (int i = 0; i < p.attribute_size(); ++i)
+    for (int i = 0; i < p.attribute_size(); ++i) {
+      if (p.attribute(i).type() == onnx::AttributeProto::UNDEFINED)
+        node_fail(c, str_cat("attribute '", p.attribute(i).name(), "' has no type (a damaged model?)"));
       for (int j = 0; j < i; ++j)
         if (p.attribute(i).name() == p.attribute(j).name())
           node_fail(c, str_cat("attribute '", p.attribute(i).name(), "' is given twice"));
+    }
     // Ops newer than the oldest opset sdnnc reads (11) exist from their version on.
     static const std::unordered_map<std::string, int64_t> since = {{"LayerNormalization", 17}, {"Gelu", 20}};
     if (auto s = since.find(p.op_type()); s != since.end() && opset_ < s->second)
@@ -465,6 +468,16 @@ class Importer {
   // Evaluates the node now when every input it has is a constant; returns whether it did.
   bool try_fold(Ctx& c) {
     if (!can_fold(c.proto.op_type())) return false;
+    // The attributes each foldable op defines (opsets 11-21); others are refused as by the ops
+    // compiled below.
+    static const std::unordered_map<std::string, std::vector<std::string>> known = {
+        {"Cast", {"to", "saturate"}}, {"Concat", {"axis"}}, {"ConstantOfShape", {"value"}},
+        {"Flatten", {"axis"}},        {"Gather", {"axis"}}, {"Reshape", {"allowzero"}},
+        {"Squeeze", {"axes"}},        {"Unsqueeze", {"axes"}}, {"Transpose", {"perm"}}};
+    const auto k = known.find(c.proto.op_type());
+    for (const auto& a : c.proto.attribute())
+      if (k == known.end() || std::find(k->second.begin(), k->second.end(), a.name()) == k->second.end())
+        node_fail(c, str_cat("unsupported attribute '", a.name(), "'"));
     std::vector<ConstTensor> in;
     in.reserve(c.in.size());
     for (Value* v : c.in) {

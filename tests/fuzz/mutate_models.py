@@ -11,10 +11,10 @@ happens:
 
   - sdnnc fails: it must exit 1 with one line on stderr, not an internal error, and leave no output
     file;
-  - sdnnc compiles: ONNX Runtime must load the model too, and on one random input sdnn-run's
-    outputs (1 or 2 threads) must match ONNX Runtime's (rtol 1e-3, atol 1e-4 of the largest
-    output) in shape and value, and be finite where all of ONNX Runtime's are. ONNX Runtime
-    failing at run time is not counted.
+  - sdnnc compiles (symbolic input dims bound with --input-shape): ONNX Runtime must load the
+    model too, and on one random input sdnn-run's outputs (1 or 2 threads) must match ONNX
+    Runtime's (rtol 1e-3, atol 1e-4 of the largest output) in shape and value, and be finite
+    where all of ONNX Runtime's are. ONNX Runtime failing at run time is not counted.
 
 Anything else (a crash, a timeout, a mismatch, a model.so the loader refuses) is a finding: the
 case's .onnx is kept under WORKDIR/findings and the script exits 1. The same seed gives the same
@@ -47,6 +47,8 @@ BASES = [
     (GEN, "grouped_conv", []), (GEN, "reduce_mean_0_2", []), (GEN, "layer_norm_eps_rank4", []),
     (MAKE_MODEL, "bert", ["--layers", "1", "--hidden", "32", "--heads", "2", "--ffn", "64", "--seq", "8"]),
     (MAKE_MODEL, "bert_gelu20", ["--layers", "1", "--hidden", "32", "--heads", "2", "--ffn", "64", "--seq", "8"]),
+    (MAKE_MODEL, "bert_dynamic", ["--layers", "1", "--hidden", "32", "--heads", "2", "--ffn", "64", "--seq", "8",
+                                  "--embedding", "--vocab", "50", "--mask", "input"]),
     (MAKE_MODEL, "mobilenet_v1", ["--width", "0.25", "--resolution", "32"]),
     (MAKE_MODEL, "mobilenet_v2", ["--width", "0.25", "--resolution", "32"]),
     (MAKE_MODEL, "resnet18", ["--width", "8", "--resolution", "32", "--layers", "1,1,1,1"]),
@@ -231,8 +233,30 @@ def run(cmd: list[str], timeout: float = 120) -> tuple:
         return "timeout", ""
 
 
-def compare(args, path: str, so: str, threads: int) -> str:
-    """sdnnc compiled the model: run it and ONNX Runtime on one random input; '' when they agree."""
+def bind_symbolic(m: onnx.ModelProto, rng: random.Random) -> dict[str, list[int]]:
+    """Shapes for the graph inputs with symbolic or unset dims (sdnnc's --input-shape): the same
+    value for each dim name, 'seq' 4 / 8 / 16, others 1-3."""
+    values: dict[str, int] = {}
+    shapes = {}
+    for i in m.graph.input:
+        dims = i.type.tensor_type.shape.dim
+        if all(d.HasField("dim_value") for d in dims):
+            continue
+        shape = []
+        for d in dims:
+            if d.HasField("dim_value"):
+                shape.append(d.dim_value)
+            else:
+                name = d.dim_param or f"?{len(values)}"
+                values.setdefault(name, rng.choice([4, 8, 16]) if name == "seq" else rng.randint(1, 3))
+                shape.append(values[name])
+        shapes[i.name] = shape
+    return shapes
+
+
+def compare(args, path: str, so: str, threads: int, bound: dict[str, list[int]]) -> str:
+    """sdnnc compiled the model: run it and ONNX Runtime on one random input (float inputs normal,
+    integer ones in [0, 8): valid indices of any table the tests use); '' when they agree."""
     import onnxruntime as ort
     ort.set_default_logger_severity(4)  # its warnings and errors about the mutated graphs are expected
     try:
@@ -242,9 +266,13 @@ def compare(args, path: str, so: str, threads: int) -> str:
     feeds, cmd = {}, [args.sdnn_run, so, "-t", str(threads)]
     rng = np.random.default_rng(0)
     for j, i in enumerate(sess.get_inputs()):
-        if any(not isinstance(d, int) or d <= 0 for d in i.shape) or i.type != "tensor(float)":
-            return ""  # symbolic or integer inputs: compiled only
-        feeds[i.name] = rng.standard_normal(i.shape).astype(np.float32)
+        shape = bound.get(i.name, i.shape)
+        if any(not isinstance(d, int) or d <= 0 for d in shape) or i.type not in ("tensor(float)", "tensor(int64)"):
+            return ""  # compiled only
+        if i.type == "tensor(float)":
+            feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+        else:
+            feeds[i.name] = rng.integers(0, 8, size=shape).astype(np.int64)
         np.save(f"{so}.in{j}.npy", feeds[i.name])
         cmd += ["-i", f"{i.name}={so}.in{j}.npy"]
     try:
@@ -312,7 +340,9 @@ def main() -> int:
         so = path[:-5] + ".so"
         with open(path, "wb") as f:
             f.write(data)
-        rc, err = run([args.sdnnc, path, "-o", so, "--tune=none", "--target", target])
+        bound = bind_symbolic(m, rng)
+        shapes = [f"--input-shape={k}={','.join(map(str, v))}" for k, v in bound.items()]
+        rc, err = run([args.sdnnc, path, "-o", so, "--tune=none", "--target", target] + shapes)
         lines = [line for line in err.strip().splitlines() if line.strip()]
         problem, outcome = "", "rejected"
         if rc == "timeout":
@@ -331,7 +361,7 @@ def main() -> int:
             if target == "avx512" and "avx512f" not in open("/proc/cpuinfo").read():
                 outcome = "compiled (not run: no AVX-512 here)"
             else:
-                problem = compare(args, path, so, threads)
+                problem = compare(args, path, so, threads, bound)
         counts[outcome] = counts.get(outcome, 0) + 1
         if problem:
             findings += 1

@@ -211,6 +211,10 @@ MODELS = {
     "maxpool_count_include_pad": lambda: model(  # an AveragePool attribute on a MaxPool
         [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], count_include_pad=1)],
         [fin("x", [1, 2, 5, 5])], [fin("y", None)], []),
+    "folded_bad_attr": lambda: model(  # a Transpose of an initializer (folded) with an attribute it lacks
+        [helper.make_node("Transpose", ["c"], ["ct"], name="t", perm=[1, 0], alpha=1.0),
+         helper.make_node("Add", ["x", "ct"], ["y"], name="a")], [fin("x", [3, 2])], [fin("y", None)],
+        [numpy_helper.from_array(np.ones((2, 3), np.float32), "c")]),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
@@ -259,6 +263,11 @@ def main():
         m = MODELS["conv_kernel_shape_3"]()
         del m.graph.node[0].attribute[:]
         m.graph.node[0].attribute.append(onnx.AttributeProto(name="kernel_shape", type=onnx.AttributeProto.INTS))
+        onnx.save(m, out)
+        return
+    if name == "attr_untyped":  # Softmax's axis attribute with its type field cleared
+        m = MODELS["attr_twice"]()
+        m.graph.node[0].attribute[0].ClearField("type")
         onnx.save(m, out)
         return
     if name == "attr_twice":
