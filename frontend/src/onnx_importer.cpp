@@ -350,7 +350,8 @@ class Importer {
 
   void need_inputs(const Ctx& c, int lo, int hi) {
     int n = static_cast<int>(c.in.size());
-    if (n < lo || n > hi) node_fail(c, str_cat("expects ", lo, lo == hi ? "" : str_cat(" to ", hi), " inputs, got ", n));
+    if (n < lo || n > hi)
+      node_fail(c, str_cat("expects ", lo, lo == hi ? "" : str_cat(" to ", hi), hi == 1 ? " input" : " inputs", ", got ", n));
     for (int i = 0; i < lo; ++i)
       if (!c.in[i]) node_fail(c, str_cat("input ", i, " is required"));
     if (c.proto.output_size() < 1) node_fail(c, "has no output");
@@ -454,6 +455,7 @@ class Importer {
   // Shape of any value: every shape is static once the inputs are bound.
   void shape_of(Ctx& c) {
     need_inputs(c, 1, 1);
+    reject_unknown_attrs(c, {"start", "end"});
     const ir::Shape& s = c.in[0]->shape;
     const int64_t r = static_cast<int64_t>(s.size());
     int64_t start = attr_int(c, "start", 0), end = attr_int(c, "end", r);
@@ -478,6 +480,15 @@ class Importer {
     for (const auto& a : c.proto.attribute())
       if (k == known.end() || std::find(k->second.begin(), k->second.end(), a.name()) == k->second.end())
         node_fail(c, str_cat("unsupported attribute '", a.name(), "'"));
+    // ... and their input counts (Concat: any number).
+    static const std::unordered_map<std::string, std::pair<int, int>> arity = {
+        {"Add", {2, 2}},   {"Sub", {2, 2}},     {"Mul", {2, 2}},       {"Div", {2, 2}},       {"Pow", {2, 2}},
+        {"Equal", {2, 2}}, {"Less", {2, 2}},    {"Greater", {2, 2}},   {"Not", {1, 1}},       {"Neg", {1, 1}},
+        {"Sqrt", {1, 1}},  {"Identity", {1, 1}}, {"Cast", {1, 1}},     {"Flatten", {1, 1}},   {"Transpose", {1, 1}},
+        {"ConstantOfShape", {1, 1}}, {"Gather", {2, 2}}, {"Expand", {2, 2}}, {"Reshape", {2, 2}},
+        {"Where", {3, 3}}, {"Range", {3, 3}},   {"Slice", {3, 5}},     {"Squeeze", {1, 2}},   {"Unsqueeze", {1, 2}}};
+    if (const auto n = arity.find(c.proto.op_type()); n != arity.end())
+      need_inputs(c, n->second.first, n->second.second);
     std::vector<ConstTensor> in;
     in.reserve(c.in.size());
     for (Value* v : c.in) {

@@ -215,6 +215,10 @@ MODELS = {
         [helper.make_node("Transpose", ["c"], ["ct"], name="t", perm=[1, 0], alpha=1.0),
          helper.make_node("Add", ["x", "ct"], ["y"], name="a")], [fin("x", [3, 2])], [fin("y", None)],
         [numpy_helper.from_array(np.ones((2, 3), np.float32), "c")]),
+    "folded_extra_input": lambda: model(  # a Transpose of an initializer (folded) given a second input
+        [helper.make_node("Transpose", ["c", "c"], ["ct"], name="t", perm=[1, 0]),
+         helper.make_node("Add", ["x", "ct"], ["y"], name="a")], [fin("x", [3, 2])], [fin("y", None)],
+        [numpy_helper.from_array(np.ones((2, 3), np.float32), "c")]),
     "keepdims_7": lambda: model(  # a 0 / 1 attribute with another value
         [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=7)], [fin("x", [2, 3])],
         [fin("y", None)], []),
