@@ -51,8 +51,6 @@ struct Options {
   bool clear_tune_cache = false;
 };
 
-// An error message as one line: control characters (a newline in a node name from the model) are
-// shown escaped, so a message never spans or forges lines.
 // Length of the well-formed UTF-8 sequence at text[i] (2-4 bytes, no overlong forms or
 // surrogates), or 0.
 size_t utf8_sequence(const std::string& text, size_t i) {
@@ -68,31 +66,19 @@ size_t utf8_sequence(const std::string& text, size_t i) {
   return len;
 }
 
-// The message on one line of valid UTF-8: newlines as \n, other control bytes and bytes that are
-// not part of a well-formed UTF-8 character (names from a damaged model) as \xNN.
+// An error message as one line of valid UTF-8: a newline (in a node name from the model) as \n,
+// other control bytes and bytes that are no part of a well-formed UTF-8 character (names from a
+// damaged model) as \xNN, so a message never spans or forges lines.
 std::string one_line(const std::string& text) {
   std::string out;
-  const auto hex = [&](unsigned char ch) {
-    out += str_cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
-  };
   for (size_t i = 0; i < text.size();) {
     const unsigned char ch = static_cast<unsigned char>(text[i]);
-    if (ch == '\n') {
-      out += "\\n";
-      ++i;
-    } else if (ch < 0x20 || ch == 0x7f) {
-      hex(ch);
-      ++i;
-    } else if (ch < 0x80) {
-      out += static_cast<char>(ch);
-      ++i;
-    } else if (const size_t len = utf8_sequence(text, i)) {
-      out.append(text, i, len);
-      i += len;
-    } else {
-      hex(ch);
-      ++i;
-    }
+    const size_t len = ch < 0x80 ? 1 : utf8_sequence(text, i);
+    if (ch == '\n') out += "\\n";
+    else if (ch < 0x20 || ch == 0x7f || len == 0)
+      out += str_cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
+    else out.append(text, i, len);
+    i += len ? len : 1;
   }
   return out;
 }
