@@ -311,8 +311,9 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=100)
     args = ap.parse_args()
 
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    os.makedirs(os.path.join(args.workdir, "findings"))
+    # The script writes only base_*, case* and findings/ there (never deletes anything else).
+    os.makedirs(os.path.join(args.workdir, "findings"), exist_ok=True)
+    avx512 = "avx512f" in open("/proc/cpuinfo").read()
     bases = []
     for script, name, extra in BASES:
         path = os.path.join(args.workdir, f"base_{name}.onnx")
@@ -358,7 +359,7 @@ def main() -> int:
                 problem = "internal error"
         else:
             outcome = "compiled"
-            if target == "avx512" and "avx512f" not in open("/proc/cpuinfo").read():
+            if target == "avx512" and not avx512:
                 outcome = "compiled (not run: no AVX-512 here)"
             else:
                 problem = compare(args, path, so, threads, bound)
