@@ -87,8 +87,9 @@ typedef struct {
  *   COLUMNS: with fewer than SDNN_COLUMN_SPLIT_TILES_PER_THREAD tiles per thread (or
  *            SDNN_COLUMN_SPLIT_WIDE_TILES_PER_THREAD when each thread gets at least
  *            SDNN_COLUMN_SPLIT_WIDE_COLUMNS columns), each thread takes all tiles on its own column
- *            range (no two threads read the same B), when that balances about as well; otherwise
- *            as ROWS. */
+ *            range (no two threads read the same B; where the column units do not divide evenly,
+ *            a boundary unit's tiles are shared between its two threads), when that balances
+ *            about as well; otherwise as ROWS. */
 typedef enum { SDNN_SPLIT_ROWS = 0, SDNN_SPLIT_COLUMNS = 1 } sdnn_kernel_split_policy;
 
 /* PACK / UNPACK dims = {batch, N, F, VL}; the blocked side is [batch][ceil(N/VL)][F][VL]. */

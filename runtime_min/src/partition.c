@@ -16,7 +16,13 @@
  *   - few tiles: every q in [1, min(units, T)] is costed exactly (max over threads of columns x
  *     tile-range weight) and the cheapest wins, smaller q on near ties (< 2% apart);
  *   - SDNN_SPLIT_COLUMNS and in between: q = T, a pure column split (every thread all tiles on its
- *     own column chunks, reading only its part of B), when it costs at most 3 % more than q = 1.
+ *     own column chunks, reading only its part of B), when it costs at most 3 % more than q = 1;
+ *     when the column units do not divide evenly (13 chunks over 2 threads: 7 / 6) and a column
+ *     split whose boundary units are cut by tiles between their two threads (cut_column_split)
+ *     balances more than 2 % better, that one, if it costs at most 3 % more than q = 1. Either keeps the data a thread reads and writes on
+ *     its own columns, as the column-block split of the depthwise and pointwise steps around it
+ *     (a row split of a 14 x 14 1x1 conv made each thread read half its B, and the depthwise step
+ *     after it half its input, from the other core: bench/RESULTS.md "Session 15").
  *
  * The number of threads used is capped so each gets at least SDNN_MIN_WORK_PER_THREAD. */
 #include "partition.h"
@@ -193,6 +199,65 @@ static int64_t append_cut_tasks(const geometry* g, int64_t batch, int64_t ta, in
   return count;
 }
 
+/* Column split with the boundary column units cut by tiles (the transpose of cut_row_split). A
+ * position is (outer unit, tile) in unit-major order, and costs columns_before(unit) x the total
+ * tile weight plus that unit's columns x the weight of the tiles before `tile`; thread i's share
+ * runs from position i * W / T to (i + 1) * W / T, the tile boundary nearest the cut deciding
+ * where a boundary unit is divided between the two neighbours. Fills cut_unit / cut_tile for
+ * positions 0..threads (position threads = (units, 0)) and returns the heaviest thread's cost. */
+static double cut_column_split(const geometry* g, int64_t threads, int64_t* cut_unit, int64_t* cut_tile) {
+  const int64_t* prefix = g->prefix;
+  const double total = (double)prefix[g->tiles];
+  const double whole = (double)columns_before(g, g->units) * total;
+  cut_unit[0] = 0;
+  cut_tile[0] = 0;
+  cut_unit[threads] = g->units;
+  cut_tile[threads] = 0;
+  int64_t u = 0;
+  for (int64_t i = 1; i < threads; ++i) {
+    const double target = whole * (double)i / (double)threads;
+    while (u + 1 < g->units && (double)columns_before(g, u + 1) * total <= target) ++u;
+    const double width = (double)(columns_before(g, u + 1) - columns_before(g, u));
+    const double rest = (target - (double)columns_before(g, u) * total) / width; /* tile weight into unit u */
+    int64_t t = 0;
+    while (t < g->tiles && (double)prefix[t + 1] <= rest) ++t;
+    if (t < g->tiles && (double)prefix[t + 1] - rest < rest - (double)prefix[t]) ++t;
+    int64_t cu = t == g->tiles ? u + 1 : u, ct = t == g->tiles ? 0 : t;
+    if (cu < cut_unit[i - 1] || (cu == cut_unit[i - 1] && ct < cut_tile[i - 1])) { /* keep positions in order */
+      cu = cut_unit[i - 1];
+      ct = cut_tile[i - 1];
+    }
+    cut_unit[i] = cu;
+    cut_tile[i] = ct;
+  }
+  double worst = 0, before = 0;
+  for (int64_t i = 1; i <= threads; ++i) {
+    const int64_t cu = cut_unit[i];
+    const double at = (double)columns_before(g, cu) * total +
+                      (cu < g->units ? (double)(columns_before(g, cu + 1) - columns_before(g, cu)) * (double)prefix[cut_tile[i]]
+                                     : 0.0);
+    worst = at - before > worst ? at - before : worst;
+    before = at;
+  }
+  return worst;
+}
+
+/* The tasks of one thread of a cut column split: from (ua, ta) to (ub, tb). At most 5: the end of
+ * a boundary unit, whole units (at most 3 tasks, append_tasks), the start of the next boundary
+ * unit. */
+static int64_t append_column_cut_tasks(const geometry* g, int64_t ua, int64_t ta, int64_t ub, int64_t tb,
+                                       sdnn_kernel_task* out) {
+  if (ua == ub) return ta < tb ? append_tasks(g, ua, ua + 1, ta, tb, out) : 0;
+  int64_t count = 0;
+  if (ta > 0) {
+    count += append_tasks(g, ua, ua + 1, ta, g->tiles, out);
+    ++ua;
+  }
+  if (ua < ub) count += append_tasks(g, ua, ub, 0, g->tiles, out + count);
+  if (tb > 0) count += append_tasks(g, ub, ub + 1, 0, tb, out + count);
+  return count;
+}
+
 static int alloc_split(sdnn_kernel_split* split, int threads, int64_t max_tasks) {
   split->num_threads = threads;
   split->first = calloc((size_t)threads + 1, sizeof *split->first);
@@ -236,18 +301,33 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
   const int64_t threads = useful < 1 ? 1 : useful < max_threads ? (int64_t)useful : max_threads;
 
   int status = 0;
+  int64_t* cut_tile = NULL; /* positions of a cut split: cut_tile / cut_unit, threads + 1 entries each */
   int64_t* bounds = malloc(((size_t)threads + 1) * sizeof *bounds);
   if (!bounds) {
     status = -1;
     goto done;
   }
 
+  cut_tile = malloc(2 * ((size_t)threads + 1) * sizeof *cut_tile);
+  if (!cut_tile) {
+    status = -1;
+    goto done;
+  }
+  int64_t* cut_unit = cut_tile + threads + 1;
+
   int64_t best_q = 1;
+  int column_cut = 0;
   const int few_tiles = g.tiles < SDNN_COLUMN_SPLIT_TILES_PER_THREAD * threads ||
                         (g.tiles < SDNN_COLUMN_SPLIT_WIDE_TILES_PER_THREAD * threads &&
                          g.n * k->batch >= SDNN_COLUMN_SPLIT_WIDE_COLUMNS * threads);
   if (k->split == SDNN_SPLIT_COLUMNS && threads > 1 && g.tiles >= 2 * threads && few_tiles && g.units >= threads) {
-    if (split_cost(&g, threads, threads, bounds) <= 1.03 * split_cost(&g, threads, 1, bounds)) best_q = threads;
+    const double rows = split_cost(&g, threads, 1, bounds);
+    const double columns = split_cost(&g, threads, threads, bounds);
+    const double cut = cut_column_split(&g, threads, cut_unit, cut_tile);
+    if (columns <= 1.03 * rows && columns <= 1.02 * cut)
+      best_q = threads;
+    else if (cut <= 1.03 * rows)
+      column_cut = 1;
   } else if (threads > 1 && g.tiles < 2 * threads) {
     double best_cost = split_cost(&g, threads, 1, bounds);
     const int64_t q_max = min64(g.units, threads);
@@ -260,29 +340,28 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
     }
   }
 
-  if (alloc_split(split, (int)threads, 3 * threads) != 0) {
+  if (alloc_split(split, (int)threads, 5 * threads) != 0) {
     status = -1;
     goto done;
   }
   int64_t num_tasks = 0;
-  if (best_q == 1 && threads > 1 && g.tiles >= 2 * threads && g.n_units >= 2) {
-    int64_t* cut_tile = malloc(2 * ((size_t)threads + 1) * sizeof *cut_tile);
-    if (!cut_tile) {
-      sdnn_kernel_split_free(split);
-      status = -1;
-      goto done;
+  if (column_cut) {
+    for (int64_t thread = 0; thread < threads; ++thread) {
+      split->first[thread] = num_tasks;
+      num_tasks += append_column_cut_tasks(&g, cut_unit[thread], cut_tile[thread], cut_unit[thread + 1],
+                                           cut_tile[thread + 1], split->tasks + num_tasks);
     }
-    int64_t* cut_unit = cut_tile + threads + 1;
+    split->first[threads] = num_tasks;
+    goto done;
+  }
+  if (best_q == 1 && threads > 1 && g.tiles >= 2 * threads && g.n_units >= 2) {
     split_tiles(&g, threads, bounds);
-    const int cut = cut_row_split(&g, threads, bounds, cut_tile, cut_unit);
-    if (cut)
+    if (cut_row_split(&g, threads, bounds, cut_tile, cut_unit)) {
       for (int64_t thread = 0; thread < threads; ++thread) {
         split->first[thread] = num_tasks;
         num_tasks += append_cut_tasks(&g, k->batch, cut_tile[thread], cut_unit[thread], cut_tile[thread + 1],
                                       cut_unit[thread + 1], split->tasks + num_tasks);
       }
-    free(cut_tile);
-    if (cut) {
       split->first[threads] = num_tasks;
       goto done;
     }
@@ -302,6 +381,7 @@ int sdnn_kernel_split_init(sdnn_kernel_split* split, const sdnn_kernel_step* k, 
   split->first[threads] = num_tasks;
 
 done:
+  free(cut_tile);
   free(bounds);
   free(g.prefix);
   return status;
