@@ -558,8 +558,9 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_DEPTHWISE_BLOCKED:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->channels;
     case SDNN_STEP_GLOBAL_AVGPOOL:
-    case SDNN_STEP_ZERO_BORDERS:
       return p->batch * p->channels;
+    case SDNN_STEP_ZERO_BORDERS:
+      return p->batch * p->out_h;
     case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked or an NCHW image of few
                                 * channels: (item, row phase, row); by_blocks (item, input column
                                 * block) */
@@ -699,20 +700,44 @@ static void zero_outside(float* d, int64_t rows, int64_t cols, int64_t top, int6
 /* ceil(a / 2) for any sign of a. */
 static inline int64_t half_up(int64_t a) { return a >= 0 ? (a + 1) / 2 : -((-a) / 2); }
 
-/* PAD_PLANES with stride 2: the pads of phase planes [j0, j1) (plane j = (item, channel, py, px)
- * at j * out_h * out_w): phase (py, px) holds input rows y with 2 r + py = y + top, so its data
- * rows are [half_up(top - py), half_up(top + h - py)) within the plane, and likewise columns. */
-static void zero_phase_borders(const sdnn_window_params* p, float* dst, int64_t j0, int64_t j1) {
+/* Zeroes, in each of the item's `planes` consecutive rows x cols planes at d, the pads of rows
+ * [ra, rb): the elements outside the data rectangle (rows [top, top + h), columns [left, left + w)
+ * of every plane when phases is 1; with phases 4 (stride 2) plane j = (channel, py, px) holds
+ * input rows y with 2 r + py = y + top, so its data rows are [half_up(top - py),
+ * half_up(top + h - py)), and likewise its columns). By rows rather than by planes, so a thread
+ * zeroes the pads next to the rows it wrote (a split by planes made each thread write into half
+ * the rows the other had just written: bench/RESULTS.md "Session 15"). */
+static void zero_plane_rows(const sdnn_window_params* p, float* d, int64_t planes, int64_t phases, int64_t ra,
+                            int64_t rb) {
   const int64_t rows = p->out_h, cols = p->out_w;
-  for (int64_t j = j0; j < j1; ++j) {
-    const int64_t py = j / 2 % 2, px = j % 2;
-    int64_t r0 = half_up(p->pad_top - py), r1 = half_up(p->pad_top + p->in_h - py);
-    int64_t c0 = half_up(p->pad_left - px), c1 = half_up(p->pad_left + p->in_w - px);
+  for (int64_t j = 0; j < planes; ++j) {
+    int64_t r0 = p->pad_top, r1 = p->pad_top + p->in_h, c0 = p->pad_left, c1 = p->pad_left + p->in_w;
+    if (phases == 4) {
+      const int64_t py = j / 2 % 2, px = j % 2;
+      r0 = half_up(p->pad_top - py);
+      r1 = half_up(p->pad_top + p->in_h - py);
+      c0 = half_up(p->pad_left - px);
+      c1 = half_up(p->pad_left + p->in_w - px);
+    }
     r0 = r0 < 0 ? 0 : r0;
     c0 = c0 < 0 ? 0 : c0;
     r1 = min64(r1, rows);
     c1 = min64(c1, cols);
-    zero_outside(dst + j * rows * cols, rows, cols, r0, c0, r1 - r0, c1 - c0);
+    /* the data rows inside [ra, rb), relative to ra (none: every row of the range is pad) */
+    const int64_t top = r0 > ra ? r0 - ra : 0, bottom = min64(r1, rb) - ra;
+    const int64_t h = r1 <= r0 || c1 <= c0 ? 0 : bottom - top;
+    zero_outside(d + j * rows * cols + ra * cols, rb - ra, cols, top, c0, h, c1 - c0);
+  }
+}
+
+/* The pads of units [u0, u1) of (batch item, plane row), every plane of the item (channels x
+ * phases). */
+static void zero_border_units(const sdnn_window_params* p, float* dst, int64_t phases, int64_t u0, int64_t u1) {
+  const int64_t rows = p->out_h, planes = p->channels * phases;
+  for (int64_t u = u0; u < u1;) {
+    const int64_t item = u / rows, ra = u - item * rows, rb = min64(rows, ra + (u1 - u));
+    zero_plane_rows(p, dst + item * planes * rows * p->out_w, planes, phases, ra, rb);
+    u += rb - ra;
   }
 }
 
@@ -820,12 +845,12 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
       u += b1 - b0;
     }
-    /* planes * u / units = C * phases * u / in_blocks; C * u stays below the input's float count,
-     * which plan_check bounds (planes * u would not) */
-    if (phases == 1)
-      sdnn_zero_borders_run(step, dst, c * unit_begin / in_blocks, c * unit_end / in_blocks);
-    else
-      zero_phase_borders(p, dst, c * unit_begin / in_blocks * phases, c * unit_end / in_blocks * phases);
+    /* plane rows in the same proportion as the blocks: rows * u / in_blocks per item (rows * u
+     * stays below rows * in_blocks, which plan_check bounds) */
+    const int64_t rows = p->out_h;
+    const int64_t item0 = unit_begin / in_blocks, item1 = unit_end / in_blocks;
+    zero_border_units(p, dst, phases, item0 * rows + rows * (unit_begin - item0 * in_blocks) / in_blocks,
+                      item1 * rows + rows * (unit_end - item1 * in_blocks) / in_blocks);
     return;
   }
   /* blocked input or an NCHW image: unit (item, row phase py, plane row r), every channel and column
@@ -859,10 +884,7 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
 }
 
 void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end) {
-  const sdnn_window_params* p = step->conv;
-  const int64_t plane = p->out_h * p->out_w;
-  for (int64_t u = unit_begin; u < unit_end; ++u)
-    zero_outside(dst + u * plane, p->out_h, p->out_w, p->pad_top, p->pad_left, p->in_h, p->in_w);
+  zero_border_units(step->conv, dst, 1, unit_begin, unit_end);
 }
 
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,
