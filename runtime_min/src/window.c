@@ -546,9 +546,16 @@ static int64_t column_blocks(const sdnn_window_params* p) {
 }
 
 /* PAD_PLANES runs by plane rows (units (item, row phase, row), every channel) from a blocked
- * input, and from an NCHW one with few channels (an image: by channels, three units could not
- * keep two threads busy); else by channels (item, channel). */
+ * input, and from an NCHW one with few channels (an image); else by row bands walked channel by
+ * channel (units (item, plane row), every phase). Either way a thread's share is a band of rows,
+ * as the column split of the direct conv reading the planes is (by channels, each thread read
+ * half its input from the other core's cache: bench/RESULTS.md "Session 15"). */
 static int pad_by_rows(const sdnn_window_params* p) { return p->vl != 0 || p->channels < 8; }
+
+/* ZERO_BORDERS splits by plane rows (units (item, plane row), every channel) when rows are at
+ * least 32 floats wide, else by planes (item, channel): the threads' row bands of a narrow plane
+ * share cache lines, which both then write (7 x 7 planes: 3x slower than by planes). */
+static int zero_by_rows(const sdnn_window_params* p) { return p->out_w >= 32; }
 
 int64_t sdnn_window_units(const sdnn_step* step) {
   const sdnn_window_params* p = step->conv;
@@ -560,13 +567,13 @@ int64_t sdnn_window_units(const sdnn_step* step) {
     case SDNN_STEP_GLOBAL_AVGPOOL:
       return p->batch * p->channels;
     case SDNN_STEP_ZERO_BORDERS:
-      return p->batch * p->out_h;
+      return zero_by_rows(p) ? p->batch * p->out_h : p->batch * p->channels;
     case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked or an NCHW image of few
                                 * channels: (item, row phase, row); by_blocks (item, input column
                                 * block) */
       if (p->by_blocks)
         return p->batch * ((p->in_h * (p->in_row_stride ? p->in_row_stride : p->in_w) + p->vl - 1) / p->vl);
-      return pad_by_rows(p) ? p->batch * p->stride_h * p->out_h : p->batch * p->channels;
+      return pad_by_rows(p) ? p->batch * p->stride_h * p->out_h : p->batch * p->out_h;
     case SDNN_STEP_CROP:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
     default:
@@ -669,8 +676,10 @@ static void phase_row(float* restrict d, const float* restrict line, int64_t col
   if (x1 < x0) x1 = x0;
   zero_run(d, x0);
   const float* src = line + (x0 * s - first);
-  if (s == 1) {
-    for (int64_t x = 0; x < x1 - x0; ++x) d[x0 + x] = src[x];
+  if (s == 1 && x1 - x0 <= 31) {
+    copy_contiguous(d + x0, src, x1 - x0);
+  } else if (s == 1) {
+    memcpy(d + x0, src, (size_t)(x1 - x0) * sizeof(float));
   } else {
     int64_t x = s == 2 ? sdnn_even_floats(d + x0, src, x1 - x0, w - (x0 * s - first), cpu) : 0;
     for (; x < x1 - x0; ++x) d[x0 + x] = src[x * s];
@@ -803,32 +812,40 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
   /* PAD_PLANES */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
-  if (!pad_by_rows(p)) { /* NCHW input, unit (item, channel): the channel's Sh * Sw planes zeroed at once,
-              * then its input rows copied in (per-row work was most of it on small images) */
-    for (int64_t u = unit_begin; u < unit_end; ++u) {
-      const float* in = src + u * h * w;
-      float* out = dst + u * sh * sw * plane;
-      memset(out, 0, (size_t)(sh * sw * plane) * sizeof(float));
-      for (int64_t iy = 0; iy < h; ++iy) {
-        const int64_t pr = iy + p->pad_top; /* padded row: phase pr % sh, row pr / sh */
-        const int64_t py = pr % sh, r = pr / sh;
-        if (r >= rows) break;
-        for (int64_t px = 0; px < sw; ++px) {
-          float* d = out + (py * sw + px) * plane + r * cols;
-          const int64_t first = p->pad_left - px; /* inside: x * sw >= first, x * sw < first + w */
-          int64_t x0 = first <= 0 ? 0 : sw == 1 ? first : (first + sw - 1) / sw;
-          int64_t x1 = first + w <= 0 ? 0 : sw == 1 ? first + w : (first + w + sw - 1) / sw;
-          x0 = min64(x0, cols);
-          x1 = min64(x1, cols);
-          const float* line = in + iy * w + (x0 * sw - first);
-          if (sw == 1 && x1 - x0 <= 31)
-            copy_contiguous(d + x0, line, x1 - x0); /* straight-line moves: small images */
-          else if (sw == 1)
-            memcpy(d + x0, line, (size_t)(x1 - x0) * sizeof(float));
-          else
-            for (int64_t x = sw == 2 ? sdnn_even_floats(d + x0, line, x1 - x0, w - (x0 * sw - first), cpu) : 0;
-                 x < x1 - x0; ++x)
-              d[x0 + x] = line[x * sw];
+  if (!pad_by_rows(p)) { /* NCHW input, units (item, plane row): for each channel, the band's rows
+              * of its Sh * Sw planes zeroed at once, then its input rows copied in (a channel's
+              * band is contiguous; per-row units over every channel measured 0.67x) */
+    for (int64_t u = unit_begin; u < unit_end;) {
+      const int64_t item = u / rows, ra = u - item * rows, rb = min64(rows, ra + (unit_end - u));
+      u += rb - ra;
+      /* input rows whose padded row pr = iy + pad_top lies in plane rows [ra, rb): pr / sh */
+      const int64_t iy0 = ra * sh - p->pad_top < 0 ? 0 : ra * sh - p->pad_top;
+      const int64_t iy1 = min64(h, rb * sh - p->pad_top);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float* in = src + (item * c + ch) * h * w;
+        float* out = dst + (item * c + ch) * sh * sw * plane;
+        for (int64_t j = 0; j < sh * sw; ++j)
+          memset(out + j * plane + ra * cols, 0, (size_t)((rb - ra) * cols) * sizeof(float));
+        for (int64_t iy = iy0; iy < iy1; ++iy) {
+          const int64_t pr = iy + p->pad_top; /* padded row: phase pr % sh, row pr / sh */
+          const int64_t py = pr % sh, r = pr / sh;
+          for (int64_t px = 0; px < sw; ++px) {
+            float* d = out + (py * sw + px) * plane + r * cols;
+            const int64_t first = p->pad_left - px; /* inside: x * sw >= first, x * sw < first + w */
+            int64_t x0 = first <= 0 ? 0 : sw == 1 ? first : (first + sw - 1) / sw;
+            int64_t x1 = first + w <= 0 ? 0 : sw == 1 ? first + w : (first + w + sw - 1) / sw;
+            x0 = min64(x0, cols);
+            x1 = min64(x1, cols);
+            const float* line = in + iy * w + (x0 * sw - first);
+            if (sw == 1 && x1 - x0 <= 31)
+              copy_contiguous(d + x0, line, x1 - x0); /* straight-line moves: small images */
+            else if (sw == 1)
+              memcpy(d + x0, line, (size_t)(x1 - x0) * sizeof(float));
+            else
+              for (int64_t x = sw == 2 ? sdnn_even_floats(d + x0, line, x1 - x0, w - (x0 * sw - first), cpu) : 0;
+                   x < x1 - x0; ++x)
+                d[x0 + x] = line[x * sw];
+          }
         }
       }
     }
@@ -884,7 +901,14 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
 }
 
 void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end) {
-  zero_border_units(step->conv, dst, 1, unit_begin, unit_end);
+  const sdnn_window_params* p = step->conv;
+  if (zero_by_rows(p)) {
+    zero_border_units(p, dst, 1, unit_begin, unit_end);
+    return;
+  }
+  const int64_t plane = p->out_h * p->out_w;
+  for (int64_t u = unit_begin; u < unit_end; ++u)
+    zero_outside(dst + u * plane, p->out_h, p->out_w, p->pad_top, p->pad_left, p->in_h, p->in_w);
 }
 
 void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_t unit_begin,

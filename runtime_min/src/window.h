@@ -40,8 +40,9 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
 void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end, uint32_t cpu);
 
-/* ZERO_BORDERS: units (batch item, plane row), every channel: a thread clears the pads next to the
- * rows a column split of the kernel before it wrote. */
+/* ZERO_BORDERS: units (batch item, plane row), every channel, so a thread clears the pads next to
+ * the rows a column split of the kernel before it wrote; planes narrower than 32 floats by
+ * (batch item, channel). */
 void sdnn_zero_borders_run(const sdnn_step* step, float* dst, int64_t unit_begin, int64_t unit_end);
 
 /* Units of the step's work split (>= 1 for a valid step). */

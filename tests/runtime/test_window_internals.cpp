@@ -517,7 +517,7 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
 // padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
 // position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
 // straight-line copy, strides 1 and 2, images inside the plane and cut by it, fewer than 8
-// channels (by plane rows) and more (by channels), units split like threads.
+// channels (by plane rows) and more (by row bands, channel by channel), units split like threads.
 TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad_planes]") {
   struct Geometry {
     int64_t batch, c, h, w, stride, top, left, rows, cols;
@@ -557,7 +557,7 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
                 x[static_cast<size_t>((u * g.h + iy) * g.w + ix)];
         }
     // Images of fewer than 8 channels run by plane rows (every channel a unit), others by channels.
-    CHECK(sdnn_window_units(&step) == (g.c < 8 ? g.batch * g.stride * g.rows : g.batch * g.c));
+    CHECK(sdnn_window_units(&step) == (g.c < 8 ? g.batch * g.stride * g.rows : g.batch * g.rows));  // row bands
     check_planes_run(step, x, want);
   }
 }
@@ -770,7 +770,8 @@ TEST_CASE("zero_borders clears exactly the pads of each plane, for any split of 
     int64_t c, h, w, top, left, rows, cols;
   };
   for (const Geometry& g : {Geometry{3, 7, 7, 1, 1, 11, 9}, Geometry{2, 5, 20, 2, 2, 10, 24}, Geometry{4, 1, 1, 1, 1, 4, 3},
-                            Geometry{2, 3, 4, 0, 0, 3, 4}, Geometry{1, 6, 5, 1, 3, 9, 9}}) {
+                            Geometry{2, 3, 4, 0, 0, 3, 4}, Geometry{1, 6, 5, 1, 3, 9, 9},
+                            Geometry{3, 30, 34, 1, 1, 33, 36}, Geometry{2, 5, 40, 2, 3, 11, 44}}) {
     INFO("c " << g.c << " h " << g.h << " w " << g.w << " top " << g.top << " left " << g.left);
     sdnn_window_params p{};
     p.batch = 1;
@@ -785,7 +786,7 @@ TEST_CASE("zero_borders clears exactly the pads of each plane, for any split of 
     step.op = SDNN_STEP_ZERO_BORDERS;
     step.conv = &p;
     const int64_t plane = g.rows * g.cols, units = sdnn_window_units(&step);
-    CHECK(units == g.rows);  // plane rows, every channel
+    CHECK(units == (g.cols >= 32 ? g.rows : g.c));  // plane rows, every channel; narrow planes by channel
     for (int parts : {1, 2, 3, 7}) {
       std::vector<float> dst(static_cast<size_t>(g.c * plane + 5), kNaN);
       for (size_t i = 0; i < dst.size(); ++i) dst[i] = static_cast<float>(i) + 0.5f;
