@@ -8,7 +8,8 @@
  * Kernel steps follow sdnn_plan.h: for each task of a thread (partition.h) and each batch item,
  * the thread calls the kernel once per k block, in increasing k-block order, on its tile and column
  * range (a range starting at column n0 begins n0 * col_scale floats into the blocked operand).
- * Packs and unpacks split over (batch item, column block), elementwise steps (copy, ReLU, add,
+ * Packs and unpacks split over (batch item, column block) (unpacks of small images: (batch item,
+ * feature)), elementwise steps (copy, ReLU, add,
  * clip) over 16-float (cache line) chunks, windowed steps over their equal-cost units (window.h:
  * im2col (batch item, column block, channel), depthwise and pools (batch item, channel, output
  * row), global average pool (batch item, channel); the blocked depthwise, pad_planes, crop and
@@ -171,6 +172,12 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
 }
 
 /* Thread `thread`'s share of a pack or unpack: a contiguous range of (batch item, column block). */
+/* UNPACK_CHANNELS of a small image (fewer than 4 column blocks a thread) splits features, not
+ * blocks: the threads' blocks would share the cache lines of every output row, which both write
+ * (7 x 7 x 2048: 2.3x slower with two threads than with one), and the kernel before such an
+ * unpack splits its rows (features) anyway. */
+static int unpack_by_features(int64_t blocks, int threads) { return blocks < 4 * (int64_t)threads; }
+
 static void run_layout_share(const sdnn_bound_step* bound, int thread, int threads) {
   const int64_t* dims = bound->step->dims;
   const int64_t batch = dims[0], n = dims[1], f = dims[2], vl = dims[3];
@@ -195,6 +202,16 @@ static void run_layout_share(const sdnn_bound_step* bound, int thread, int threa
     default:
       move = sdnn_unpack_channels;
       break;
+  }
+  if (bound->step->op == SDNN_STEP_UNPACK_CHANNELS && unpack_by_features(blocks, threads)) {
+    const int64_t end = batch * f * (thread + 1) / threads;
+    for (int64_t u = batch * f * thread / threads; u < end;) {
+      const int64_t item = u / f, f1 = end < (item + 1) * f ? end - item * f : f;
+      sdnn_unpack_channel_rows(bound->dst + item * dst_stride, bound->src0 + item * src_stride, n, f, vl, u - item * f,
+                               f1);
+      u = item * f + f1;
+    }
+    return;
   }
   int64_t unit = batch * blocks * thread / threads;
   const int64_t unit_end = batch * blocks * (thread + 1) / threads;

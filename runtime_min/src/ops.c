@@ -104,6 +104,15 @@ void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, in
   }
 }
 
+void sdnn_unpack_channel_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                              int64_t feature_begin, int64_t feature_end) {
+  const int64_t blocks = (n + vl - 1) / vl;
+  for (int64_t feature = feature_begin; feature < feature_end; ++feature)
+    for (int64_t block = 0; block < blocks; ++block)
+      memcpy(dst + feature * n + block * vl, src + (block * f + feature) * vl,
+             (size_t)block_columns(n, vl, block) * sizeof(float));
+}
+
 void sdnn_copy_range(float* dst, const float* src, int64_t begin, int64_t end) {
   if (dst == src || end <= begin) return;
   memcpy(dst + begin, src + begin, (size_t)(end - begin) * sizeof(float));

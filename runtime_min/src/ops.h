@@ -21,6 +21,9 @@ void sdnn_pack_channels(float* dst, const float* src, int64_t n, int64_t f, int6
                         int64_t block_begin, int64_t block_end);
 void sdnn_unpack_channels(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
                           int64_t block_begin, int64_t block_end);
+/* The same by features: rows [feature_begin, feature_end) of [F][N], every block. */
+void sdnn_unpack_channel_rows(float* dst, const float* src, int64_t n, int64_t f, int64_t vl,
+                              int64_t feature_begin, int64_t feature_end);
 
 /* Elementwise over [begin, end). dst may equal a source exactly, but must not partly overlap it. */
 void sdnn_copy_range(float* dst, const float* src, int64_t begin, int64_t end);
