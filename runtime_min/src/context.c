@@ -23,7 +23,8 @@
  * that would never get work are not started.
  *
  * SDNN_PROFILE=1 in the environment when a context is created times every step of its runs and
- * prints the mean per step to stderr when the context is freed (a development aid). */
+ * prints the mean per step, and per thread of a split step, to stderr when the context is freed
+ * (a development aid). */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@
 enum {
   MAX_THREADS = 1024,
   ARENA_ALIGN = 64,
+  PROFILE_STRIDE = 8, /* doubles: one cache line per (step, thread) busy-time slot */
   ELEMENTWISE_CHUNK = 16,               /* floats: one cache line */
   ELEMENTWISE_MIN_PER_THREAD = 1 << 13, /* floats; below this a step runs on one thread */
   LAYOUT_MIN_PER_THREAD = 1 << 12,      /* floats, for packs and unpacks */
@@ -346,9 +348,15 @@ static void run_share(const sdnn_context* c, const sdnn_bound_step* bound, int t
   }
 }
 
+static double now_ns(void);
+
 static void pool_job(void* arg, int thread) {
   const sdnn_context* c = arg;
+  const double t0 = c->busy_ns ? now_ns() : 0;
   run_share(c, &c->current, thread);
+  if (c->busy_ns)
+    c->busy_ns[((size_t)(c->current.step - c->plan->steps) * (size_t)c->num_threads + (size_t)thread) *
+               PROFILE_STRIDE] += now_ns() - t0;
 }
 
 static void* resolve(const sdnn_context* c, sdnn_buf_ref ref, const float* const* inputs,
@@ -374,22 +382,32 @@ static const char* step_name(uint32_t op) {
   return op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
-/* SDNN_PROFILE=1: at context free, the mean time of every step over the context's runs. */
+/* SDNN_PROFILE=1: at context free, the mean time of every step over the context's runs and, for a
+ * step split over threads, each thread's mean time in its share (the rest of the step's time is
+ * waiting: for the slowest share, and the pool's wake-up and barrier). */
 static void print_profile(const sdnn_context* c) {
   double total = 0;
+  const double runs = (double)c->runs;
   for (uint32_t i = 0; i < c->plan->num_steps; ++i) total += c->step_ns[i];
   fprintf(stderr, "sdnn profile: %llu runs, %.1f us per run, %d threads\n", (unsigned long long)c->runs,
-          total / 1e3 / (double)c->runs, c->num_threads);
+          total / 1e3 / runs, c->num_threads);
   for (uint32_t i = 0; i < c->plan->num_steps; ++i) {
     const sdnn_step* s = &c->plan->steps[i];
-    fprintf(stderr, "  %3u %-15s %9.1f us %5.1f%%  %s\n", i, step_name(s->op), c->step_ns[i] / 1e3 / (double)c->runs,
+    fprintf(stderr, "  %3u %-15s %9.1f us %5.1f%%  %s\n", i, step_name(s->op), c->step_ns[i] / 1e3 / runs,
             100.0 * c->step_ns[i] / total, s->op == SDNN_STEP_KERNEL && s->kernel->name ? s->kernel->name : "");
+    const int threads = c->schedule[i].num_threads;
+    if (threads < 2) continue;
+    fprintf(stderr, "        threads:");
+    for (int t = 0; t < threads; ++t)
+      fprintf(stderr, " %.1f", c->busy_ns[((size_t)i * (size_t)c->num_threads + (size_t)t) * PROFILE_STRIDE] / 1e3 / runs);
+    fprintf(stderr, " us busy\n");
   }
 }
 
 static void free_context(sdnn_context* c) {
   if (c->step_ns && c->runs) print_profile(c);
   free(c->step_ns);
+  free(c->busy_ns);
   sdnn_pool_destroy(c->pool);
   if (c->schedule)
     for (uint32_t i = 0; i < c->plan->num_steps; ++i) sdnn_kernel_split_free(&c->schedule[i].split);
@@ -440,7 +458,9 @@ SDNN_API sdnn_status sdnn_context_create(const sdnn_model* m, int num_threads,
   }
   const char* profile = getenv("SDNN_PROFILE");
   if (profile && *profile && *profile != '0' &&
-      !(c->step_ns = calloc(plan->num_steps ? plan->num_steps : 1, sizeof *c->step_ns))) {
+      (!(c->step_ns = calloc(plan->num_steps ? plan->num_steps : 1, sizeof *c->step_ns)) ||
+       !(c->busy_ns = calloc(((size_t)plan->num_steps + 1) * (size_t)num_threads * PROFILE_STRIDE,
+                             sizeof *c->busy_ns)))) {
     free_context(c);
     return SDNN_ERR_OUT_OF_MEMORY;
   }

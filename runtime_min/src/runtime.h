@@ -44,6 +44,8 @@ struct sdnn_context {
   sdnn_bound_step current;      /* the step the pool is running */
   double* step_ns;              /* SDNN_PROFILE: nanoseconds per step summed over runs, else NULL */
   uint64_t runs;                /* SDNN_PROFILE: sdnn_run calls */
+  double* busy_ns;              /* SDNN_PROFILE: per step and thread, the time in its share (split
+                                 * steps; PROFILE_STRIDE doubles per slot so threads share no line) */
 };
 
 #endif /* SDNN_RUNTIME_RUNTIME_H */
