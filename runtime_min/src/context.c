@@ -173,13 +173,14 @@ static void run_kernel_tasks(const sdnn_kernel_step* k, const sdnn_kernel_split*
   }
 }
 
-/* Thread `thread`'s share of a pack or unpack: a contiguous range of (batch item, column block). */
 /* UNPACK_CHANNELS of a small image (fewer than 4 column blocks a thread) splits features, not
  * blocks: the threads' blocks would share the cache lines of every output row, which both write
  * (7 x 7 x 2048: 2.3x slower with two threads than with one), and the kernel before such an
  * unpack splits its rows (features) anyway. */
 static int unpack_by_features(int64_t blocks, int threads) { return blocks < 4 * (int64_t)threads; }
 
+/* Thread `thread`'s share of a pack or unpack: a contiguous range of (batch item, column block), or
+ * of (batch item, feature) when unpack_by_features. */
 static void run_layout_share(const sdnn_bound_step* bound, int thread, int threads) {
   const int64_t* dims = bound->step->dims;
   const int64_t batch = dims[0], n = dims[1], f = dims[2], vl = dims[3];

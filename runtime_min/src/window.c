@@ -545,17 +545,23 @@ static int64_t column_blocks(const sdnn_window_params* p) {
   return (p->out_h * p->out_w + p->vl - 1) / p->vl;
 }
 
+/* Planes at least this wide (floats) are split between threads by bands of rows, narrower ones by
+ * planes: the threads' row bands of a narrow plane share cache lines, which both then write (7 x 7
+ * planes: ZERO_BORDERS 3x slower by rows than by planes). */
+enum { BAND_MIN_WIDTH = 32 };
+
 /* PAD_PLANES runs by plane rows (units (item, row phase, row), every channel) from a blocked
- * input, and from an NCHW one with few channels (an image); else by row bands walked channel by
- * channel (units (item, plane row), every phase). Either way a thread's share is a band of rows,
+ * input, and from an NCHW one with few channels (an image); from other NCHW inputs by row bands
+ * walked channel by channel (units (item, plane row), every phase) when the planes are at least
+ * BAND_MIN_WIDTH wide, else by channels (item, channel). A thread's share is then a band of rows,
  * as the column split of the direct conv reading the planes is (by channels, each thread read
  * half its input from the other core's cache: bench/RESULTS.md "Session 15"). */
 static int pad_by_rows(const sdnn_window_params* p) { return p->vl != 0 || p->channels < 8; }
+static int pad_by_bands(const sdnn_window_params* p) { return p->out_w >= BAND_MIN_WIDTH; }
 
-/* ZERO_BORDERS splits by plane rows (units (item, plane row), every channel) when rows are at
- * least 32 floats wide, else by planes (item, channel): the threads' row bands of a narrow plane
- * share cache lines, which both then write (7 x 7 planes: 3x slower than by planes). */
-static int zero_by_rows(const sdnn_window_params* p) { return p->out_w >= 32; }
+/* ZERO_BORDERS splits by plane rows (units (item, plane row), every channel) when the planes are at
+ * least BAND_MIN_WIDTH wide, else by planes (item, channel). */
+static int zero_by_rows(const sdnn_window_params* p) { return p->out_w >= BAND_MIN_WIDTH; }
 
 int64_t sdnn_window_units(const sdnn_step* step) {
   const sdnn_window_params* p = step->conv;
@@ -568,12 +574,13 @@ int64_t sdnn_window_units(const sdnn_step* step) {
       return p->batch * p->channels;
     case SDNN_STEP_ZERO_BORDERS:
       return zero_by_rows(p) ? p->batch * p->out_h : p->batch * p->channels;
-    case SDNN_STEP_PAD_PLANES: /* NCHW input: (item, channel); blocked or an NCHW image of few
-                                * channels: (item, row phase, row); by_blocks (item, input column
-                                * block) */
+    case SDNN_STEP_PAD_PLANES: /* blocked or an NCHW image of few channels: (item, row phase, row);
+                                * by_blocks (item, input column block); other NCHW: (item, plane
+                                * row) or, narrow planes, (item, channel) */
       if (p->by_blocks)
         return p->batch * ((p->in_h * (p->in_row_stride ? p->in_row_stride : p->in_w) + p->vl - 1) / p->vl);
-      return pad_by_rows(p) ? p->batch * p->stride_h * p->out_h : p->batch * p->out_h;
+      if (pad_by_rows(p)) return p->batch * p->stride_h * p->out_h;
+      return pad_by_bands(p) ? p->batch * p->out_h : p->batch * p->channels;
     case SDNN_STEP_CROP:
       return p->by_blocks ? p->batch * column_blocks(p) : p->batch * p->out_h;
     default:
@@ -812,16 +819,20 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
   /* PAD_PLANES */
   const int64_t sh = p->stride_h, sw = p->stride_w, h = p->in_h, w = p->in_w;
   const int64_t rows = p->out_h, cols = p->out_w, plane = rows * cols;
-  if (!pad_by_rows(p)) { /* NCHW input, units (item, plane row): for each channel, the band's rows
-              * of its Sh * Sw planes zeroed at once, then its input rows copied in (a channel's
-              * band is contiguous; per-row units over every channel measured 0.67x) */
+  if (!pad_by_rows(p)) { /* NCHW input: units (item, plane row) = row bands, or (item, channel) of
+              * narrow planes; for each channel of the range, its band of rows of its Sh * Sw planes
+              * zeroed at once, then its input rows copied in (a channel's band is contiguous;
+              * per-row units over every channel measured 0.67x) */
+    const int bands = pad_by_bands(p);
+    const int64_t per_item = bands ? rows : c;
     for (int64_t u = unit_begin; u < unit_end;) {
-      const int64_t item = u / rows, ra = u - item * rows, rb = min64(rows, ra + (unit_end - u));
-      u += rb - ra;
+      const int64_t item = u / per_item, u0 = u - item * per_item, u1 = min64(per_item, u0 + (unit_end - u));
+      u += u1 - u0;
+      const int64_t ra = bands ? u0 : 0, rb = bands ? u1 : rows, c0 = bands ? 0 : u0, c1 = bands ? c : u1;
       /* input rows whose padded row pr = iy + pad_top lies in plane rows [ra, rb): pr / sh */
       const int64_t iy0 = ra * sh - p->pad_top < 0 ? 0 : ra * sh - p->pad_top;
       const int64_t iy1 = min64(h, rb * sh - p->pad_top);
-      for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
         const float* in = src + (item * c + ch) * h * w;
         float* out = dst + (item * c + ch) * sh * sw * plane;
         for (int64_t j = 0; j < sh * sw; ++j)
@@ -862,12 +873,12 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
       sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
       u += b1 - b0;
     }
-    /* plane rows in the same proportion as the blocks: rows * u / in_blocks per item (rows * u
-     * stays below rows * in_blocks, which plan_check bounds) */
-    const int64_t rows = p->out_h;
+    /* plane rows in the same proportion as the blocks: rows * b / in_blocks of each item (in 128
+     * bits: plan_check bounds each factor, not their product) */
     const int64_t item0 = unit_begin / in_blocks, item1 = unit_end / in_blocks;
-    zero_border_units(p, dst, phases, item0 * rows + rows * (unit_begin - item0 * in_blocks) / in_blocks,
-                      item1 * rows + rows * (unit_end - item1 * in_blocks) / in_blocks);
+    const int64_t b0 = unit_begin - item0 * in_blocks, b1 = unit_end - item1 * in_blocks;
+    zero_border_units(p, dst, phases, item0 * rows + (int64_t)((__int128)rows * b0 / in_blocks),
+                      item1 * rows + (int64_t)((__int128)rows * b1 / in_blocks));
     return;
   }
   /* blocked input or an NCHW image: unit (item, row phase py, plane row r), every channel and column

@@ -35,7 +35,8 @@ void sdnn_depthwise_blocked_run(const sdnn_step* step, const float* src, float* 
 /* PAD_PLANES and CROP (sdnn_plan.h): from / to the blocked layout the units are rows with all
  * their channels, so the blocked side is walked block by block: PAD_PLANES (batch item, row phase,
  * plane row), CROP (batch item, row; with conv->by_blocks (batch item, output column block)).
- * PAD_PLANES from NCHW: (batch item, channel). `scratch` holds sdnn_window_scratch_floats(conv)
+ * PAD_PLANES from NCHW: (batch item, plane row), or (batch item, channel) for planes narrower
+ * than 32 floats. `scratch` holds sdnn_window_scratch_floats(conv)
  * floats; cpu: the plan's required_cpu (stride-2 phases are split with AVX2 / AVX-512 permutes). */
 void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, float* dst, float* scratch,
                      int64_t unit_begin, int64_t unit_end, uint32_t cpu);

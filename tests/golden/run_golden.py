@@ -227,6 +227,11 @@ GROUPS: dict[str, list[Case]] = {
         Case("c3_10_40x40_s2_depthwise_crop",
              lambda: _conv_chain((1, 3, 40, 40), [{"out": 10, "s": 2}, {"out": 10, "g": 10, "relu": False}],
                                  123), tol=CNN_TOL),
+        # A 7 x 7 output of three batch items unpacked to NCHW: 4 column blocks, so two threads
+        # split the unpack by features, the second thread's range starting inside item 1.
+        Case("c48_64_7x7_b3_1x1_unpack_by_features",
+             lambda: _conv_chain((3, 48, 7, 7), [{"out": 64, "k": 1, "p": [0, 0, 0, 0], "relu": False}], 124),
+             tol=CNN_TOL),
         Case("c64_64_7x7_s2_from_blocked",
              lambda: _conv_chain((1, 48, 14, 14), [{"out": 64, "k": 1, "p": [0, 0, 0, 0]}, {"out": 64, "s": 2},
                                                    {"out": 64}], 116), tol=CNN_TOL),

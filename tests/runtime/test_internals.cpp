@@ -145,18 +145,27 @@ bool column_split(const StepShape& s, int threads) {
 }
 
 // Whether the split is by columns with boundary units cut by tiles: every task runs all tiles
-// or part of them on at most one n_align unit of one batch item, and some task the latter.
+// or part of them on at most one n_align unit of one batch item, some task the latter, and the
+// threads' columns (batch-major positions) follow each other, overlapping in at most one unit.
 bool column_cut_split(const StepShape& s, int threads) {
   const std::vector<int64_t> offsets = make_offsets(s, 11u);
   const sdnn_kernel_step step = make_step(s, offsets);
   sdnn_kernel_split split;
   REQUIRE(sdnn_kernel_split_init(&split, &step, threads) == 0);
   bool shape = split.num_threads == threads, cut = false;
-  for (int64_t i = 0; i < split.first[split.num_threads]; ++i) {
-    const sdnn_kernel_task& t = split.tasks[i];
-    if (t.t0 == 0 && t.t1 == s.tiles) continue;
-    cut = true;
-    shape = shape && t.b1 - t.b0 == 1 && t.n1 - t.n0 <= s.n_align;
+  int64_t previous_end = 0;
+  for (int thread = 0; thread < split.num_threads; ++thread) {
+    int64_t begin = INT64_MAX, end = 0;
+    for (int64_t i = split.first[thread]; i < split.first[thread + 1]; ++i) {
+      const sdnn_kernel_task& t = split.tasks[i];
+      begin = std::min(begin, t.b0 * s.n + t.n0);
+      end = std::max(end, (t.b1 - 1) * s.n + t.n1);
+      if (t.t0 == 0 && t.t1 == s.tiles) continue;
+      cut = true;
+      shape = shape && t.b1 - t.b0 == 1 && t.n1 - t.n0 <= s.n_align;
+    }
+    shape = shape && begin >= previous_end - s.n_align;
+    previous_end = end;
   }
   sdnn_kernel_split_free(&split);
   return shape && cut;

@@ -52,7 +52,7 @@ std::vector<std::pair<uint32_t, int>> cpu_parts() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))
     cpus.push_back(SDNN_CPU_AVX2 | SDNN_CPU_AVX512F);
   for (uint32_t cpu : cpus)
-    for (int parts : {1, 3}) out.emplace_back(cpu, parts);
+    for (int parts : {1, 3, 7}) out.emplace_back(cpu, parts);
   return out;
 }
 
@@ -62,6 +62,19 @@ void check_planes_run(const sdnn_step& step, const std::vector<float>& x, const 
   const int64_t units = sdnn_window_units(&step);
   std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(step.conv)) + 1);
   for (const auto& [cpu, parts] : cpu_parts()) {
+    // Threads run their parts at once: every float must be written by exactly one part (each part
+    // alone into a NaN-filled buffer; all values written are finite).
+    std::vector<int> writes(want.size(), 0);
+    for (int t = 0; t < parts; ++t) {
+      std::vector<float> alone(want.size(), kNaN);
+      sdnn_planes_run(&step, x.data(), nullptr, alone.data(), scratch.data(), units * t / parts,
+                      units * (t + 1) / parts, cpu);
+      for (size_t i = 0; i < alone.size(); ++i) writes[i] += !std::isnan(alone[i]);
+    }
+    const auto twice = std::find_if(writes.begin(), writes.end(), [](int n) { return n != 1; });
+    INFO(parts << " parts, cpu " << cpu << ": element " << (twice - writes.begin()) << " written "
+               << (twice == writes.end() ? 1 : *twice) << " times");
+    REQUIRE(twice == writes.end());
     std::vector<float> dst(want.size(), kNaN);
     for (int t = parts - 1; t >= 0; --t)
       sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts, units * (t + 1) / parts,
@@ -517,7 +530,8 @@ TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][cro
 // padded position (iy + top, ix + left), phase (py, px) = position % stride, row / column =
 // position / stride; everything else exactly 0 — rows shorter and longer than the 31-float
 // straight-line copy, strides 1 and 2, images inside the plane and cut by it, fewer than 8
-// channels (by plane rows) and more (by row bands, channel by channel), units split like threads.
+// channels (by plane rows) and more (by row bands channel by channel, or by channels for narrow
+// planes), units split like threads, every float written by one of them.
 TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad_planes]") {
   struct Geometry {
     int64_t batch, c, h, w, stride, top, left, rows, cols;
@@ -526,7 +540,11 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
                             Geometry{1, 4, 9, 9, 2, 1, 1, 6, 6}, Geometry{1, 2, 6, 70, 2, 3, 3, 7, 38},
                             Geometry{1, 1, 1, 1, 1, 0, 0, 2, 3}, Geometry{1, 2, 4, 6, 1, 2, 0, 7, 8},
                             Geometry{1, 2, 6, 10, 1, 1, 1, 5, 11}, Geometry{1, 2, 3, 10, 1, 1, 2, 6, 11},
-                            Geometry{2, 9, 7, 40, 2, 1, 1, 5, 21}, Geometry{1, 12, 6, 6, 1, 1, 1, 8, 8}}) {
+                            Geometry{2, 9, 7, 40, 2, 1, 1, 5, 21}, Geometry{1, 12, 6, 6, 1, 1, 1, 8, 8},
+                            // 8+ channels, planes 32+ wide: row bands (stride 2; the plane cutting
+                            // the image; top pad beyond the stride)
+                            Geometry{2, 9, 12, 70, 2, 1, 1, 7, 36}, Geometry{1, 10, 20, 40, 1, 2, 1, 15, 42},
+                            Geometry{2, 8, 9, 64, 2, 3, 2, 8, 35}}) {
     INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " w " << g.w << " stride " << g.stride);
     sdnn_window_params p{};
     p.batch = g.batch;
@@ -556,8 +574,10 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
             want[static_cast<size_t>((u * phases + py * g.stride + px) * plane + r * g.cols + q)] =
                 x[static_cast<size_t>((u * g.h + iy) * g.w + ix)];
         }
-    // Images of fewer than 8 channels run by plane rows (every channel a unit), others by channels.
-    CHECK(sdnn_window_units(&step) == (g.c < 8 ? g.batch * g.stride * g.rows : g.batch * g.rows));  // row bands
+    // Images of fewer than 8 channels run by plane rows (every channel a unit), others by row
+    // bands when the planes are 32 floats wide or more, else by channels.
+    CHECK(sdnn_window_units(&step) ==
+          (g.c < 8 ? g.batch * g.stride * g.rows : g.cols >= 32 ? g.batch * g.rows : g.batch * g.c));
     check_planes_run(step, x, want);
   }
 }
@@ -771,36 +791,53 @@ TEST_CASE("zero_borders clears exactly the pads of each plane, for any split of 
   };
   for (const Geometry& g : {Geometry{3, 7, 7, 1, 1, 11, 9}, Geometry{2, 5, 20, 2, 2, 10, 24}, Geometry{4, 1, 1, 1, 1, 4, 3},
                             Geometry{2, 3, 4, 0, 0, 3, 4}, Geometry{1, 6, 5, 1, 3, 9, 9},
-                            Geometry{3, 30, 34, 1, 1, 33, 36}, Geometry{2, 5, 40, 2, 3, 11, 44}}) {
-    INFO("c " << g.c << " h " << g.h << " w " << g.w << " top " << g.top << " left " << g.left);
-    sdnn_window_params p{};
-    p.batch = 1;
-    p.channels = g.c;
-    p.in_h = g.h;
-    p.in_w = g.w;
-    p.out_h = g.rows;
-    p.out_w = g.cols;
-    p.pad_top = g.top;
-    p.pad_left = g.left;
-    sdnn_step step{};
-    step.op = SDNN_STEP_ZERO_BORDERS;
-    step.conv = &p;
-    const int64_t plane = g.rows * g.cols, units = sdnn_window_units(&step);
-    CHECK(units == (g.cols >= 32 ? g.rows : g.c));  // plane rows, every channel; narrow planes by channel
-    for (int parts : {1, 2, 3, 7}) {
-      std::vector<float> dst(static_cast<size_t>(g.c * plane + 5), kNaN);
-      for (size_t i = 0; i < dst.size(); ++i) dst[i] = static_cast<float>(i) + 0.5f;
-      for (int t = parts - 1; t >= 0; --t) sdnn_zero_borders_run(&step, dst.data(), units * t / parts, units * (t + 1) / parts);
-      INFO(parts << " parts");
-      for (size_t i = 0; i < dst.size(); ++i) {
-        const int64_t at = static_cast<int64_t>(i), pos = at % plane, r = pos / g.cols, q = pos % g.cols;
-        const bool beyond = at >= g.c * plane;  // after the last plane: untouched
-        const bool inside = r >= g.top && r < g.top + g.h && q >= g.left && q < g.left + g.w;
-        INFO("float " << i);
-        REQUIRE(dst[i] == (beyond || inside ? static_cast<float>(i) + 0.5f : 0.0f));
+                            Geometry{3, 30, 34, 1, 1, 33, 36}, Geometry{2, 5, 40, 2, 3, 11, 44}})
+    for (int64_t batch : {1, 2}) {
+      INFO("batch " << batch << " c " << g.c << " h " << g.h << " w " << g.w << " top " << g.top << " left " << g.left);
+      sdnn_window_params p{};
+      p.batch = batch;
+      p.channels = g.c;
+      p.in_h = g.h;
+      p.in_w = g.w;
+      p.out_h = g.rows;
+      p.out_w = g.cols;
+      p.pad_top = g.top;
+      p.pad_left = g.left;
+      sdnn_step step{};
+      step.op = SDNN_STEP_ZERO_BORDERS;
+      step.conv = &p;
+      const int64_t plane = g.rows * g.cols, planes = batch * g.c, units = sdnn_window_units(&step);
+      CHECK(units == batch * (g.cols >= 32 ? g.rows : g.c));  // plane rows, every channel; narrow planes by channel
+      const auto original = [](size_t i) { return static_cast<float>(i) + 0.5f; };
+      const auto is_pad = [&](size_t i) {
+        const int64_t pos = static_cast<int64_t>(i) % plane, r = pos / g.cols, q = pos % g.cols;
+        return static_cast<int64_t>(i) < planes * plane &&
+               !(r >= g.top && r < g.top + g.h && q >= g.left && q < g.left + g.w);
+      };
+      for (int parts : {1, 2, 3, 7}) {
+        INFO(parts << " parts");
+        // Each part alone: together they clear every pad exactly once and nothing else (threads
+        // run their parts at once).
+        std::vector<int> writes(static_cast<size_t>(planes * plane + 5), 0);
+        for (int t = 0; t < parts; ++t) {
+          std::vector<float> alone(writes.size());
+          for (size_t i = 0; i < alone.size(); ++i) alone[i] = original(i);
+          sdnn_zero_borders_run(&step, alone.data(), units * t / parts, units * (t + 1) / parts);
+          for (size_t i = 0; i < alone.size(); ++i) writes[i] += alone[i] != original(i);
+        }
+        for (size_t i = 0; i < writes.size(); ++i) {
+          INFO("float " << i);
+          REQUIRE(writes[i] == (is_pad(i) ? 1 : 0));
+        }
+        std::vector<float> dst(writes.size());
+        for (size_t i = 0; i < dst.size(); ++i) dst[i] = original(i);
+        for (int t = parts - 1; t >= 0; --t) sdnn_zero_borders_run(&step, dst.data(), units * t / parts, units * (t + 1) / parts);
+        for (size_t i = 0; i < dst.size(); ++i) {
+          INFO("float " << i);
+          REQUIRE(dst[i] == (is_pad(i) ? 0.0f : original(i)));
+        }
       }
     }
-  }
 }
 
 // DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
