@@ -359,7 +359,8 @@ int main(int argc, char** argv) {
                "masked direct convolutions reading them unpadded (and the 1x1 convs before them blocked)");
   app.add_option("--thread-split", o.thread_split,
                  "how model.so's threads share a sparse layer: auto (row tiles; each thread its own columns\n"
-                 "when a layer has fewer than 12 row tiles per thread, or fewer than 24 with 256 columns each)\n"
+                 "when a layer has fewer than 12 row tiles per thread, or fewer than 24 with 256 columns each,\n"
+                 "a boundary column chunk's tiles shared by two threads where the chunks do not divide evenly)\n"
                  "or rows (row tiles; columns only below 2 row tiles per thread)")
       ->capture_default_str();
   app.add_option("--tune", o.tune, "time candidate kernel plans on this machine: none, fast or full ($SDNN_TUNE)")
