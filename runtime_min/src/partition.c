@@ -19,10 +19,11 @@
  *     own column chunks, reading only its part of B), when it costs at most 3 % more than q = 1;
  *     when the column units do not divide evenly (13 chunks over 2 threads: 7 / 6) and a column
  *     split whose boundary units are cut by tiles between their two threads (cut_column_split)
- *     balances more than 2 % better, that one, if it costs at most 3 % more than q = 1. Either keeps the data a thread reads and writes on
- *     its own columns, as the column-block split of the depthwise and pointwise steps around it
- *     (a row split of a 14 x 14 1x1 conv made each thread read half its B, and the depthwise step
- *     after it half its input, from the other core: bench/RESULTS.md "Session 15").
+ *     balances more than 2 % better, that one, if it costs at most 3 % more than q = 1. Either
+ *     keeps the data a thread reads and writes on its own columns, as the column-block split of
+ *     the depthwise and pointwise steps around it (a row split of a 14 x 14 1x1 conv made each
+ *     thread read half its B, and the depthwise step after it half its input, from the other
+ *     core: bench/RESULTS.md "Session 15").
  *
  * The number of threads used is capped so each gets at least SDNN_MIN_WORK_PER_THREAD. */
 #include "partition.h"
