@@ -9,8 +9,8 @@
  * the thread calls the kernel once per k block, in increasing k-block order, on its tile and column
  * range (a range starting at column n0 begins n0 * col_scale floats into the blocked operand).
  * Packs and unpacks split over (batch item, column block) (unpacks of small images: (batch item,
- * feature)), elementwise steps (copy, ReLU, add,
- * clip) over 16-float (cache line) chunks, windowed steps over their equal-cost units (window.h:
+ * feature)), elementwise steps (copy, ReLU, add, clip) over 16-float (cache line) chunks,
+ * windowed steps over their equal-cost units (window.h:
  * im2col (batch item, column block, channel), depthwise and pools (batch item, channel, output
  * row), global average pool (batch item, channel); the blocked depthwise, pad_planes, crop and
  * zero_borders steps as window.h says), tensor steps over the units their functions define
