@@ -1,21 +1,32 @@
-"""e2e_bench.py — end-to-end latency of whole models: sdnnc's model.so against ONNX Runtime on
-the same ONNX file, batch 1, in one process, alternating.
+"""e2e_bench.py — end-to-end latency of whole models: sdnnc's model.so against ONNX Runtime,
+OpenVINO and PyTorch on the same ONNX file, batch 1, in one process, alternating.
 
 For each model: generate it (models/make_model.py configurations), compile it with sdnnc, check
-that the .so's output matches ONNX Runtime's (rtol 1e-3, atol 1e-4; a mismatch aborts), then
+that every peer's output matches ONNX Runtime's (rtol 1e-3, atol 1e-4; a mismatch aborts), then
 time rounds in which every peer runs `--iters` inferences back to back, the peers taking turns
 round by round (so drifting clock speeds or noisy neighbours hit all of them alike); before its
-block a peer waits `--settle-ms` (the other peer's idle threads stop spinning) and makes
-untimed calls, at least `--warmup` of them and for at least `--warmup-ms` (the other peer's weights
+block a peer waits `--settle-ms` (the other peers' idle threads stop spinning) and makes
+untimed calls, at least `--warmup` of them and for at least `--warmup-ms` (the other peers' weights
 have just gone through the caches, and this VM's cores run slower for the first 10-30 ms after a
-pause: the first calls after 50 ms idle took 1.5-1.8x the steady time, both peers). Reports the
-median and 10th/90th percentile latency per peer and the ratio of the medians ONNX Runtime /
-sdnnc. ONNX Runtime runs the dense model (its sparse weights are plain initializers) with all
-graph optimizations, intra-op threads 1 and 2, sequential execution; sdnnc's context has 1 and 2
-threads. Inputs: one fixed random tensor per model (the models are data-independent in cost).
+pause: the first calls after 50 ms idle took 1.5-1.8x the steady time, all peers). Reports the
+median and 10th/90th percentile latency per peer and each peer's median / sdnnc's.
+
+The peers run the dense model (the sparse weights are plain initializers), in float32:
+  onnxruntime  CPU execution provider, all graph optimizations, sequential execution, intra-op
+               threads = --threads.
+  openvino     the CPU plugin reading the ONNX file; PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS
+               = --threads, INFERENCE_PRECISION_HINT f32 (its default on CPUs with AVX512_BF16 is
+               bf16, which changes the outputs by 1e-2; --openvino-precision bf16 measures it, and
+               the output check then uses --bf16-atol).
+  torch        the ONNX graph converted to a torch.nn.Module by onnx2torch, traced, frozen and
+               passed through torch.jit.optimize_for_inference (its fastest path here: 1.3-1.4x
+               eager, and torch.compile was slower still), torch.set_num_threads(--threads).
+sdnnc's context has --threads threads. Inputs: one fixed random tensor per model (the models are
+data-independent in cost).
 
   .venv/bin/python bench/e2e_bench.py --sdnnc build/tools/sdnnc [--model bert|mobilenet_v1|...]
-      [--threads 1 2] [--rounds 15] [--iters 5] [--workdir /tmp/sdnn_e2e] [--markdown]
+      [--threads 1 2] [--peers onnxruntime openvino torch] [--rounds 15] [--iters 5]
+      [--workdir /tmp/sdnn_e2e] [--markdown]
 """
 from __future__ import annotations
 
@@ -82,16 +93,85 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
 
 
+PEER_LABELS = {"sdnnc": "sdnnc", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "torch": "PyTorch"}
+
+
+def load_peer_modules(peers: list[str]) -> dict:
+    """Imports the peers' Python packages up front, so a missing one fails before any compile."""
+    mods = {}
+    missing = []
+    for p in peers:
+        try:
+            if p == "openvino":
+                import openvino
+                mods[p] = openvino
+            elif p == "torch":
+                import torch
+                import onnx2torch
+                mods[p] = (torch, onnx2torch)
+        except ImportError as e:
+            missing.append(f"{p} ({e})")
+    if missing:
+        raise SystemExit("e2e_bench.py: cannot import " + ", ".join(missing) + ": install the benchmark peers with "
+                         "`SDNN_WITH_BENCH=1 bash tools/setup.sh`, or leave them out with --peers")
+    return mods
+
+
+def make_openvino(ov, onnx_path: str, feeds: dict, threads: int, precision: str):
+    core = ov.Core()
+    compiled = core.compile_model(onnx_path, "CPU", {
+        "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": precision})
+    request = compiled.create_infer_request()
+    names = [o for o in compiled.outputs]
+
+    def run():
+        return request.infer(feeds)
+
+    def outputs():
+        res = request.infer(feeds)
+        return [np.asarray(res[o]) for o in names]
+    return run, outputs
+
+
+def make_torch(mods, model: onnx.ModelProto, feeds: dict, threads: int):
+    torch, onnx2torch = mods
+    torch.set_num_threads(threads)
+    module = onnx2torch.convert(model).eval()
+    args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[i.name])) for i in model.graph.input
+                 if i.name in feeds)
+    with torch.no_grad():
+        traced = torch.jit.trace(module, args, check_trace=False)
+        fn = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+    def run():
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            return fn(*args)
+
+    def outputs():
+        out = run()
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return [o.numpy() for o in out]
+    return run, outputs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sdnnc", required=True)
     ap.add_argument("--model", action="append", choices=sorted(MODELS))
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--peers", nargs="+", choices=["onnxruntime", "openvino", "torch"],
+                    default=["onnxruntime", "openvino", "torch"],
+                    help="engines timed beside sdnnc (ONNX Runtime is always the output reference)")
+    ap.add_argument("--openvino-precision", choices=["f32", "bf16"], default="f32")
+    ap.add_argument("--bf16-atol", type=float, default=0.1,
+                    help="output tolerance for OpenVINO with --openvino-precision bf16")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--iters", type=int, default=5, help="inferences per peer per round")
     ap.add_argument("--settle-ms", type=float, default=50, help="pause before each peer's block of a round")
     ap.add_argument("--warmup", type=int, default=2,
-                    help="untimed calls after the pause (the other peer's weights have left the caches)")
+                    help="untimed calls after the pause (the other peers' weights have left the caches)")
     ap.add_argument("--warmup-ms", type=float, default=40,
                     help="... and untimed calls until this long after the pause (clocks back up to speed)")
     ap.add_argument("--workdir", default="/tmp/sdnn_e2e")
@@ -99,6 +179,8 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="print a markdown table at the end")
     args = ap.parse_args()
     import onnxruntime as ort
+    mods = load_peer_modules(args.peers)
+    peer_names = ["sdnnc"] + list(dict.fromkeys(args.peers))
 
     os.makedirs(args.workdir, exist_ok=True)
     rows = []
@@ -131,12 +213,31 @@ def main() -> int:
             outs = [np.empty_like(r, dtype=np.float32) for r in ref]
             sd.bind(ins, outs)
             sd.run()
-            for o, r in zip(outs, ref):
-                if not np.allclose(o, r, rtol=1e-3, atol=1e-4):
-                    print(f"  MISMATCH vs ONNX Runtime: max abs {np.max(np.abs(o - r)):.3g}", file=sys.stderr)
+            peers = {"sdnnc": sd.run}
+            checks = {"sdnnc": (lambda: outs, 1e-4)}
+            if "onnxruntime" in peer_names:
+                peers["onnxruntime"] = lambda: sess.run(None, feeds)
+            if "openvino" in peer_names:
+                run, got = make_openvino(mods["openvino"], onnx_path, feeds, threads, args.openvino_precision)
+                peers["openvino"] = run
+                checks["openvino"] = (got, args.bf16_atol if args.openvino_precision == "bf16" else 1e-4)
+            if "torch" in peer_names:
+                run, got = make_torch(mods["torch"], model, feeds, threads)
+                peers["torch"] = run
+                checks["torch"] = (got, 1e-4)
+            errs = {}
+            for p, (got, atol) in checks.items():
+                res = got()
+                if len(res) != len(ref):
+                    print(f"  {p}: {len(res)} outputs, ONNX Runtime {len(ref)}", file=sys.stderr)
                     return 1
-            err = max(float(np.max(np.abs(o - r))) for o, r in zip(outs, ref))
-            peers = {"sdnnc": sd.run, "onnxruntime": lambda: sess.run(None, feeds)}
+                for o, r in zip(res, ref):
+                    o = np.asarray(o, dtype=np.float32).reshape(r.shape)
+                    if not np.allclose(o, r, rtol=1e-3, atol=atol):
+                        print(f"  MISMATCH {p} vs ONNX Runtime: max abs {np.max(np.abs(o - r)):.3g}", file=sys.stderr)
+                        return 1
+                errs[p] = max(float(np.max(np.abs(np.asarray(o, dtype=np.float32).reshape(r.shape) - r)))
+                              for o, r in zip(res, ref))
             for f in peers.values():  # warm-up
                 for _ in range(2):
                     f()
@@ -144,10 +245,10 @@ def main() -> int:
             for r in range(args.rounds):
                 order = list(peers) if r % 2 == 0 else list(reversed(peers))
                 for p in order:
-                    # The other peer's worker threads may still be spinning (ONNX Runtime's spin
-                    # after a run, runtime_min's pool briefly too) and would take this peer's
-                    # second core: let them settle; the untimed calls wake this peer's own and bring
-                    # the clocks back up.
+                    # The other peers' worker threads may still be spinning (ONNX Runtime's spin
+                    # after a run, OpenMP's and runtime_min's pools briefly too) and would take this
+                    # peer's second core: let them settle; the untimed calls wake this peer's own
+                    # and bring the clocks back up.
                     time.sleep(args.settle_ms / 1e3)
                     start, calls = time.perf_counter(), 0
                     while calls < args.warmup or (time.perf_counter() - start) * 1e3 < args.warmup_ms:
@@ -158,18 +259,23 @@ def main() -> int:
                         peers[p]()
                         times[p].append((time.perf_counter() - t) * 1e3)
             med = {p: statistics.median(v) for p, v in times.items()}
-            ratio = med["onnxruntime"] / med["sdnnc"]
             for p, v in times.items():
                 print(f"  {threads} thread(s) {p:12s} median {med[p]:8.2f} ms  p10 {percentile(v, 0.1):8.2f}  "
                       f"p90 {percentile(v, 0.9):8.2f}  ({len(v)} runs)", flush=True)
-            print(f"  {threads} thread(s) ONNX Runtime / sdnnc = {ratio:.2f}x  (max abs diff {err:.2g})", flush=True)
-            rows.append((name, threads, med["sdnnc"], med["onnxruntime"], ratio, compile_s))
+            ratios = ", ".join(f"{PEER_LABELS[p]} / sdnnc = {med[p] / med['sdnnc']:.2f}x" for p in peers if p != "sdnnc")
+            diffs = ", ".join(f"{PEER_LABELS[p]} {e:.2g}" for p, e in errs.items())
+            print(f"  {threads} thread(s) {ratios}  (max abs diff from ONNX Runtime: {diffs})", flush=True)
+            rows.append((name, threads, med, compile_s))
             sd.close()
+            del peers, checks
     if args.markdown:
-        print("\n| model | threads | sdnnc ms | ONNX Runtime ms | speedup | compile s |")
-        print("|---|---|---|---|---|---|")
-        for name, th, a, b, r, c in rows:
-            print(f"| {name} | {th} | {a:.2f} | {b:.2f} | {r:.2f}x | {c:.1f} |")
+        others = [p for p in peer_names if p != "sdnnc"]
+        print("\n| model | threads | sdnnc ms | " + " | ".join(f"{PEER_LABELS[p]} ms (x)" for p in others)
+              + " | compile s |")
+        print("|---|---|---|" + "---|" * len(others) + "---|")
+        for name, th, med, c in rows:
+            cells = " | ".join(f"{med[p]:.2f} ({med[p] / med['sdnnc']:.2f}x)" for p in others)
+            print(f"| {name} | {th} | {med['sdnnc']:.2f} | {cells} | {c:.1f} |")
     return 0
 
 

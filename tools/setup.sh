@@ -3,7 +3,7 @@
 #
 #   bash tools/setup.sh                    # Debian packages, .venv (onnx, onnxruntime, numpy), build
 #   SDNN_WITH_BENCH=1 bash tools/setup.sh  # also the benchmark peers: libxsmm, oneDNN, OpenBLAS
-#                                          # (Debian) and openvino, torch (PyPI); builds bench/
+#                                          # (Debian) and openvino, torch, onnx2torch (PyPI); builds bench/
 #
 # Idempotent: every step checks first and skips what is already in place, so a re-run on a set-up
 # machine needs no network. Only Debian's archive and PyPI are used.
@@ -26,7 +26,7 @@ APT_PACKAGES=(cmake g++ make protobuf-compiler libprotobuf-dev libonnx-dev libxb
 APT_BENCH_PACKAGES=(libxsmm-dev libdnnl-dev libopenblas-dev ocl-icd-opencl-dev)
 # Pinned to versions published on PyPI with wheels for Python 3.11 (Debian 12's /usr/bin/python3).
 PIP_PACKAGES=(numpy==2.3.5 onnx==1.21.0 onnxruntime==1.23.2)
-PIP_BENCH_PACKAGES=(openvino==2025.4.1 torch==2.9.1 matplotlib==3.11.2)
+PIP_BENCH_PACKAGES=(openvino==2025.4.1 torch==2.9.1 torchvision==0.24.1 onnx2torch==1.5.15 matplotlib==3.11.2)
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
