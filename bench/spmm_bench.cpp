@@ -21,6 +21,9 @@
 //   sdnn-dense  the generated dense kernel (Family::Dense) for the same A, zeros included; it is
 //               what the sparse-or-dense decision compares the SpMM kernel against
 //   sdnn-rm     (opt-in) sdnn on row-major B/C: packs B, runs the kernel, unpacks C, all timed
+//   sdnn-compact (opt-in, one thread, AVX-512) DESIGN.md's compact variant: no generated code, a
+//               loop per row over a (B offset, value) stream, K blocked by --compact-kb (class
+//               CompactPeer; bench/RESULTS.md "Session 16")
 //   libxsmm     libxsmm 1.17 libxsmm_spmdm_*: A handed over dense and converted to its CSR
 //               slices once, outside the timed region; the timed call runs every compute block
 //               (tid 0 of 1 with one thread). Layout 'N','N','N' = all row-major.
@@ -341,8 +344,9 @@ double measure_fma_peak(bool zmm) {
   return best;
 }
 
-const std::vector<std::string> kPeerNames = {"sdnn",       "sdnn-alt", "sdnn-perm", "sdnn-tuned", "sdnn-tuned-1t", "sdnn-dense",
-                                             "sdnn-rm",    "libxsmm",  "libxsmm-1t", "dnnl",      "openblas"};
+const std::vector<std::string> kPeerNames = {"sdnn",    "sdnn-alt",   "sdnn-perm",    "sdnn-tuned", "sdnn-tuned-1t",
+                                             "sdnn-dense", "sdnn-rm", "sdnn-compact", "libxsmm",    "libxsmm-1t",
+                                             "dnnl",       "openblas"};
 
 struct Problem {
   int64_t m = 0, k = 0, n = 0;
@@ -1018,6 +1022,123 @@ class OpenblasPeer : public Peer {
   int m_, k_, n_;
 };
 
+// sdnn-compact (opt-in, one thread, AVX-512): the "compact variant" DESIGN.md allows beside the
+// unrolled kernels — no generated code, a short loop per output row over a stream of (B row offset,
+// value) pairs. Each row's accumulators span up to 128 columns (8 zmm, the last one masked), so a
+// nonzero is one broadcast and up to 8 FMAs with B operands from memory: one 512-bit load per FMA,
+// where the generated kernel shares each B load among the rows of a 28-row tile but needs about 10
+// bytes of code per FMA. K is blocked (--compact-kb rows) so a block of B stays in L1D; C is
+// reloaded per K block. Row-major B and C, like the library peers. Two accumulator sets take
+// alternate nonzeros (the FMA latency would otherwise bound a row with 8 vectors).
+class CompactPeer : public Peer {
+ public:
+  CompactPeer(const Workload& w, int64_t kb) : Peer("sdnn-compact"), m_(w.pb.m), k_(w.pb.k), n_(w.pb.n), kb_(kb) {
+    if (!__builtin_cpu_supports("avx512f")) throw std::runtime_error("sdnn-compact needs AVX-512");
+    if (kb_ < 1) throw std::runtime_error("--compact-kb must be positive");
+    if (k_ * n_ > INT32_MAX) throw std::runtime_error("sdnn-compact: K x N beyond its 32-bit offsets");
+    // Stream order: K block, then row; per (block, row) a count, then that many offsets / values.
+    const auto& s = w.csr;
+    for (int64_t k0 = 0; k0 < k_; k0 += kb_) {
+      for (int64_t r = 0; r < m_; ++r) {
+        int32_t count = 0;
+        for (int64_t e = s.row_ptr[r]; e < s.row_ptr[r + 1]; ++e) {
+          if (s.col[e] < k0 || s.col[e] >= k0 + kb_) continue;
+          off_.push_back(static_cast<int32_t>(s.col[e] * n_));
+          val_.push_back(s.val[e]);
+          ++count;
+        }
+        count_.push_back(count);
+      }
+    }
+  }
+  void run(const float* b, float* c) override {
+    for (int64_t n0 = 0; n0 < n_; n0 += 128) {
+      const int64_t w = std::min<int64_t>(128, n_ - n0);
+      const int nv = static_cast<int>((w + 15) / 16);
+      const __mmask16 tail = static_cast<__mmask16>((1u << (w - 16 * (nv - 1))) - 1);
+      if (tail == 0xffff) {
+        dispatch<false>(nv, b + n0, c + n0, tail);
+      } else {
+        dispatch<true>(nv, b + n0, c + n0, tail);
+      }
+    }
+  }
+  std::string details() const override {
+    return "compact offset-stream loop, rows x 128-column chunks, k block " + std::to_string(kb_) + ", stream " +
+           std::to_string(off_.size() * 8 + count_.size() * 4) + " B (4-byte offset + value per nonzero)";
+  }
+
+ private:
+  template <bool MASKED>
+  void dispatch(int nv, const float* b, float* c, __mmask16 tail) const {
+    switch (nv) {
+      case 1: chunk<1, MASKED>(b, c, tail); break;
+      case 2: chunk<2, MASKED>(b, c, tail); break;
+      case 3: chunk<3, MASKED>(b, c, tail); break;
+      case 4: chunk<4, MASKED>(b, c, tail); break;
+      case 5: chunk<5, MASKED>(b, c, tail); break;
+      case 6: chunk<6, MASKED>(b, c, tail); break;
+      case 7: chunk<7, MASKED>(b, c, tail); break;
+      default: chunk<8, MASKED>(b, c, tail); break;
+    }
+  }
+  // Vector j of a row: plain loads and stores but for a masked last vector.
+  template <int NV, bool MASKED>
+  __attribute__((target("avx512f"), always_inline)) static inline __m512 load(const float* p, int j, __mmask16 tail) {
+    if (MASKED && j == NV - 1) return _mm512_maskz_loadu_ps(tail, p + 16 * j);
+    return _mm512_loadu_ps(p + 16 * j);
+  }
+  template <int NV, bool MASKED>
+  __attribute__((target("avx512f"))) void chunk(const float* b, float* c, __mmask16 tail) const {
+    const int32_t* off = off_.data();
+    const float* val = val_.data();
+    const int32_t* count = count_.data();
+    for (int64_t k0 = 0; k0 < k_; k0 += kb_) {
+      for (int64_t r = 0; r < m_; ++r) {
+        float* crow = c + r * n_;
+        __m512 acc[NV], alt[NV];
+        for (int j = 0; j < NV; ++j) {
+          acc[j] = k0 == 0 ? _mm512_setzero_ps() : load<NV, MASKED>(crow, j, tail);
+          alt[j] = _mm512_setzero_ps();
+        }
+        int32_t e = 0;
+        const int32_t n = *count++;
+        for (; e + 2 <= n; e += 2) {
+          const float* p = b + off[e];
+          const float* q = b + off[e + 1];
+          const __m512 x = _mm512_set1_ps(val[e]), y = _mm512_set1_ps(val[e + 1]);
+          for (int j = 0; j < NV; ++j) {
+            acc[j] = _mm512_fmadd_ps(x, load<NV, MASKED>(p, j, tail), acc[j]);
+            alt[j] = _mm512_fmadd_ps(y, load<NV, MASKED>(q, j, tail), alt[j]);
+          }
+        }
+        if (e < n) {
+          const float* p = b + off[e];
+          const __m512 x = _mm512_set1_ps(val[e]);
+          for (int j = 0; j < NV; ++j) acc[j] = _mm512_fmadd_ps(x, load<NV, MASKED>(p, j, tail), acc[j]);
+        }
+        off += n;
+        val += n;
+        for (int j = 0; j < NV; ++j) {
+          const __m512 sum = _mm512_add_ps(acc[j], alt[j]);
+          if (MASKED && j == NV - 1) {
+            _mm512_mask_storeu_ps(crow + 16 * j, tail, sum);
+          } else {
+            _mm512_storeu_ps(crow + 16 * j, sum);
+          }
+        }
+      }
+    }
+  }
+
+  int64_t m_, k_, n_, kb_;
+  std::vector<int32_t> off_;
+  std::vector<float> val_;
+  std::vector<int32_t> count_;
+};
+
+int64_t g_compact_kb = 64;
+
 // `team` is null with one thread.
 std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload& w, Team* team,
                                 const std::string& split) {
@@ -1037,6 +1158,10 @@ std::unique_ptr<Peer> make_peer(const std::string& name, Isa isa, const Workload
   if (name == "libxsmm") return std::make_unique<LibxsmmPeer>(w, team);
   if (name == "libxsmm-1t") return std::make_unique<LibxsmmPeer>(w, nullptr, name);
   if (name == "dnnl") return std::make_unique<DnnlPeer>(w);
+  if (name == "sdnn-compact") {
+    if (team) throw std::runtime_error("sdnn-compact runs on one thread only (--threads 1)");
+    return std::make_unique<CompactPeer>(w, g_compact_kb);
+  }
   if (name == "openblas") return std::make_unique<OpenblasPeer>(w);
   throw std::runtime_error("unknown peer " + name);
 }
@@ -1598,6 +1723,8 @@ int run(int argc, char** argv) {
                  "override fields of the sdnn peer's default plan, e.g. mb=28,nb=1,ng=4,kb=128,emb=1,pf=1");
   app.add_option("--sdnn-alt-plan", opt.sdnn_alt_plan,
                  "the same for the opt-in sdnn-alt peer (--peers sdnn,sdnn-alt,...): two plans in one run");
+  app.add_option("--compact-kb", g_compact_kb, "rows of B per K block of the opt-in sdnn-compact peer")
+      ->capture_default_str();
   app.add_option("--max-problem-s", opt.max_problem_s,
                  "stop a problem's rounds after this many seconds of timing, once --min-rounds are done\n"
                  "(0 = never; the grid's default is 30)")
