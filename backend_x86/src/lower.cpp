@@ -647,14 +647,23 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         if (opts.isa == Isa::Avx512 && g.kernel_h * g.kernel_w <= 49 &&
             (g.in_h * row_stride + 16) * g.channels < (int64_t{1} << 31) && g.out_h * g.out_w < (int64_t{1} << 31))
           s.window.by_blocks = same ? 1 : 2;
+        // AVX2: channel-transposed tiles (3) for any geometry the tile formula takes; the row path
+        // copied short runs per channel and row and ran 4-15x slower (bench/RESULTS.md "Session 16").
+        if (opts.isa == Isa::Avx2) {
+          sdnn_window_params tp{};
+          tp.vl = vl, tp.kernel_h = g.kernel_h, tp.kernel_w = g.kernel_w, tp.stride_h = g.stride_h;
+          tp.stride_w = g.stride_w, tp.dilation_h = g.dilation_h, tp.dilation_w = g.dilation_w, tp.out_w = g.out_w;
+          if (sdnn_dw_tiles_fit(&tp)) s.window.by_blocks = 3;
+        }
         // A grid ({width}, direct-conv) is read by the shifted-window code only.
-        if (n.has("width") && s.window.by_blocks != 1)
+        if (n.has("width") && s.window.by_blocks != 1 && s.window.by_blocks != 3)
           fail(n.where(), ": reads a direct convolution's grid, which needs the AVX-512 shifted-window depthwise code"
-                          " (3x3, stride 1, int32 offsets)");
+                          " (3x3, stride 1, int32 offsets) or the AVX2 tiles");
         const WindowStep& w = s.window;
         sdnn_window_params wp{};
         wp.in_h = w.in_h, wp.in_w = w.in_w, wp.out_h = w.out_h, wp.out_w = w.out_w, wp.kernel_h = w.kernel_h;
         wp.kernel_w = w.kernel_w, wp.stride_h = w.stride_h, wp.stride_w = w.stride_w, wp.dilation_h = w.dilation_h;
+        wp.dilation_w = w.dilation_w, wp.pad_top = w.pad_top, wp.pad_left = w.pad_left;
         wp.vl = vl;
         const int64_t scratch = sdnn_depthwise_blocked_scratch_floats(&wp);
         m.scratch_bytes = std::max<int64_t>(m.scratch_bytes, scratch * 4);

@@ -103,18 +103,21 @@ class DirectConv : public Pass {
   // max pool (a ResNet stem's) reads the direct convolution's grid itself, so neither the crop's
   // copy of the image (NCHW, written for the pool) nor its read by the pool happens. The same for
   // a 3x3 "same" depthwise conv whose rows are whole vectors (MobileNet's 112 x 112 after its
-  // stem): the runtime's shifted-window code reads the grid's rows.
+  // stem): the runtime's shifted-window code reads the grid's rows; with AVX2 (VL 8) its
+  // channel-transposed tiles do, rows of any width (the pool stays on the crop there).
   void pool_grids(ir::Graph& g) {
-    if (vl_ != 16) return;
+    if (vl_ != 16 && vl_ != 8) return;
     bool changed = false;
     for (const auto& n : g.nodes()) {
       if (n->has("width")) continue;
-      const bool pool = n->op == "maxpool" && n->get_ints("kernel")[1] == 3 && n->get_ints("strides")[1] == 2 &&
-                        n->get_ints("dilations")[1] == 1;
+      const bool pool = vl_ == 16 && n->op == "maxpool" && n->get_ints("kernel")[1] == 3 &&
+                        n->get_ints("strides")[1] == 2 && n->get_ints("dilations")[1] == 1;
       const bool depthwise = n->op == "depthwise" && n->get_ints("kernel") == std::vector<int64_t>{3, 3} &&
                              n->get_ints("strides") == std::vector<int64_t>{1, 1} &&
                              n->get_ints("pads") == std::vector<int64_t>{1, 1, 1, 1} &&
-                             n->get_ints("dilations") == std::vector<int64_t>{1, 1} && n->inputs[0]->shape[3] % vl_ == 0;
+                             n->get_ints("dilations") == std::vector<int64_t>{1, 1} &&
+                             (vl_ == 8 || n->inputs[0]->shape[3] % vl_ == 0) &&  // the tiles take any width
+                             n->inputs[0]->shape[3] < (int64_t{1} << 20);         // ... below 2^20
       if (!pool && !depthwise) continue;
       Node* crop = n->inputs[0]->producer;
       if (!crop || crop->op != "crop" || crop->has("strides") || crop->has("epilogue") || crop->inputs.size() != 1 ||

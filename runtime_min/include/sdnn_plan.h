@@ -265,8 +265,9 @@ typedef struct {
   uint32_t count_include_pad;/* AVGPOOL */
   uint32_t by_blocks;        /* DEPTHWISE_BLOCKED: units are output column blocks (all channels
                               * each) with AVX-512 code: 1 = shifted windows (stride 1, dilation 1,
-                              * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry);
-                              * 0 = units are channels. CROP: 1 = units are output column
+                              * out_h x out_w = in_h x in_w), 2 = gathered windows (any geometry),
+                              * or with AVX2 code (VL 8): 3 = channel-transposed tiles (any
+                              * geometry); 0 = units are channels. CROP: 1 = units are output column
                               * blocks, gathered with AVX-512; 0 = units are rows. PAD_PLANES from
                               * a ChannelBlocked input (VL 16), stride 1 or 2: 1 = units are input
                               * column blocks, stored with AVX-512 lane masks, each unit range
@@ -303,14 +304,47 @@ static inline int64_t sdnn_attention_scratch_floats(const sdnn_attention_params*
   return p->seq * p->vl + 2 * p->head_dim * p->vl + 2 * sdnn_round_up(p->seq, 8) + 16;
 }
 
+/* DEPTHWISE_BLOCKED with by_blocks 3 (AVX2, VL 8): the padded input columns of a tile row
+ * ((out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1) and the output rows of one tile:
+ * about 24 KiB of tile (so it stays in L1 with the output), at least the rows one 8-position
+ * output block can span, at most 64. */
+static inline int64_t sdnn_dw_tile_cols(const sdnn_window_params* p) {
+  return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
+}
+static inline int64_t sdnn_dw_tile_rows(const sdnn_window_params* p) {
+  const int64_t row_floats = sdnn_dw_tile_cols(p) * 8 * p->stride_h;
+  int64_t rows = 6144 / (row_floats > 0 ? row_floats : 1);
+  rows = rows > 64 ? 64 : rows;
+  const int64_t span = (8 + p->out_w - 1) / p->out_w + 1; /* rows an output block can touch */
+  return rows > span ? rows : span;
+}
+
+/* Whether by_blocks 3 may run this geometry (and the scratch formula counts its tile): VL 8, at
+ * most 49 taps, strides and dilations below 2^10, out_w below 2^20 (the tile formula's factors
+ * then stay far from overflow). */
+static inline int sdnn_dw_tiles_fit(const sdnn_window_params* p) {
+  const int64_t lim = INT64_C(1) << 10;
+  return p->vl == 8 && p->kernel_h >= 1 && p->kernel_w >= 1 && p->kernel_h * p->kernel_w <= 49 && p->stride_h >= 1 &&
+         p->stride_h < lim && p->stride_w >= 1 && p->stride_w < lim && p->dilation_h >= 1 && p->dilation_h < lim &&
+         p->dilation_w >= 1 && p->dilation_w < lim && p->out_w >= 1 && p->out_w < (INT64_C(1) << 20);
+}
+
 static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_params* p) {
   /* the larger of: the plane path's input and output planes (both padded to VL); the row-streamed
    * path's ring of kernel_h padded rows in stride_w column phases (each phase round_up(out_w, 16)
-   * + kernel_w + 16 columns wide), one output row of that width, one input row */
+   * + kernel_w + 16 columns wide), one output row of that width, one input row; with VL 8 the
+   * by_blocks 3 tile of (tile rows - 1) * stride_h + (kernel_h - 1) * dilation_h + 1 input rows of
+   * tile columns x 8 channels, its taps x 8 weights and 8 x 8 floats of output */
   const int64_t phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16;
   const int64_t planes = sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl);
   const int64_t rows = p->kernel_h * phase_cols * p->stride_w + phase_cols + p->in_w;
-  return (planes > rows ? planes : rows) + 64;
+  int64_t need = planes > rows ? planes : rows;
+  if (sdnn_dw_tiles_fit(p)) {
+    const int64_t tile_in_rows = (sdnn_dw_tile_rows(p) - 1) * p->stride_h + (p->kernel_h - 1) * p->dilation_h + 1;
+    const int64_t tile = tile_in_rows * sdnn_dw_tile_cols(p) * 8 + p->kernel_h * p->kernel_w * 8 + 64;
+    need = need > tile ? need : tile;
+  }
+  return need + 64;
 }
 
 /* PAD_PLANES and CROP: one row (CROP with a residual: two). */

@@ -607,6 +607,163 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
   }
 }
 
+/* ---- AVX2 (VL 8), any geometry: channel-transposed tiles ------------------------------------
+ * In the blocked layout one channel's consecutive positions sit 8 to a vector, C vectors apart,
+ * so the per-channel row path above spends most of its time copying short runs (and AVX2 has no
+ * two-source permute for the AVX-512 block code's shifted windows). Here a block's 8 vectors of
+ * channels c0 .. c0 + 7 (contiguous, 256 bytes) are transposed 8 x 8 into one vector per
+ * position holding those 8 channels, and the tile of input rows an output range needs is laid out
+ * that way with its pads as zero vectors: T[row][column] = 8 channels. Each output position is
+ * then bias + sum over taps of (8 channels' weights of the tap) * T[...], every load aligned and
+ * in bounds, four positions at a time (independent FMA chains); 8 positions are transposed back
+ * and stored as the output block's 8 channel vectors. Every input vector is transposed once per
+ * tile row it lies in, every output vector once. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void transpose8_avx2(__m256* v) {
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Four (or `n` < 4) output positions of the tile: base[i] is position i's first tap in T, off[t]
+ * tap t's offset from it, wv[t] its 8 weights. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dwt_positions(
+    const float* const* base, int n, const int64_t* off, const __m256* wv, int64_t taps, __m256 vb, __m256 vlo,
+    __m256 vhi, __m256* out) {
+  __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+  if (n == 4) {
+    for (int64_t t = 0; t < taps; ++t) {
+      a0 = _mm256_fmadd_ps(wv[t], _mm256_load_ps(base[0] + off[t]), a0);
+      a1 = _mm256_fmadd_ps(wv[t], _mm256_load_ps(base[1] + off[t]), a1);
+      a2 = _mm256_fmadd_ps(wv[t], _mm256_load_ps(base[2] + off[t]), a2);
+      a3 = _mm256_fmadd_ps(wv[t], _mm256_load_ps(base[3] + off[t]), a3);
+    }
+    out[0] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, a0));
+    out[1] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, a1));
+    out[2] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, a2));
+    out[3] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, a3));
+    return;
+  }
+  for (int i = 0; i < n; ++i) {
+    __m256 a = vb;
+    for (int64_t t = 0; t < taps; ++t) a = _mm256_fmadd_ps(wv[t], _mm256_load_ps(base[i] + off[t]), a);
+    out[i] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, a));
+  }
+}
+
+/* Output positions [q0, q1) (q0 a multiple of 8; the last block's positions past out_n written 0)
+ * of channels [c0, c0 + nc) from the tile T, whose row 0 is padded input row oy_a * stride_h. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dwt_outputs(
+    const sdnn_window_params* p, const float* T, int64_t tw, int64_t oy_a, int64_t q0, int64_t q1, int64_t c0,
+    int64_t nc, const int64_t* off, const __m256* wv, int64_t taps, __m256 vb, __m256 vlo, __m256 vhi,
+    float* out_item) {
+  const int64_t ow = p->out_w, out_n = p->out_h * ow, c_vl = p->channels * 8;
+  int64_t oy = q0 / ow, ox = q0 - oy * ow;
+  for (int64_t qb = q0; qb < q1; qb += 8) {
+    __m256 v[8];
+    const float* base[8];
+    int real = 0;
+    for (int i = 0; i < 8; ++i) {
+      if (qb + i < out_n) {
+        base[i] = T + (((oy - oy_a) * p->stride_h) * tw + ox * p->stride_w) * 8;
+        real = i + 1;
+        if (++ox == ow) ox = 0, ++oy;
+      }
+      v[i] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < real; i += 4)
+      dwt_positions(base + i, real - i < 4 ? real - i : 4, off, wv, taps, vb, vlo, vhi, v + i);
+    transpose8_avx2(v);
+    float* o = out_item + (qb / 8) * c_vl + c0 * 8;
+    for (int64_t j = 0; j < nc; ++j) _mm256_storeu_ps(o + j * 8, v[j]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void sdnn_depthwise_tiles_avx2(const sdnn_window_params* p,
+                                                                   const float* in_item, float* out_item,
+                                                                   float* scratch, int64_t block_begin,
+                                                                   int64_t block_end, float lo, float hi) {
+  enum { MAX_TAPS = 49 };
+  const int64_t c = p->channels, h = p->in_h, w = p->in_w, c_vl = c * 8, ow = p->out_w;
+  const int64_t out_n = p->out_h * ow;
+  /* rs > w: the input is a direct convolution's grid, rows rs positions apart, the first w data */
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w;
+  const int64_t kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw, sh = p->stride_h, pl = p->pad_left;
+  const int64_t tw = sdnn_dw_tile_cols(p), tile_rows = sdnn_dw_tile_rows(p);
+  float* T = (float*)(((uintptr_t)scratch + 31) & ~(uintptr_t)31); /* 32-byte aligned */
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps();
+  int64_t off[MAX_TAPS];
+  __m256 wv[MAX_TAPS];
+  for (int64_t ky = 0; ky < kh; ++ky)
+    for (int64_t kx = 0; kx < kw; ++kx) off[ky * kw + kx] = (ky * p->dilation_h * tw + kx * p->dilation_w) * 8;
+  const int64_t p_end = block_end * 8 < out_n ? block_end * 8 : out_n;
+  for (int64_t q0 = block_begin * 8; q0 < p_end;) {
+    /* the tile: output positions [q0, q1) in whole blocks, rows oy_a .. at most oy_a + tile_rows - 1 */
+    const int64_t oy_a = q0 / ow;
+    int64_t q1 = (oy_a + tile_rows) * ow / 8 * 8;
+    if (q1 <= q0) q1 = q0 + 8;
+    if (q1 > block_end * 8) q1 = block_end * 8;
+    const int64_t oy_b = ((q1 < out_n ? q1 : out_n) - 1) / ow;
+    const int64_t nr = (oy_b - oy_a) * sh + (kh - 1) * p->dilation_h + 1; /* tile rows in use */
+    for (int64_t c0 = 0; c0 < c; c0 += 8) { /* each group of 8 channels: its tile, then its outputs */
+      const int64_t nc = c - c0 < 8 ? c - c0 : 8;
+      for (int64_t t = 0; t < taps; ++t) {
+        float wt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t j = 0; j < nc; ++j) wt[j] = p->weights[(c0 + j) * taps + t];
+        wv[t] = _mm256_loadu_ps(wt);
+      }
+      float bt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (p->bias)
+        for (int64_t j = 0; j < nc; ++j) bt[j] = p->bias[c0 + j];
+      const __m256 vb = _mm256_loadu_ps(bt);
+      /* fill the tile: padded row r is input row iy = oy_a * sh - pad_top + r, padded column x
+       * input column x - pad_left */
+      for (int64_t r = 0; r < nr; ++r) {
+        float* row = T + r * tw * 8;
+        const int64_t iy = oy_a * sh - p->pad_top + r;
+        int64_t x0 = pl < tw ? pl : tw, x1 = pl + w < tw ? pl + w : tw; /* columns holding image data */
+        if (x0 < 0) x0 = 0;
+        if (x1 < x0) x1 = x0;
+        if (iy < 0 || iy >= h) x1 = x0; /* a pad row: all zero */
+        for (int64_t x = 0; x < x0; ++x) _mm256_store_ps(row + x * 8, zero);
+        for (int64_t x = x1; x < tw; ++x) _mm256_store_ps(row + x * 8, zero);
+        if (x1 == x0) continue;
+        const int64_t pos0 = iy * rs + (x0 - pl), pos1 = iy * rs + (x1 - pl); /* input positions */
+        for (int64_t b = pos0 / 8; b * 8 < pos1; ++b) {
+          __m256 v[8];
+          const float* src = in_item + b * c_vl + c0 * 8;
+          for (int64_t j = 0; j < 8; ++j) v[j] = j < nc ? _mm256_loadu_ps(src + j * 8) : zero;
+          transpose8_avx2(v);
+          const int64_t i0 = pos0 > b * 8 ? pos0 - b * 8 : 0, i1 = pos1 < b * 8 + 8 ? pos1 - b * 8 : 8;
+          float* d = row + (b * 8 - iy * rs + pl) * 8; /* position b * 8's column */
+          for (int64_t i = i0; i < i1; ++i) _mm256_store_ps(d + i * 8, v[i]);
+        }
+      }
+      if (taps == 9)
+        dwt_outputs(p, T, tw, oy_a, q0, q1, c0, nc, off, wv, 9, vb, vlo, vhi, out_item);
+      else
+        dwt_outputs(p, T, tw, oy_a, q0, q1, c0, nc, off, wv, taps, vb, vlo, vhi, out_item);
+    }
+    q0 = q1;
+  }
+}
+
 /* ---- AVX-512 crop: output block by output block, every channel ------------------------------
  * Output position p = oy * out_w + ox of the compact layout comes from grid position
  * oy * stride_h * in_w + ox * stride_w; the 16 lanes' sources in the blocked grid are the same for every channel, so

@@ -43,6 +43,14 @@ void sdnn_depthwise_blocks_gather_avx512(const sdnn_window_params* p, const floa
                                          float* out_item, int64_t block_begin, int64_t block_end,
                                          float lo, float hi);
 
+/* DEPTHWISE_BLOCKED with conv->by_blocks == 3 (AVX2, VL = 8, any stride / dilation / pads, at
+ * most 49 taps, input rows in_row_stride positions apart, or in_w): output column blocks
+ * [block_begin, block_end) of one batch item, every channel, pad positions written 0, tile by
+ * tile (rows of output), each tile's channel groups of 8 in turn, through channel-transposed tiles
+ * in `scratch` (sdnn_depthwise_blocked_scratch_floats(p) floats). See depthwise_simd.c. */
+void sdnn_depthwise_tiles_avx2(const sdnn_window_params* p, const float* in_item, float* out_item, float* scratch,
+                               int64_t block_begin, int64_t block_end, float lo, float hi);
+
 /* CROP with conv->by_blocks (AVX-512, VL = 16): output column blocks [block_begin, block_end) of
  * one batch item, every channel, each lane gathered from the grid, plus res_item's element when
  * res_item is not NULL (laid out as out_item), clamped to [lo, hi] (pad lanes written 0). With

@@ -182,22 +182,25 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         break;
       }
       case SDNN_STEP_DEPTHWISE_BLOCKED: {
-        if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 2) return 0;
-        /* in_row_stride: a direct convolution's grid, read by the 3x3 pads-1 shifted-window code
-         * only, whose blocks must each lie in one row (in_w a multiple of 16) */
+        if ((p->vl != 8 && p->vl != 16) || !p->weights || p->by_blocks > 3) return 0;
+        /* in_row_stride: a direct convolution's grid, read by the 3x3 pads-1 shifted-window code,
+         * whose blocks must each lie in one row (in_w a multiple of 16), or by the AVX2 tiles */
         if (!in_limit(p->in_row_stride, 0)) return 0;
-        if (p->in_row_stride != 0 &&
-            (p->by_blocks != 1 || p->in_row_stride < p->in_w || p->in_w % 16 != 0 || p->kernel_h != 3 ||
-             p->kernel_w != 3 || p->pad_top != 1 || p->pad_left != 1))
+        if (p->in_row_stride != 0 && p->in_row_stride < p->in_w) return 0;
+        if (p->in_row_stride != 0 && p->by_blocks != 3 &&
+            (p->by_blocks != 1 || p->in_w % 16 != 0 || p->kernel_h != 3 || p->kernel_w != 3 || p->pad_top != 1 ||
+             p->pad_left != 1))
           return 0;
         const int64_t rs = p->in_row_stride ? p->in_row_stride : p->in_w; /* < 2^31: product < 2^62 */
         uint64_t item_floats; /* per batch item, blocks padded */
         if (!checked_mul((uint64_t)(p->in_h * rs) + 16, c, &item_floats)) return 0;
         /* the block-by-block code indexes in int32: every input offset below 2^31 floats */
-        if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
-                             p->kernel_h * p->kernel_w > 49 || item_floats >= (UINT64_C(1) << 31) ||
-                             p->out_h * p->out_w >= (INT64_C(1) << 31)))
+        if ((p->by_blocks == 1 || p->by_blocks == 2) &&
+            (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) || p->kernel_h * p->kernel_w > 49 ||
+             item_floats >= (UINT64_C(1) << 31) || p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;
+        /* the AVX2 tiles: VL 8, compact input rows, small enough factors for the tile formula */
+        if (p->by_blocks == 3 && (!sdnn_dw_tiles_fit(p) || !(plan->required_cpu & SDNN_CPU_AVX2))) return 0;
         if (p->by_blocks == 1 &&
             (p->stride_h != 1 || p->stride_w != 1 || p->dilation_h != 1 || p->dilation_w != 1 ||
              p->out_h != p->in_h || p->out_w != p->in_w))

@@ -840,53 +840,72 @@ TEST_CASE("zero_borders clears exactly the pads of each plane, for any split of 
     }
 }
 
+// A depthwise step's parameters: batch x c planes h x w into oh x ow, square k x k taps of the
+// given stride, symmetric pad and dilation, on VL-wide blocks.
+static sdnn_window_params dw_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t k,
+                                    int64_t stride, int64_t pad, int64_t dilation, int64_t vl, const float* wts,
+                                    const float* bias, uint32_t act, uint32_t by_blocks) {
+  sdnn_window_params p{};
+  p.batch = batch;
+  p.channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_h = oh;
+  p.out_w = ow;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = pad;
+  p.dilation_h = p.dilation_w = dilation;
+  p.vl = vl;
+  p.weights = wts;
+  p.bias = bias;
+  p.act = act;
+  p.by_blocks = by_blocks;
+  return p;
+}
+
 // DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
 // the row path (units are channels; VL 8 and 16), the AVX-512 block paths — shifted windows
 // (stride 1, same size; 3x3 pads 1 has its own code, other kernels the generic one) and gathered
 // windows (any geometry; 3x3 stride 2 pads 1 from row segments when a block spans at most two
-// output rows) — with channel counts around the 4-channel groups, images narrower and wider than
-// a block, odd sizes, units split like threads, each activation, with and without bias.
+// output rows) — and the AVX2 tiles (VL 8, any geometry: several tiles down tall images, blocks
+// spanning many rows of a narrow one, dilation, channel groups of 8 cut short) with channel counts
+// around the 4- and 8-channel groups, images narrower and wider than a block, odd sizes, units
+// split like threads, each activation, with and without bias.
 TEST_CASE("blocked depthwise matches a reference on every path", "[window][depthwise]") {
   struct Geometry {
-    int64_t batch, c, h, w, k, stride, pad;
+    int64_t batch, c, h, w, k, stride, pad, dilation = 1;
   };
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-  if (!avx512) WARN("no AVX-512F on this CPU: the block paths are not tested");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512) WARN("no AVX-512F on this CPU: the AVX-512 block paths are not tested");
+  if (!avx2) WARN("no AVX2 on this CPU: the AVX2 tiles are not tested");
   const uint32_t cpu = avx512 ? SDNN_CPU_AVX512F | SDNN_CPU_AVX2 : SDNN_CPU_AVX2;
   for (const Geometry& g : {Geometry{1, 5, 7, 7, 3, 1, 1}, Geometry{2, 4, 14, 14, 3, 1, 1}, Geometry{1, 9, 1, 1, 3, 1, 1},
                             Geometry{1, 3, 5, 23, 3, 1, 1}, Geometry{1, 17, 33, 32, 3, 1, 1}, Geometry{1, 6, 9, 11, 5, 1, 2},
                             Geometry{1, 7, 15, 15, 3, 2, 1}, Geometry{2, 4, 14, 14, 3, 2, 1}, Geometry{1, 3, 8, 19, 5, 2, 2},
-                            Geometry{1, 5, 33, 31, 3, 2, 1}, Geometry{2, 6, 40, 37, 3, 2, 1}, Geometry{1, 3, 32, 32, 3, 2, 1}})
+                            Geometry{1, 5, 33, 31, 3, 2, 1}, Geometry{2, 6, 40, 37, 3, 2, 1}, Geometry{1, 3, 32, 32, 3, 2, 1},
+                            Geometry{1, 16, 70, 30, 3, 1, 1}, Geometry{1, 8, 61, 40, 3, 2, 1}, Geometry{2, 9, 20, 1, 3, 1, 1},
+                            Geometry{1, 12, 3, 200, 3, 1, 1}, Geometry{1, 10, 11, 12, 3, 1, 2, 2}, Geometry{1, 4, 13, 9, 3, 2, 0},
+                            Geometry{1, 3, 6, 5, 3, 1, 3}})
     for (int64_t vl : {8, 16})
-      for (uint32_t by_blocks : {0u, 1u, 2u})
+      for (uint32_t by_blocks : {0u, 1u, 2u, 3u})
         for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6})
           for (bool with_bias : {true, false}) {
-            const int64_t oh = (g.h + 2 * g.pad - g.k) / g.stride + 1, ow = (g.w + 2 * g.pad - g.k) / g.stride + 1;
-            const bool same = g.stride == 1 && oh == g.h && ow == g.w;
-            if (by_blocks && (vl != 16 || !avx512)) continue;
+            const int64_t span = g.dilation * (g.k - 1) + 1;
+            const int64_t oh = (g.h + 2 * g.pad - span) / g.stride + 1, ow = (g.w + 2 * g.pad - span) / g.stride + 1;
+            const bool same = g.stride == 1 && g.dilation == 1 && oh == g.h && ow == g.w;
+            if ((by_blocks == 1 || by_blocks == 2) && (vl != 16 || !avx512)) continue;
+            if (by_blocks == 3 && (vl != 8 || !avx2)) continue;
             if (by_blocks == 1 && !same) continue;
             INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " k " << g.k << " stride " << g.stride
-                          << " pad " << g.pad << " vl " << vl << " by_blocks " << by_blocks << " act " << act
-                          << " bias " << with_bias);
+                          << " pad " << g.pad << " dilation " << g.dilation << " vl " << vl << " by_blocks " << by_blocks
+                          << " act " << act << " bias " << with_bias);
             std::vector<float> wts(static_cast<size_t>(g.c * g.k * g.k)), bias(static_cast<size_t>(g.c));
             for (size_t i = 0; i < wts.size(); ++i) wts[i] = static_cast<float>((i * 37) % 11) * 0.25f - 1.2f;
             for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 5) - 2.0f;
-            sdnn_window_params p{};
-            p.batch = g.batch;
-            p.channels = g.c;
-            p.in_h = g.h;
-            p.in_w = g.w;
-            p.out_h = oh;
-            p.out_w = ow;
-            p.kernel_h = p.kernel_w = g.k;
-            p.stride_h = p.stride_w = g.stride;
-            p.pad_top = p.pad_left = g.pad;
-            p.dilation_h = p.dilation_w = 1;
-            p.vl = vl;
-            p.weights = wts.data();
-            p.bias = with_bias ? bias.data() : nullptr;
-            p.act = act;
-            p.by_blocks = by_blocks;
+            sdnn_window_params p = dw_params(g.batch, g.c, g.h, g.w, oh, ow, g.k, g.stride, g.pad, g.dilation, vl,
+                                             wts.data(), with_bias ? bias.data() : nullptr, act, by_blocks);
             sdnn_step step{};
             step.op = SDNN_STEP_DEPTHWISE_BLOCKED;
             step.conv = &p;
@@ -908,7 +927,8 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
                     double s = with_bias ? bias[static_cast<size_t>(ch)] : 0.0;
                     for (int64_t ky = 0; ky < g.k; ++ky)
                       for (int64_t kx = 0; kx < g.k; ++kx) {
-                        const int64_t iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
+                        const int64_t iy = oy * g.stride - g.pad + ky * g.dilation;
+                        const int64_t ix = ox * g.stride - g.pad + kx * g.dilation;
                         if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
                         s += double{wts[static_cast<size_t>((ch * g.k + ky) * g.k + kx)]} * x[at(b, ch, iy * g.w + ix, in_item)];
                       }
@@ -932,103 +952,136 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
           }
 }
 
-// DEPTHWISE_BLOCKED reading a direct convolution's grid (in_row_stride R > W, AVX-512 shifted
-// windows, 3x3 pads 1): bitwise what the same code gives on the cropped, contiguous input — the
-// grid's extra columns and its last block's tail NaN, so a read of one shows; rows of one, two
-// and three vectors, one row, channels in groups of 4 and left over, two batch items, each
-// activation, units split like threads. The plan check takes the grid only on that path.
+// The blocked input x of `batch` items of c channels, h x w, and the same values in a direct
+// convolution's grid of rows rs positions apart whose other positions are NaN; depthwise weights
+// and bias for c channels of k x k taps.
+struct GridInputs {
+  int64_t in_item = 0, grid_item = 0;
+  std::vector<float> x, grid, wts, bias;
+};
+static GridInputs grid_inputs(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t rs, int64_t vl, int64_t k) {
+  GridInputs in;
+  in.in_item = (h * w + vl - 1) / vl * c * vl;
+  in.grid_item = (h * rs + vl - 1) / vl * c * vl;
+  in.wts.resize(static_cast<size_t>(c * k * k));
+  in.bias.resize(static_cast<size_t>(c));
+  for (size_t i = 0; i < in.wts.size(); ++i) in.wts[i] = static_cast<float>((i * 37) % 11) * 0.25f - 1.2f;
+  for (size_t i = 0; i < in.bias.size(); ++i) in.bias[i] = static_cast<float>(i % 5) - 2.0f;
+  in.x.assign(static_cast<size_t>(batch * in.in_item), 0.0f);
+  in.grid.assign(static_cast<size_t>(batch * in.grid_item), kNaN);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          const float v = static_cast<float>(((b * 31 + ch) * 7919 + (y * w + xx) * 104729) % 23) * 0.1f - 1.1f;
+          const int64_t p = y * w + xx, q = y * rs + xx;
+          in.x[static_cast<size_t>(b * in.in_item + p / vl * c * vl + ch * vl + p % vl)] = v;
+          in.grid[static_cast<size_t>(b * in.grid_item + q / vl * c * vl + ch * vl + q % vl)] = v;
+        }
+  return in;
+}
+
+// DEPTHWISE_BLOCKED reading a direct convolution's grid (in_row_stride R > W): bitwise what the
+// same code gives on the cropped, contiguous input — the grid's extra columns and its last
+// block's tail NaN, so a read of one shows — for units split like threads; then the plan check
+// takes the step from an input of the grid's size and refuses what that path cannot run.
+struct GridCase {
+  int64_t batch, c, h, w, row_stride, k = 3, stride = 1, pad = 1;
+};
+static void check_grid_depthwise(const GridCase& g, uint32_t by_blocks, uint32_t act) {
+  INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride << " k "
+                << g.k << " stride " << g.stride << " by_blocks " << by_blocks << " act " << act);
+  const bool tiles = by_blocks == 3;
+  const uint32_t cpu = tiles ? SDNN_CPU_AVX2 : SDNN_CPU_AVX512F | SDNN_CPU_AVX2;
+  const int64_t vl = tiles ? 8 : 16, rs = g.row_stride;
+  const int64_t oh = (g.h + 2 * g.pad - g.k) / g.stride + 1, ow = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  const int64_t out_item = (oh * ow + vl - 1) / vl * g.c * vl;
+  const GridInputs data = grid_inputs(g.batch, g.c, g.h, g.w, rs, vl, g.k);
+  sdnn_window_params p = dw_params(g.batch, g.c, g.h, g.w, oh, ow, g.k, g.stride, g.pad, 1, vl, data.wts.data(),
+                                   data.bias.data(), act, by_blocks);
+  sdnn_step step{};
+  step.op = SDNN_STEP_DEPTHWISE_BLOCKED;
+  step.conv = &p;
+  const int64_t units = sdnn_window_units(&step);
+  std::vector<float> scratch(static_cast<size_t>(sdnn_depthwise_blocked_scratch_floats(&p)));
+  std::vector<float> want(static_cast<size_t>(g.batch * out_item), -777.0f);
+  sdnn_depthwise_blocked_run(&step, data.x.data(), want.data(), scratch.data(), 0, units, cpu);
+  for (float v : want) REQUIRE(std::isfinite(v));
+  p.in_row_stride = rs;
+  REQUIRE(sdnn_window_units(&step) == units);  // units are output blocks
+  for (int parts : {1, 3}) {
+    std::vector<float> got(want.size(), -777.0f);
+    for (int t = parts - 1; t >= 0; --t)
+      sdnn_depthwise_blocked_run(&step, data.grid.data(), got.data(), scratch.data(), units * t / parts,
+                                 units * (t + 1) / parts, cpu);
+    INFO(parts << " parts");
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("element " << i);
+      REQUIRE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0);
+    }
+  }
+
+  int64_t in_dims[1] = {g.batch * data.grid_item}, out_dims[1] = {g.batch * out_item};
+  const sdnn_tensor_info in = {"x", 1, in_dims, SDNN_F32}, out = {"y", 1, out_dims, SDNN_F32};
+  step.src0 = {SDNN_BUF_INPUT, 0, 0};
+  step.dst = {SDNN_BUF_OUTPUT, 0, 0};
+  sdnn_plan plan = single_step_plan(&in, &out, &step);
+  plan.required_cpu = cpu;
+  plan.scratch_bytes = static_cast<uint64_t>(scratch.size()) * 4;
+  plan.arena_bytes = 64;
+  CHECK(sdnn_plan_is_valid(&plan));
+  const auto refused = [&](const char* what, const std::function<void()>& mutate) {
+    const sdnn_window_params saved = p;
+    const int64_t saved_in = in_dims[0];
+    const uint64_t saved_scratch = plan.scratch_bytes;
+    mutate();
+    INFO(what);
+    CHECK_FALSE(sdnn_plan_is_valid(&plan));
+    p = saved;
+    in_dims[0] = saved_in;
+    plan.scratch_bytes = saved_scratch;
+  };
+  refused("input smaller than the grid", [&] { in_dims[0] -= 1; });
+  refused("gathered windows", [&] { p.by_blocks = 2; });
+  refused("channel planes", [&] { p.by_blocks = 0; });
+  refused("row stride below the width", [&] { p.in_row_stride = g.w - 1; });
+  refused("negative row stride", [&] { p.in_row_stride = -1; });
+  refused("huge row stride", [&] { p.in_row_stride = INT64_C(1) << 40; });
+  if (tiles) {
+    refused("VL 16", [&] { p.vl = 16; });
+    refused("a scratch short of the tile", [&] { plan.scratch_bytes -= 4 * 64 + 4; });
+    refused("7x8 taps", [&] { p.kernel_h = 7, p.kernel_w = 8; });
+    refused("dilation 2^10", [&] { p.dilation_h = INT64_C(1) << 10; });
+    plan.required_cpu = 0;
+  } else {
+    refused("rows not whole vectors", [&] { p.in_w = p.out_w = g.w - 1; });
+    refused("5x5", [&] { p.kernel_h = p.kernel_w = 5, p.pad_top = p.pad_left = 2; });
+    refused("pads 0", [&] { p.pad_top = p.pad_left = 0; });
+    plan.required_cpu = SDNN_CPU_AVX2;
+  }
+  CHECK_FALSE(sdnn_plan_is_valid(&plan));
+}
+
+// The AVX-512 shifted windows (by_blocks 1, 3x3 pads 1, rows of whole vectors): rows of one, two
+// and three vectors, one row, channels in groups of 4 and left over, two batch items.
 TEST_CASE("blocked depthwise reads a direct convolution's grid", "[window][depthwise]") {
   if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))) {
     WARN("no AVX-512F on this CPU: the grid depthwise is not tested");
     return;
   }
-  struct Geometry {
-    int64_t batch, c, h, w, row_stride;
-  };
-  const uint32_t cpu = SDNN_CPU_AVX512F | SDNN_CPU_AVX2;
-  for (const Geometry& g : {Geometry{1, 5, 4, 16, 17}, Geometry{2, 6, 7, 32, 33}, Geometry{1, 9, 3, 48, 50},
-                            Geometry{1, 4, 1, 16, 19}, Geometry{2, 3, 5, 16, 32}})
-    for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) {
-      INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride << " act "
-                    << act);
-      const int64_t vl = 16, rs = g.row_stride, n = g.h * g.w;
-      const int64_t in_item = (n + vl - 1) / vl * g.c * vl, grid_item = (g.h * rs + vl - 1) / vl * g.c * vl;
-      std::vector<float> wts(static_cast<size_t>(g.c * 9)), bias(static_cast<size_t>(g.c));
-      for (size_t i = 0; i < wts.size(); ++i) wts[i] = static_cast<float>((i * 37) % 11) * 0.25f - 1.2f;
-      for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 5) - 2.0f;
-      std::vector<float> x(static_cast<size_t>(g.batch * in_item), 0.0f), grid(static_cast<size_t>(g.batch * grid_item), kNaN);
-      for (int64_t b = 0; b < g.batch; ++b)
-        for (int64_t ch = 0; ch < g.c; ++ch)
-          for (int64_t y = 0; y < g.h; ++y)
-            for (int64_t xx = 0; xx < g.w; ++xx) {
-              const float v = static_cast<float>(((b * 31 + ch) * 7919 + (y * g.w + xx) * 104729) % 23) * 0.1f - 1.1f;
-              const int64_t p = y * g.w + xx, q = y * rs + xx;
-              x[static_cast<size_t>(b * in_item + p / vl * g.c * vl + ch * vl + p % vl)] = v;
-              grid[static_cast<size_t>(b * grid_item + q / vl * g.c * vl + ch * vl + q % vl)] = v;
-            }
-      sdnn_window_params p{};
-      p.batch = g.batch;
-      p.channels = g.c;
-      p.in_h = p.out_h = g.h;
-      p.in_w = p.out_w = g.w;
-      p.kernel_h = p.kernel_w = 3;
-      p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-      p.pad_top = p.pad_left = 1;
-      p.vl = vl;
-      p.weights = wts.data();
-      p.bias = bias.data();
-      p.act = act;
-      p.by_blocks = 1;
-      sdnn_step step{};
-      step.op = SDNN_STEP_DEPTHWISE_BLOCKED;
-      step.conv = &p;
-      const int64_t units = sdnn_window_units(&step);
-      std::vector<float> scratch(static_cast<size_t>(sdnn_depthwise_blocked_scratch_floats(&p)));
-      std::vector<float> want(static_cast<size_t>(g.batch * in_item), -777.0f);
-      sdnn_depthwise_blocked_run(&step, x.data(), want.data(), scratch.data(), 0, units, cpu);
-      p.in_row_stride = rs;
-      REQUIRE(sdnn_window_units(&step) == units);  // units are output blocks
-      for (int parts : {1, 3}) {
-        std::vector<float> got(want.size(), -777.0f);
-        for (int t = parts - 1; t >= 0; --t)
-          sdnn_depthwise_blocked_run(&step, grid.data(), got.data(), scratch.data(), units * t / parts,
-                                     units * (t + 1) / parts, cpu);
-        INFO(parts << " parts");
-        for (size_t i = 0; i < got.size(); ++i) {
-          INFO("element " << i);
-          REQUIRE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0);
-        }
-      }
+  for (const GridCase& g : {GridCase{1, 5, 4, 16, 17}, GridCase{2, 6, 7, 32, 33}, GridCase{1, 9, 3, 48, 50},
+                            GridCase{1, 4, 1, 16, 19}, GridCase{2, 3, 5, 16, 32}})
+    for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) check_grid_depthwise(g, 1, act);
+}
 
-      // The plan check: this step from an input of the grid's size, and what it must refuse.
-      int64_t in_dims[1] = {g.batch * grid_item}, out_dims[1] = {g.batch * in_item};
-      const sdnn_tensor_info in = {"x", 1, in_dims, SDNN_F32}, out = {"y", 1, out_dims, SDNN_F32};
-      step.src0 = {SDNN_BUF_INPUT, 0, 0};
-      step.dst = {SDNN_BUF_OUTPUT, 0, 0};
-      sdnn_plan plan = single_step_plan(&in, &out, &step);
-      plan.required_cpu = cpu;
-      plan.scratch_bytes = static_cast<uint64_t>(scratch.size()) * 4;
-      plan.arena_bytes = 64;
-      CHECK(sdnn_plan_is_valid(&plan));
-      const auto refused = [&](const char* what, const std::function<void()>& mutate) {
-        const sdnn_window_params saved = p;
-        const int64_t saved_in = in_dims[0];
-        mutate();
-        INFO(what);
-        CHECK_FALSE(sdnn_plan_is_valid(&plan));
-        p = saved;
-        in_dims[0] = saved_in;
-      };
-      refused("input smaller than the grid", [&] { in_dims[0] -= 1; });
-      refused("gathered windows", [&] { p.by_blocks = 2; });
-      refused("channel planes", [&] { p.by_blocks = 0; });
-      refused("row stride below the width", [&] { p.in_row_stride = g.w - 1; });
-      refused("negative row stride", [&] { p.in_row_stride = -1; });
-      refused("rows not whole vectors", [&] { p.in_w = p.out_w = g.w - 1; });
-      refused("5x5", [&] { p.kernel_h = p.kernel_w = 5, p.pad_top = p.pad_left = 2; });
-      refused("pads 0", [&] { p.pad_top = p.pad_left = 0; });
-      refused("huge row stride", [&] { p.in_row_stride = INT64_C(1) << 40; });
-      plan.required_cpu = SDNN_CPU_AVX2;
-      CHECK_FALSE(sdnn_plan_is_valid(&plan));
-    }
+// The AVX2 tiles (by_blocks 3, VL 8): rows that are and are not whole vectors, 3x3 and 5x5,
+// strides 1 and 2, channel groups of 8 cut short, two batch items.
+TEST_CASE("blocked depthwise tiles read a direct convolution's grid", "[window][depthwise]") {
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+    WARN("no AVX2 on this CPU: the grid tiles are not tested");
+    return;
+  }
+  for (const GridCase& g : {GridCase{1, 5, 4, 16, 17}, GridCase{2, 9, 7, 13, 15}, GridCase{1, 12, 9, 24, 26, 3, 2, 1},
+                            GridCase{1, 3, 1, 8, 11}, GridCase{2, 17, 6, 10, 16, 5, 1, 2}})
+    for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU6}) check_grid_depthwise(g, 3, act);
 }
