@@ -37,7 +37,10 @@ struct Mix {
 class MixLoop : public Xbyak::CodeGenerator {
  public:
   // void fn(long iterations, const float* values, const float* b)
-  MixLoop(bool zmm, Mix mix, int fmas) : Xbyak::CodeGenerator(4096 + static_cast<size_t>(fmas) * 24) {
+  // mem (ymm only): FMAs read pre-broadcast values (32 bytes each) as their memory operand instead
+  // of a vbroadcastss into a register: 6-byte FMAs, the values pointer moved every 8.
+  MixLoop(bool zmm, Mix mix, int fmas, bool mem = false)
+      : Xbyak::CodeGenerator(4096 + static_cast<size_t>(fmas) * 24) {
     using namespace Xbyak::util;
     const int accs = zmm ? 28 : 13;
     for (int i = 0; i < (zmm ? 32 : 16); ++i) {
@@ -63,7 +66,12 @@ class MixLoop : public Xbyak::CodeGenerator {
         if (mix.every > 0) vfmadd231ps(Zmm(acc), b, ptr_b[rcx + vdisp]);
         else vfmadd231ps(Zmm(acc), b, Zmm(31));
       } else {
-        if (mix.every > 0) {
+        if (mix.every > 0 && mem) {
+          vfmadd231ps(Ymm(acc), Ymm(13), ptr[rcx + (f % 8) * 32 - 128]);
+          if (f % 8 == 7) add(rcx, 256);
+          if (f % 64 == 63) mov(rcx, rsi);  // 2 KiB of pre-broadcast values
+          continue;
+        } else if (mix.every > 0) {
           vbroadcastss(Ymm(15), ptr[rcx + vdisp]);
           vfmadd231ps(Ymm(acc), Ymm(13), Ymm(15));
         } else {
@@ -109,8 +117,10 @@ int main(int argc, char** argv) {
   std::vector<int> sizes = {256, 1280, 2560, 5120, 10240, 40960};
   int reps = 7;
   double target = 5e7;
-  app.add_option("--isa", isa, "avx512 (zmm, embedded broadcasts) or avx2 (ymm, vbroadcastss)")
-      ->check(CLI::IsMember({"avx512", "avx2"}))
+  app.add_option("--isa", isa,
+                 "avx512 (zmm, embedded broadcasts), avx2 (ymm, vbroadcastss) or avx2-mem (ymm FMAs reading\n"
+                 "pre-broadcast 32-byte values from memory)")
+      ->check(CLI::IsMember({"avx512", "avx2", "avx2-mem"}))
       ->capture_default_str();
   app.add_option("--fmas", sizes, "unrolled body sizes in FMAs (list)")->capture_default_str();
   app.add_option("--reps", reps, "timed calls per point (the best counts)")->capture_default_str();
@@ -147,7 +157,7 @@ int main(int argc, char** argv) {
   for (int s : sizes) {
     double peak = 0;
     for (const Mix& mix : mixes) {
-      MixLoop loop(zmm, mix, s);
+      MixLoop loop(zmm, mix, s, isa == "avx2-mem");
       const double rate = fma_rate(loop, s, values, b, target, reps);
       if (mix.every == 0) peak = rate;
       const double bytes_per_fma = static_cast<double>(loop.getSize()) / s;
