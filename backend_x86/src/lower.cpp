@@ -611,10 +611,11 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
           w.residual = 1;
           w.act = sdnn_act(activation_of(n));
         }
-        w.by_blocks = opts.isa == Isa::Avx512 && (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) &&
-                      w.out_h * w.out_w < (int64_t{1} << 31);  // gathered, block by block (as plan_check)
+        // Block by block (AVX-512 or AVX2 code; the rows path copied runs of VL floats per channel
+        // and row, 6-10x slower with AVX2: bench/RESULTS.md "Session 16"), int32 offsets as plan_check.
+        w.by_blocks = (w.in_h * w.in_w + 16) * w.channels < (int64_t{1} << 31) && w.out_h * w.out_w < (int64_t{1} << 31);
         if (y->layout == ir::Layout::RowMajor) {  // choose-layout's crop straight to NCHW
-          w.dst_nchw = 1;  // by_blocks as for a blocked output: the AVX-512 code stores NCHW too
+          w.dst_nchw = 1;  // by_blocks as for a blocked output: the block code stores NCHW too
         }
       }
       sdnn_window_params wp{};

@@ -852,6 +852,84 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_crop_blocks_avx512(const s
   }
 }
 
+/* ---- AVX2 crop (VL 8): the same, 8 lanes ---------------------------------------------------
+ * AVX2 has no two-source permute: each of the (at most 3) grid vectors a block's positions span is
+ * permuted into place (vpermps) and blended into the lanes it supplies; a wider span is
+ * gathered. */
+__attribute__((target("avx2,fma"))) static inline __m256 crop_lanes_avx2(const float* base, int64_t c_vl, int blocks,
+                                                                          __m256i idx, __m256 from1, __m256 from2,
+                                                                          __m256i off, __m256 real) {
+  switch (blocks) {
+    case 1:
+      return _mm256_permutevar8x32_ps(_mm256_loadu_ps(base), idx);
+    case 2:
+      return _mm256_blendv_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(base), idx),
+                              _mm256_permutevar8x32_ps(_mm256_loadu_ps(base + c_vl), idx), from1);
+    case 3: {
+      const __m256 r = _mm256_blendv_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(base), idx),
+                                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(base + c_vl), idx), from1);
+      return _mm256_blendv_ps(r, _mm256_permutevar8x32_ps(_mm256_loadu_ps(base + 2 * c_vl), idx), from2);
+    }
+    default:
+      return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, off, real, 4);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void sdnn_crop_blocks_avx2(const sdnn_window_params* p, const float* in_item,
+                                                               const float* res_item, float* out_item,
+                                                               int64_t block_begin, int64_t block_end, float lo,
+                                                               float hi) {
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const int64_t c = p->channels, c_vl = c * 8, ow = p->out_w, w = p->in_w, n_out = p->out_h * ow;
+  const int64_t sh = p->stride_h, sw = p->stride_w;
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int64_t p0 = b * 8, n_real = n_out - p0 < 8 ? n_out - p0 : 8;
+    /* lane i's grid position (the last real one's for pad lanes, which are masked) */
+    int32_t q[8], local[8], off[8], on[8];
+    for (int64_t i = 0; i < 8; ++i) q[i] = (int32_t)grid_position(p0 + (i < n_real ? i : n_real - 1), ow, w, sh, sw);
+    const int64_t first = q[0] / 8;
+    int blocks = (int)(q[n_real - 1] / 8 - first + 1);
+    for (int i = 0; i < 8; ++i) {
+      local[i] = q[i] - (int32_t)(first * 8);
+      off[i] = (q[i] / 8) * (int32_t)c_vl + q[i] % 8;
+      on[i] = i < n_real ? -1 : 0;
+    }
+    const __m256i vlocal = _mm256_loadu_si256((const __m256i*)local);
+    const __m256i idx = _mm256_and_si256(vlocal, _mm256_set1_epi32(7));
+    const __m256 from1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vlocal, _mm256_set1_epi32(7)));
+    const __m256 from2 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vlocal, _mm256_set1_epi32(15)));
+    const __m256i vreal = _mm256_loadu_si256((const __m256i*)on);
+    const __m256 real = _mm256_castsi256_ps(vreal);
+    __m256i voff = _mm256_setzero_si256();
+    const float* base = in_item + first * c_vl;
+    if (blocks > 3) {
+      blocks = 0;
+      base = in_item;
+      voff = _mm256_loadu_si256((const __m256i*)off);
+    }
+    if (p->dst_nchw) { /* the block's 8 positions of every channel plane, the real ones only */
+      for (int64_t ch = 0; ch < c; ++ch)
+        _mm256_maskstore_ps(out_item + ch * n_out + p0, vreal,
+                            crop_lanes_avx2(base + ch * 8, c_vl, blocks, idx, from1, from2, voff, real));
+      continue;
+    }
+    float* out = out_item + b * c_vl;
+    if (!res_item) {
+      for (int64_t ch = 0; ch < c; ++ch)
+        _mm256_storeu_ps(out + ch * 8,
+                         _mm256_and_ps(real, crop_lanes_avx2(base + ch * 8, c_vl, blocks, idx, from1, from2, voff, real)));
+      continue;
+    }
+    const float* res = res_item + b * c_vl;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      __m256 v = crop_lanes_avx2(base + ch * 8, c_vl, blocks, idx, from1, from2, voff, real);
+      v = _mm256_add_ps(v, _mm256_loadu_ps(res + ch * 8));
+      v = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v));
+      _mm256_storeu_ps(out + ch * 8, _mm256_and_ps(real, v));
+    }
+  }
+}
+
 static inline uint32_t lane_mask(int64_t lo, int64_t hi) { /* lanes i, lo <= i < hi, of 16 */
   if (lo < 0) lo = 0;
   if (hi > 16) hi = 16;

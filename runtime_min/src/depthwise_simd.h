@@ -58,6 +58,10 @@ void sdnn_depthwise_tiles_avx2(const sdnn_window_params* p, const float* in_item
 void sdnn_crop_blocks_avx512(const sdnn_window_params* p, const float* in_item, const float* res_item,
                              float* out_item, int64_t block_begin, int64_t block_end, float lo, float hi);
 
+/* CROP with conv->by_blocks and VL = 8 (AVX2): the same with 8-lane blocks. */
+void sdnn_crop_blocks_avx2(const sdnn_window_params* p, const float* in_item, const float* res_item, float* out_item,
+                           int64_t block_begin, int64_t block_end, float lo, float hi);
+
 /* PAD_PLANES with conv->by_blocks (AVX-512, VL = 16, stride 1, ChannelBlocked input of row stride
  * in_row_stride or in_w): input column blocks [block_begin, block_end) of one batch item, every
  * channel: each block row's image positions stored into the channel's plane under a lane mask (one

@@ -168,7 +168,8 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         if ((p->vl != 8 && p->vl != 16) || p->stride_h < 1 || p->stride_w < 1 || p->by_blocks > 1 ||
             (p->out_h - 1) * p->stride_h >= p->in_h || (p->out_w - 1) * p->stride_w >= p->in_w)
           return 0;
-        if (p->by_blocks && (p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
+        if (p->by_blocks && ((p->vl == 16 && !(plan->required_cpu & SDNN_CPU_AVX512F)) ||
+                             (p->vl == 8 && !(plan->required_cpu & SDNN_CPU_AVX2)) ||
                              (p->in_h * p->in_w + 16) * p->channels >= (INT64_C(1) << 31) ||
                              p->out_h * p->out_w >= (INT64_C(1) << 31)))
           return 0;

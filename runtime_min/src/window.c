@@ -783,12 +783,15 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
     float lo, hi;
     act_bounds(p->act, &lo, &hi);
     if (!p->residual) res = NULL;
-    if (p->by_blocks) { /* AVX-512: unit (item, output column block), gathered */
+    if (p->by_blocks) { /* AVX-512 (VL 16) or AVX2 (VL 8): unit (item, output column block) */
       for (int64_t u = unit_begin; u < unit_end;) {
         const int64_t item = u / out_blocks, b0 = u - item * out_blocks;
         const int64_t b1 = min64(out_blocks, b0 + (unit_end - u));
         float* out = dst + item * (p->dst_nchw ? c * out_n : out_item);
-        sdnn_crop_blocks_avx512(p, src + item * in_item, res ? res + item * out_item : NULL, out, b0, b1, lo, hi);
+        if (vl == 8)
+          sdnn_crop_blocks_avx2(p, src + item * in_item, res ? res + item * out_item : NULL, out, b0, b1, lo, hi);
+        else
+          sdnn_crop_blocks_avx512(p, src + item * in_item, res ? res + item * out_item : NULL, out, b0, b1, lo, hi);
         u += b1 - b0;
       }
       return;

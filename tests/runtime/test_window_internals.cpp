@@ -412,26 +412,30 @@ static sdnn_window_params crop_params(const CropGeometry& g, int64_t vl, uint32_
 
 // CROP, with and without a residual epilogue: grid [batch][ceil(H*Wg/VL)][C][VL] -> compact
 // [batch][ceil(H*W/VL)][C][VL], dst = act(grid + residual) over W < Wg columns; pad lanes of the
-// last block 0. Rows path (VL 8 and 16) and the AVX-512 gathered path, units split like threads,
-// the residual in its own buffer or in place (dst == residual).
+// last block 0. Rows path (VL 8 and 16), the AVX-512 and the AVX2 block paths, units split like
+// threads, the residual in its own buffer or in place (dst == residual).
 TEST_CASE("crop adds a residual and applies the activation on both paths", "[window][crop]") {
   using Geometry = CropGeometry;
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-  if (!avx512) WARN("no AVX-512F on this CPU: the gathered crop is not tested");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512) WARN("no AVX-512F on this CPU: the AVX-512 block crop is not tested");
   // The AVX-512 path's ways: a vector's 16 outputs from one or two grid blocks (most), from three
   // ({1, 4, 4, 20, 8}: block 1 spans grid blocks 1-3), or gathered from more ({1, 4, 20, 20, 1}).
   // Strided (subsampling) crops: 9x13 -> 5x7 and 5x13 -> 2x3 (stride 3), ResNet's 56 -> 28,
   // vectors across rows of 7 (gathered), a column stride spanning more than 3 blocks (gathered).
+  // The AVX2 path's 8 lanes from three grid blocks, each supplying some ({1, 4, 2, 21, 8, 1, 2}:
+  // row 1 starts at grid position 21, its column stride 2 spans positions 21-35).
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
                             Geometry{2, 8, 14, 16, 14}, Geometry{1, 5, 6, 58, 56}, Geometry{1, 4, 3, 9, 7},
                             Geometry{1, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1}, Geometry{2, 5, 5, 13, 7, 2, 2, 9},
                             Geometry{1, 6, 2, 13, 3, 3, 3, 5}, Geometry{1, 3, 28, 56, 28, 2, 2, 56},
-                            Geometry{1, 4, 7, 14, 7, 2, 2, 14}, Geometry{1, 3, 3, 40, 4, 2, 9, 6}})
+                            Geometry{1, 4, 7, 14, 7, 2, 2, 14}, Geometry{1, 3, 3, 40, 4, 2, 9, 6},
+                            Geometry{1, 4, 2, 21, 8, 1, 2}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u})
         for (int residual = 0; residual < 3; ++residual)  // none, separate, in place
           for (uint32_t act : {SDNN_ACT_NONE, SDNN_ACT_RELU, SDNN_ACT_RELU6}) {
-            if (by_blocks && (vl != 16 || !avx512)) continue;
+            if (by_blocks && (vl == 16 ? !avx512 : !avx2)) continue;
             if (!residual && act != SDNN_ACT_NONE) continue;
             INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " strides "
                           << g.sh << "x" << g.sw << " grid h " << g.rows() << " vl " << vl << " by_blocks " << by_blocks << " residual " << residual << " act " << act);
@@ -479,18 +483,19 @@ TEST_CASE("crop adds a residual and applies the activation on both paths", "[win
 
 // CROP to NCHW (dst_nchw): grid [batch][ceil(H*Wg/VL)][C][VL] -> [batch][C][H][W], nothing
 // written past it or between planes (dst is exactly the tensor, inside a NaN-filled guard zone),
-// on the rows path and the AVX-512 block path (masked stores of each block's real lanes), units
-// split like threads.
+// on the rows path and the AVX-512 and AVX2 block paths (masked stores of each block's real
+// lanes), units split like threads.
 TEST_CASE("crop to NCHW writes every plane exactly on both paths", "[window][crop]") {
   using Geometry = CropGeometry;
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   for (const Geometry& g : {Geometry{1, 3, 5, 7, 5}, Geometry{2, 17, 9, 11, 9}, Geometry{1, 16, 1, 20, 1},
                             Geometry{1, 5, 6, 58, 56}, Geometry{2, 4, 4, 20, 8}, Geometry{1, 4, 20, 20, 1},
                             Geometry{1, 8, 112, 115, 112}, Geometry{2, 5, 5, 13, 7, 2, 2, 9},
                             Geometry{1, 4, 7, 14, 7, 2, 2, 14}, Geometry{1, 3, 3, 40, 4, 2, 9, 6}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u}) {
-        if (by_blocks && (vl != 16 || !avx512)) continue;
+        if (by_blocks && (vl == 16 ? !avx512 : !avx2)) continue;
         INFO("batch " << g.batch << " c " << g.c << " h " << g.h << " grid w " << g.wg << " w " << g.w << " strides "
                       << g.sh << "x" << g.sw << " grid h " << g.rows() << " vl " << vl << " by_blocks " << by_blocks);
         sdnn_window_params p = crop_params(g, vl, by_blocks);
