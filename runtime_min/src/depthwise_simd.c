@@ -1030,6 +1030,49 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
   }
 }
 
+/* ---- AVX2 pad_planes from a blocked input (VL 8), stride 1 -----------------------------------
+ * As the AVX-512 code above: every block's lanes, image row by image row, stored into each
+ * channel's plane under a lane mask (vmaskmovps), GROUP blocks per channel visit. */
+__attribute__((target("avx2,fma"))) void sdnn_pad_blocks_avx2(const sdnn_window_params* p, const float* in_item,
+                                                              float* out_item, int64_t block_begin, int64_t block_end) {
+  enum { GROUP = 8, MAX_SEGS = 8 }; /* an 8-lane block touches at most 8 image rows */
+  const int64_t c = p->channels, c_vl = c * 8, h = p->in_h, w = p->in_w;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
+  const int64_t shift = p->pad_top * wq + p->pad_left, n_in = h * rs;
+  for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
+    const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
+    /* lane i (position q = 8b + i, row y = q / rs, column x = q % rs) goes to plane position
+     * q + y * (Wq - rs) + shift when x < W and y < H */
+    __m256i masks[GROUP][MAX_SEGS];
+    int64_t offs[GROUP][MAX_SEGS];
+    int segs[GROUP];
+    for (int64_t b = g0; b < g1; ++b) {
+      const int64_t q0 = b * 8, k = b - g0;
+      segs[k] = 0;
+      for (int64_t y = q0 / rs; y * rs < q0 + 8 && y < h; ++y) {
+        int32_t m[8];
+        int any = 0;
+        for (int i = 0; i < 8; ++i) {
+          const int64_t q = q0 + i;
+          m[i] = q < n_in && q / rs == y && q - y * rs < w ? -1 : 0;
+          any |= m[i];
+        }
+        if (!any) continue;
+        masks[k][segs[k]] = _mm256_loadu_si256((const __m256i*)m);
+        offs[k][segs[k]++] = q0 + y * (wq - rs) + shift;
+      }
+    }
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float* pl = out_item + ch * plane;
+      for (int64_t b = g0; b < g1; ++b) {
+        const int64_t k = b - g0;
+        const __m256 v = _mm256_loadu_ps(in_item + b * c_vl + ch * 8);
+        for (int sg = 0; sg < segs[k]; ++sg) _mm256_maskstore_ps(pl + offs[k][sg], masks[k][sg], v);
+      }
+    }
+  }
+}
+
 /* ---- AVX-512 max pool, kernel_w 3, stride_w 2, dilation_w 1, NCHW ----------------------------
  * Output columns ox .. ox + 15 of one input row take its columns 2 ox - pl + {0, 1, 2}: two loads
  * (columns c0 .. c0 + 31, c0 = 2 ox - pl, those outside the row masked in as -inf) give the even

@@ -69,6 +69,10 @@ void sdnn_crop_blocks_avx2(const sdnn_window_params* p, const float* in_item, co
 void sdnn_pad_blocks_avx512(const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
                             int64_t block_end);
 
+/* PAD_PLANES with conv->by_blocks and VL = 8 (AVX2, stride 1): the same with 8-lane blocks. */
+void sdnn_pad_blocks_avx2(const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
+                          int64_t block_end);
+
 /* MAXPOOL rows [oy0, oy1) of one NCHW plane with AVX-512, for kernel_w 3, stride_w 2,
  * dilation_w 1 (any kernel_h, stride_h, dilation_h, pads): a ResNet stem's 3x3 stride-2 pool. */
 void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p, const float* in, float* out, int64_t oy0,

@@ -877,15 +877,18 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
     }
     return;
   }
-  if (p->by_blocks) { /* AVX-512, stride 1 or 2: unit (item, input column block), every channel;
-                       * this range's share of the planes (by the same proportion) gets its pads
-                       * zeroed */
+  if (p->by_blocks) { /* AVX-512 (stride 1 or 2) or AVX2 (VL 8, stride 1): unit (item, input column
+                       * block), every channel; this range's share of the planes (by the same
+                       * proportion) gets its pads zeroed */
     const int64_t in_blocks = (h * (p->in_row_stride ? p->in_row_stride : w) + vl - 1) / vl;
     const int64_t phases = sh * sw; /* planes per channel: 1 or 4 */
     for (int64_t u = unit_begin; u < unit_end;) {
       const int64_t item = u / in_blocks, b0 = u - item * in_blocks;
       const int64_t b1 = min64(in_blocks, b0 + (unit_end - u));
-      sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
+      if (vl == 8)
+        sdnn_pad_blocks_avx2(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
+      else
+        sdnn_pad_blocks_avx512(p, src + item * in_blocks * c * vl, dst + item * c * phases * plane, b0, b1);
       u += b1 - b0;
     }
     /* plane rows in the same proportion as the blocks: rows * b / in_blocks of each item (in 128

@@ -587,77 +587,83 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
   }
 }
 
-// PAD_PLANES from a ChannelBlocked input, stride 1: the AVX-512 block path (by_blocks) and the row
-// path both write exactly the zero-padded image — every data position and every pad (the planes
-// are NaN before) — for inputs of row stride W and wider (a grid's extra columns, NaN in the input so a
-// read of one shows), images shorter and longer than a vector's rows, units split like threads.
+// PAD_PLANES from a ChannelBlocked input, stride 1: the block paths (by_blocks: AVX-512 with VL
+// 16, AVX2 with VL 8) and the row path both write exactly the zero-padded image — every data
+// position and every pad (the planes are NaN before) — for inputs of row stride W and wider (a
+// grid's extra columns, NaN in the input so a read of one shows), images shorter and longer than a
+// vector's rows, units split like threads.
 TEST_CASE("pad_planes from a blocked input: the block path writes what the row path writes", "[window][pad_planes]") {
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-  if (!avx512) WARN("no AVX-512F on this CPU: the block path of pad_planes is not tested");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512) WARN("no AVX-512F on this CPU: the AVX-512 block path of pad_planes is not tested");
   struct Geometry {
     int64_t batch, c, h, w, row_stride, top, left, rows, cols;
   };
   for (const Geometry& g : {Geometry{1, 3, 7, 7, 7, 1, 1, 11, 9}, Geometry{2, 5, 14, 14, 16, 1, 1, 18, 16},
                             Geometry{1, 17, 5, 40, 42, 1, 1, 8, 42}, Geometry{1, 2, 1, 1, 1, 1, 1, 4, 3},
                             Geometry{1, 4, 3, 3, 5, 2, 1, 9, 6}, Geometry{2, 16, 56, 56, 58, 1, 1, 60, 58}}) {
-    INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride);
-    const int64_t vl = 16, in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
-    std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
-    for (int64_t b = 0; b < g.batch; ++b)
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t y = 0; y < g.h; ++y)
-          for (int64_t xx = 0; xx < g.w; ++xx) {
-            const int64_t q = y * g.row_stride + xx;
-            x[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)] =
-                static_cast<float>((b * 131 + ch * 17 + y * 7 + xx) % 29) - 14.0f;
+    for (int64_t vl : {16, 8}) {
+      const bool blocks_run = vl == 16 ? avx512 : avx2;
+      INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride
+                    << " vl " << vl);
+      const int64_t in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
+      std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t xx = 0; xx < g.w; ++xx) {
+              const int64_t q = y * g.row_stride + xx;
+              x[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)] =
+                  static_cast<float>((b * 131 + ch * 17 + y * 7 + xx) % 29) - 14.0f;
+            }
+      std::vector<float> got[2];
+      for (uint32_t by_blocks : {0u, 1u}) {
+        if (by_blocks && !blocks_run) continue;
+        sdnn_window_params p{};
+        p.batch = g.batch;
+        p.channels = g.c;
+        p.in_h = g.h;
+        p.in_w = g.w;
+        p.in_row_stride = g.row_stride == g.w ? 0 : g.row_stride;
+        p.out_h = g.rows;
+        p.out_w = g.cols;
+        p.stride_h = p.stride_w = 1;
+        p.pad_top = g.top;
+        p.pad_left = g.left;
+        p.vl = vl;
+        p.by_blocks = by_blocks;
+        sdnn_step step{};
+        step.op = SDNN_STEP_PAD_PLANES;
+        step.conv = &p;
+        const int64_t units = sdnn_window_units(&step);
+        std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
+        for (const auto& [cpu, parts] : cpu_parts()) {
+          std::vector<float> dst(static_cast<size_t>(g.batch * g.c * g.rows * g.cols), kNaN);
+          for (int t = parts - 1; t >= 0; --t)
+            sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
+                            units * (t + 1) / parts, cpu);
+          INFO("by_blocks " << by_blocks << ", " << parts << " parts, cpu " << cpu);
+          if (parts == 1) {
+            got[by_blocks] = dst;
+          } else {
+            CHECK(dst == got[by_blocks]);  // the units split like threads write the same
           }
-    std::vector<float> got[2];
-    for (uint32_t by_blocks : {0u, 1u}) {
-      if (by_blocks && !avx512) continue;
-      sdnn_window_params p{};
-      p.batch = g.batch;
-      p.channels = g.c;
-      p.in_h = g.h;
-      p.in_w = g.w;
-      p.in_row_stride = g.row_stride == g.w ? 0 : g.row_stride;
-      p.out_h = g.rows;
-      p.out_w = g.cols;
-      p.stride_h = p.stride_w = 1;
-      p.pad_top = g.top;
-      p.pad_left = g.left;
-      p.vl = vl;
-      p.by_blocks = by_blocks;
-      sdnn_step step{};
-      step.op = SDNN_STEP_PAD_PLANES;
-      step.conv = &p;
-      const int64_t units = sdnn_window_units(&step);
-      std::vector<float> scratch(static_cast<size_t>(sdnn_window_scratch_floats(&p)));
-      for (const auto& [cpu, parts] : cpu_parts()) {
-        std::vector<float> dst(static_cast<size_t>(g.batch * g.c * g.rows * g.cols), kNaN);
-        for (int t = parts - 1; t >= 0; --t)
-          sdnn_planes_run(&step, x.data(), nullptr, dst.data(), scratch.data(), units * t / parts,
-                          units * (t + 1) / parts, cpu);
-        INFO("by_blocks " << by_blocks << ", " << parts << " parts, cpu " << cpu);
-        if (parts == 1) {
-          got[by_blocks] = dst;
-        } else {
-          CHECK(dst == got[by_blocks]);  // the units split like threads write the same
         }
       }
+      if (blocks_run) CHECK(got[0] == got[1]);
+      // And both are the zero-padded image: plane (b, ch) position (y + top, x + left) = input.
+      std::vector<float> want(got[0].size(), 0.0f);
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t xx = 0; xx < g.w; ++xx) {
+              const int64_t q = y * g.row_stride + xx;
+              want[static_cast<size_t>(((b * g.c + ch) * g.rows + y + g.top) * g.cols + xx + g.left)] =
+                  x[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)];
+            }
+      for (const auto& g_path : got)
+        if (!g_path.empty()) CHECK(g_path == want);
     }
-    if (avx512) CHECK(got[0] == got[1]);
-    // And both are the zero-padded image: plane (b, ch) position (y + top, x + left) = input.
-    std::vector<float> want(got[0].size(), 0.0f);
-    for (int64_t b = 0; b < g.batch; ++b)
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t y = 0; y < g.h; ++y)
-          for (int64_t xx = 0; xx < g.w; ++xx) {
-            const int64_t q = y * g.row_stride + xx;
-            want[static_cast<size_t>(((b * g.c + ch) * g.rows + y + g.top) * g.cols + xx + g.left)] =
-                x[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)];
-          }
-    for (const auto& g_path : got)
-      if (!g_path.empty()) CHECK(g_path == want);
   }
 }
 
