@@ -985,6 +985,27 @@ __attribute__((target("avx512f,avx2,fma"))) static void pad_blocks_s2_avx512(con
   }
 }
 
+/* The image rows block b (positions q = vl b + i, row y = q / rs, column x = q % rs) of a
+ * blocked input touches: per row, the lanes (bit i) with x < W and y < H and the plane position
+ * q0 + y * (Wq - rs) + shift that lane 0 would go to; returns how many (at most vl). */
+static int pad_block_rows(int64_t b, int64_t vl, int64_t rs, int64_t w, int64_t h, int64_t wq, int64_t shift,
+                          uint32_t* masks, int64_t* offs) {
+  const int64_t q0 = b * vl, n_in = h * rs;
+  int segs = 0;
+  for (int64_t y = q0 / rs; y * rs < q0 + vl && y < h; ++y) {
+    uint32_t m = 0;
+    for (int64_t i = 0; i < vl; ++i) {
+      const int64_t q = q0 + i;
+      if (q >= n_in) break;
+      if (q / rs == y && q - y * rs < w) m |= 1u << i;
+    }
+    if (!m) continue;
+    masks[segs] = m;
+    offs[segs++] = q0 + y * (wq - rs) + shift;
+  }
+  return segs;
+}
+
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sdnn_window_params* p,
                                                                          const float* in_item, float* out_item,
                                                                          int64_t block_begin, int64_t block_end) {
@@ -995,36 +1016,22 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
   enum { GROUP = 8 }; /* blocks a channel visits in a row: its plane rows are then written whole */
   const int64_t c = p->channels, c_vl = c * 16, h = p->in_h, w = p->in_w;
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
-  const int64_t shift = p->pad_top * wq + p->pad_left, n_in = h * rs;
+  const int64_t shift = p->pad_top * wq + p->pad_left;
   for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
     const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
     /* Each block's lanes, row by row: lane i (position q = 16b + i, row y = q / rs, column
      * x = q % rs) goes to plane position (y + top) * Wq + left + x = q + y * (Wq - rs) + shift when
      * x < W and y < H; one masked store per image row the block touches. */
-    __mmask16 masks[GROUP][16];
+    uint32_t masks[GROUP][16];
     int64_t offs[GROUP][16];
     int segs[GROUP];
-    for (int64_t b = g0; b < g1; ++b) {
-      const int64_t q0 = b * 16, k = b - g0;
-      segs[k] = 0;
-      for (int64_t y = q0 / rs; y * rs < q0 + 16 && y < h; ++y) {
-        uint32_t m = 0;
-        for (int i = 0; i < 16; ++i) {
-          const int64_t q = q0 + i;
-          if (q >= n_in) break;
-          if (q / rs == y && q - y * rs < w) m |= 1u << i;
-        }
-        if (!m) continue;
-        masks[k][segs[k]] = (__mmask16)m;
-        offs[k][segs[k]++] = q0 + y * (wq - rs) + shift;
-      }
-    }
+    for (int64_t b = g0; b < g1; ++b) segs[b - g0] = pad_block_rows(b, 16, rs, w, h, wq, shift, masks[b - g0], offs[b - g0]);
     for (int64_t ch = 0; ch < c; ++ch) {
       float* pl = out_item + ch * plane;
       for (int64_t b = g0; b < g1; ++b) {
         const int64_t k = b - g0;
         const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
-        for (int s = 0; s < segs[k]; ++s) _mm512_mask_storeu_ps(pl + offs[k][s], masks[k][s], v);
+        for (int s = 0; s < segs[k]; ++s) _mm512_mask_storeu_ps(pl + offs[k][s], (__mmask16)masks[k][s], v);
       }
     }
   }
@@ -1038,29 +1045,21 @@ __attribute__((target("avx2,fma"))) void sdnn_pad_blocks_avx2(const sdnn_window_
   enum { GROUP = 8, MAX_SEGS = 8 }; /* an 8-lane block touches at most 8 image rows */
   const int64_t c = p->channels, c_vl = c * 8, h = p->in_h, w = p->in_w;
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
-  const int64_t shift = p->pad_top * wq + p->pad_left, n_in = h * rs;
+  const int64_t shift = p->pad_top * wq + p->pad_left;
   for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
     const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
     /* lane i (position q = 8b + i, row y = q / rs, column x = q % rs) goes to plane position
      * q + y * (Wq - rs) + shift when x < W and y < H */
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     __m256i masks[GROUP][MAX_SEGS];
     int64_t offs[GROUP][MAX_SEGS];
     int segs[GROUP];
     for (int64_t b = g0; b < g1; ++b) {
-      const int64_t q0 = b * 8, k = b - g0;
-      segs[k] = 0;
-      for (int64_t y = q0 / rs; y * rs < q0 + 8 && y < h; ++y) {
-        int32_t m[8];
-        int any = 0;
-        for (int i = 0; i < 8; ++i) {
-          const int64_t q = q0 + i;
-          m[i] = q < n_in && q / rs == y && q - y * rs < w ? -1 : 0;
-          any |= m[i];
-        }
-        if (!any) continue;
-        masks[k][segs[k]] = _mm256_loadu_si256((const __m256i*)m);
-        offs[k][segs[k]++] = q0 + y * (wq - rs) + shift;
-      }
+      uint32_t m[MAX_SEGS];
+      const int64_t k = b - g0;
+      segs[k] = pad_block_rows(b, 8, rs, w, h, wq, shift, m, offs[k]);
+      for (int sg = 0; sg < segs[k]; ++sg) /* lane i: all ones when bit i is set */
+        masks[k][sg] = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m[sg]), bit), bit);
     }
     for (int64_t ch = 0; ch < c; ++ch) {
       float* pl = out_item + ch * plane;
