@@ -587,6 +587,26 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
   }
 }
 
+// PAD_PLANES parameters: batch x c images h x w (rows row_stride positions apart in a blocked
+// input) into rows x cols planes with the given stride and top / left pads.
+static sdnn_window_params pad_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t row_stride, int64_t rows,
+                                     int64_t cols, int64_t stride, int64_t top, int64_t left, int64_t vl) {
+  sdnn_window_params p{};
+  p.batch = batch;
+  p.channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.in_row_stride = row_stride == w ? 0 : row_stride;
+  p.out_h = rows;
+  p.out_w = cols;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = top;
+  p.pad_left = left;
+  p.kernel_h = p.kernel_w = p.dilation_h = p.dilation_w = 1;
+  p.vl = vl;
+  return p;
+}
+
 // PAD_PLANES from a ChannelBlocked input, stride 1: the block paths (by_blocks: AVX-512 with VL
 // 16, AVX2 with VL 8) and the row path both write exactly the zero-padded image — every data
 // position and every pad (the planes are NaN before) — for inputs of row stride W and wider (a
@@ -619,18 +639,7 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
       std::vector<float> got[2];
       for (uint32_t by_blocks : {0u, 1u}) {
         if (by_blocks && !blocks_run) continue;
-        sdnn_window_params p{};
-        p.batch = g.batch;
-        p.channels = g.c;
-        p.in_h = g.h;
-        p.in_w = g.w;
-        p.in_row_stride = g.row_stride == g.w ? 0 : g.row_stride;
-        p.out_h = g.rows;
-        p.out_w = g.cols;
-        p.stride_h = p.stride_w = 1;
-        p.pad_top = g.top;
-        p.pad_left = g.left;
-        p.vl = vl;
+        sdnn_window_params p = pad_params(g.batch, g.c, g.h, g.w, g.row_stride, g.rows, g.cols, 1, g.top, g.left, vl);
         p.by_blocks = by_blocks;
         sdnn_step step{};
         step.op = SDNN_STEP_PAD_PLANES;
@@ -704,19 +713,7 @@ TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes
             if (r < g.rows && q < g.cols)
               want[static_cast<size_t>((((b * g.c + ch) * s + py) * s + px) * plane + r * g.cols + q)] = x[at(b, ch, y, xx)];
           }
-    sdnn_window_params p{};
-    p.batch = g.batch;
-    p.channels = g.c;
-    p.in_h = g.h;
-    p.in_w = g.w;
-    p.in_row_stride = g.row_stride == g.w ? 0 : g.row_stride;
-    p.out_h = g.rows;
-    p.out_w = g.cols;
-    p.stride_h = p.stride_w = s;
-    p.pad_top = g.top;
-    p.pad_left = g.left;
-    p.kernel_h = p.kernel_w = p.dilation_h = p.dilation_w = 1;
-    p.vl = vl;
+    sdnn_window_params p = pad_params(g.batch, g.c, g.h, g.w, g.row_stride, g.rows, g.cols, s, g.top, g.left, vl);
     sdnn_step step{};
     step.op = SDNN_STEP_PAD_PLANES;
     step.conv = &p;
