@@ -1101,23 +1101,68 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 a
   return max3s2_taps(acc, a, b, _mm512_set1_ps(last));
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p,
-                                                                              const float* in, float* out,
-                                                                              int64_t oy0, int64_t oy1) {
-  const int64_t h = p->in_h, w = p->in_w, ow = p->out_w;
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    float* o = out + oy * ow;
-    for (int64_t ox = 0; ox < ow; ox += 16) {
-      const int64_t c0 = 2 * ox - p->pad_left;
-      __m512 acc = _mm512_set1_ps(-INFINITY);
-      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {
-        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-        if (iy >= 0 && iy < h) acc = max3s2(acc, in + iy * w, c0, w);
-      }
-      _mm512_mask_storeu_ps(o + ox, (__mmask16)lane_mask(0, ow - ox), acc);
-    }
+/* Output rows [oy0, oy1) of the pool, W outputs a vector: each vector the max over the kernel's
+ * rows (inside the image) of MAX3's three taps, stored by STORE(o + ox, acc, outputs left). */
+#define MAXPOOL_S2_ROWS(NAME, VEC, W, SET1, MAX3, STORE)                                         \
+  void NAME(const sdnn_window_params* p, const float* in, float* out, int64_t oy0, int64_t oy1) {  \
+    const int64_t h = p->in_h, w = p->in_w, ow = p->out_w;                                       \
+    for (int64_t oy = oy0; oy < oy1; ++oy) {                                                     \
+      float* o = out + oy * ow;                                                                  \
+      for (int64_t ox = 0; ox < ow; ox += (W)) {                                                 \
+        const int64_t c0 = 2 * ox - p->pad_left;                                                 \
+        VEC acc = SET1(-INFINITY);                                                               \
+        for (int64_t ky = 0; ky < p->kernel_h; ++ky) {                                           \
+          const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;                 \
+          if (iy >= 0 && iy < h) acc = MAX3(acc, in + iy * w, c0, w);                            \
+        }                                                                                        \
+        STORE(o + ox, acc, ow - ox);                                                             \
+      }                                                                                          \
+    }                                                                                            \
   }
+
+__attribute__((target("avx512f,avx2,fma"))) static inline void store16_first(float* d, __m512 v, int64_t n) {
+  _mm512_mask_storeu_ps(d, (__mmask16)lane_mask(0, n), v);
 }
+__attribute__((target("avx512f,avx2,fma"))) MAXPOOL_S2_ROWS(sdnn_maxpool_rows_s2_avx512, __m512, 16, _mm512_set1_ps,
+                                                            max3s2, store16_first)
+
+/* The same with AVX2, 8 outputs a vector: columns c0 .. c0 + 15 in two vectors, their even and
+ * odd columns by one shuffle and one lane permute each, the third tap the even ones a lane on
+ * (lane 7 from column c0 + 16); the same tap order and comparison. */
+__attribute__((target("avx2,fma"))) static inline __m256 row8_lowest(const float* row, int64_t c, int64_t w) {
+  if (c >= 0 && c + 8 <= w) return _mm256_loadu_ps(row + c);
+  int32_t m[8];
+  for (int i = 0; i < 8; ++i) m[i] = c + i >= 0 && c + i < w ? -1 : 0;
+  const __m256i mask = _mm256_loadu_si256((const __m256i*)m);
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(row + c, mask), _mm256_castsi256_ps(mask));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 max3s2_avx2(__m256 acc, const float* row, int64_t c0,
+                                                                      int64_t w) {
+  const __m256 a = row8_lowest(row, c0, w), b = row8_lowest(row, c0 + 8, w);
+  const float last = c0 + 16 >= 0 && c0 + 16 < w ? row[c0 + 16] : -INFINITY;
+  const __m256 even = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+  const __m256 odd = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+  const __m256 next = _mm256_blend_ps(_mm256_permutevar8x32_ps(even, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0)),
+                                      _mm256_set1_ps(last), 0x80);
+  acc = _mm256_max_ps(even, acc);
+  acc = _mm256_max_ps(odd, acc);
+  return _mm256_max_ps(next, acc);
+}
+
+__attribute__((target("avx2,fma"))) static inline void store8_first(float* d, __m256 v, int64_t n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(d, v);
+    return;
+  }
+  int32_t m[8];
+  for (int i = 0; i < 8; ++i) m[i] = i < n ? -1 : 0;
+  _mm256_maskstore_ps(d, _mm256_loadu_si256((const __m256i*)m), v);
+}
+__attribute__((target("avx2,fma"))) MAXPOOL_S2_ROWS(sdnn_maxpool_rows_s2_avx2, __m256, 8, _mm256_set1_ps, max3s2_avx2,
+                                                    store8_first)
 
 int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu) {
   if (cpu & SDNN_CPU_AVX512F) return even_avx512(d, row, n, readable);

@@ -78,6 +78,9 @@ void sdnn_pad_blocks_avx2(const sdnn_window_params* p, const float* in_item, flo
 void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p, const float* in, float* out, int64_t oy0,
                                  int64_t oy1);
 
+/* The same pool with AVX2 (8 outputs a vector). */
+void sdnn_maxpool_rows_s2_avx2(const sdnn_window_params* p, const float* in, float* out, int64_t oy0, int64_t oy1);
+
 /* d[x] = row[2 x] for x below n with AVX-512 or AVX2 permutes, as `cpu` (SDNN_CPU_* bits) allows,
  * reading at most `readable` floats of row: returns how many it did (a multiple of the vector
  * width; 0 without either ISA), the caller does the rest. */

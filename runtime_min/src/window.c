@@ -986,6 +986,8 @@ void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_
           depthwise_rows(&g, p, in, out, plane % g.c, r0, r1);
         else if (step->op == SDNN_STEP_MAXPOOL && (cpu & SDNN_CPU_AVX512F) && g.kw == 3 && g.sw == 2 && g.dw == 1)
           sdnn_maxpool_rows_s2_avx512(p, in, out, r0, r1);
+        else if (step->op == SDNN_STEP_MAXPOOL && (cpu & SDNN_CPU_AVX2) && g.kw == 3 && g.sw == 2 && g.dw == 1)
+          sdnn_maxpool_rows_s2_avx2(p, in, out, r0, r1);
         else
           pool_rows(&g, p, step->op == SDNN_STEP_MAXPOOL, in, out, r0, r1);
         u += r1 - r0;

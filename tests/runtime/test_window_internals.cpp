@@ -394,14 +394,20 @@ struct CropGeometry {
   int64_t pos(int64_t y, int64_t x) const { return y * sh * wg + x * sw; }
 };
 
-static sdnn_window_params crop_params(const CropGeometry& g, int64_t vl, uint32_t by_blocks) {
+// The geometry every window step's parameters start from: batch x c planes h x w into oh x ow.
+static sdnn_window_params window_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow) {
   sdnn_window_params p{};
-  p.batch = g.batch;
-  p.channels = g.c;
-  p.in_h = g.rows();
-  p.out_h = g.h;
-  p.in_w = g.wg;
-  p.out_w = g.w;
+  p.batch = batch;
+  p.channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_h = oh;
+  p.out_w = ow;
+  return p;
+}
+
+static sdnn_window_params crop_params(const CropGeometry& g, int64_t vl, uint32_t by_blocks) {
+  sdnn_window_params p = window_params(g.batch, g.c, g.rows(), g.wg, g.h, g.w);
   p.kernel_h = p.kernel_w = p.dilation_h = p.dilation_w = 1;
   p.stride_h = g.sh;
   p.stride_w = g.sw;
@@ -591,14 +597,8 @@ TEST_CASE("pad_planes from NCHW writes every phase plane exactly", "[window][pad
 // input) into rows x cols planes with the given stride and top / left pads.
 static sdnn_window_params pad_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t row_stride, int64_t rows,
                                      int64_t cols, int64_t stride, int64_t top, int64_t left, int64_t vl) {
-  sdnn_window_params p{};
-  p.batch = batch;
-  p.channels = c;
-  p.in_h = h;
-  p.in_w = w;
+  sdnn_window_params p = window_params(batch, c, h, w, rows, cols);
   p.in_row_stride = row_stride == w ? 0 : row_stride;
-  p.out_h = rows;
-  p.out_w = cols;
   p.stride_h = p.stride_w = stride;
   p.pad_top = top;
   p.pad_left = left;
@@ -726,6 +726,57 @@ TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes
   }
 }
 
+// MAXPOOL 3 wide with column stride 2 on c channels of h x w: kh kernel rows at row stride sh and
+// row dilation dh, pads `pad` on every side.
+static sdnn_window_params maxpool_s2_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t sh,
+                                            int64_t pad, int64_t dh) {
+  const int64_t oh = (h + 2 * pad - (kh - 1) * dh - 1) / sh + 1, ow = (w + 2 * pad - 3) / 2 + 1;
+  sdnn_window_params p = window_params(batch, c, h, w, oh, ow);
+  p.kernel_h = kh;
+  p.kernel_w = 3;
+  p.stride_h = sh;
+  p.stride_w = 2;
+  p.pad_top = p.pad_left = pad;
+  p.dilation_h = dh;
+  p.dilation_w = 1;
+  return p;
+}
+
+// MAXPOOL on NCHW planes, 3 wide with column stride 2 (the AVX-512 and AVX2 code for ResNet's stem
+// pool): bitwise the generic path's result for each CPU level — widths below, at and above a
+// vector, pads 0 to 2, kernel heights 1 to 3, row strides 1 and 2, row dilation 2, NaNs (which
+// never win) and -inf in the input, units split like threads.
+TEST_CASE("maxpool 3 wide stride 2 on NCHW planes matches the generic path", "[window][maxpool]") {
+  struct Geometry {
+    int64_t batch, c, h, w, kh, sh, pad, dh;
+  };
+  for (const Geometry& g : {Geometry{1, 3, 9, 7, 3, 2, 1, 1}, Geometry{2, 2, 13, 17, 3, 2, 1, 1},
+                            Geometry{1, 4, 8, 16, 3, 1, 0, 1}, Geometry{1, 2, 5, 40, 2, 2, 2, 1},
+                            Geometry{1, 2, 11, 33, 3, 2, 1, 2}, Geometry{1, 1, 3, 3, 1, 1, 1, 1},
+                            Geometry{1, 5, 112, 112, 3, 2, 1, 1}}) {
+    sdnn_window_params p = maxpool_s2_params(g.batch, g.c, g.h, g.w, g.kh, g.sh, g.pad, g.dh);
+    sdnn_step step{};
+    step.op = SDNN_STEP_MAXPOOL;
+    step.conv = &p;
+    INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " kh " << g.kh << " sh " << g.sh << " pad "
+                  << g.pad << " dh " << g.dh);
+    std::vector<float> x(static_cast<size_t>(g.batch * g.c * g.h * g.w));
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = i % 13 == 5 ? kNaN : i % 17 == 3 ? -INFINITY : static_cast<float>((i * 7919) % 29) - 14.0f;
+    const size_t out_floats = static_cast<size_t>(g.batch * g.c * p.out_h * p.out_w);
+    const int64_t units = sdnn_window_units(&step);
+    std::vector<float> want(out_floats, -777.0f);
+    sdnn_window_run(&step, x.data(), want.data(), 0, units, 0);
+    for (const auto& [cpu, parts] : cpu_parts()) {
+      std::vector<float> got(out_floats, -777.0f);
+      for (int t = parts - 1; t >= 0; --t)
+        sdnn_window_run(&step, x.data(), got.data(), units * t / parts, units * (t + 1) / parts, cpu);
+      INFO(parts << " parts, cpu " << cpu);
+      REQUIRE(std::memcmp(got.data(), want.data(), out_floats * sizeof(float)) == 0);
+    }
+  }
+}
+
 // MAXPOOL of a ChannelBlocked grid (AVX-512, 3 wide, stride 2: a ResNet stem's pool reading the
 // stem conv's output grid without a crop): bitwise what the portable NCHW pool gives on the
 // cropped image — the grid's extra columns and the last block's tail 1e30 so a read of one wins,
@@ -756,19 +807,7 @@ TEST_CASE("maxpool of a blocked grid matches the NCHW pool", "[window][maxpool]"
             grid[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)] =
                 nchw[static_cast<size_t>(((b * g.c + ch) * g.h + y) * g.w + x)];
           }
-    sdnn_window_params p{};
-    p.batch = g.batch;
-    p.channels = g.c;
-    p.in_h = g.h;
-    p.in_w = g.w;
-    p.kernel_h = g.kh;
-    p.kernel_w = 3;
-    p.stride_h = g.sh;
-    p.stride_w = 2;
-    p.pad_top = p.pad_left = g.pad;
-    p.dilation_h = p.dilation_w = 1;
-    p.out_h = (g.h + 2 * g.pad - g.kh) / g.sh + 1;
-    p.out_w = (g.w + 2 * g.pad - 3) / 2 + 1;
+    sdnn_window_params p = maxpool_s2_params(g.batch, g.c, g.h, g.w, g.kh, g.sh, g.pad, 1);
     sdnn_step step{};
     step.op = SDNN_STEP_MAXPOOL;
     step.conv = &p;
@@ -853,13 +892,7 @@ TEST_CASE("zero_borders clears exactly the pads of each plane, for any split of 
 static sdnn_window_params dw_params(int64_t batch, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t k,
                                     int64_t stride, int64_t pad, int64_t dilation, int64_t vl, const float* wts,
                                     const float* bias, uint32_t act, uint32_t by_blocks) {
-  sdnn_window_params p{};
-  p.batch = batch;
-  p.channels = c;
-  p.in_h = h;
-  p.in_w = w;
-  p.out_h = oh;
-  p.out_w = ow;
+  sdnn_window_params p = window_params(batch, c, h, w, oh, ow);
   p.kernel_h = p.kernel_w = k;
   p.stride_h = p.stride_w = stride;
   p.pad_top = p.pad_left = pad;
