@@ -595,11 +595,10 @@ LoweredModel lower(ir::Graph& g, const LowerOptions& opts) {
         w.pad_top = pads[0];
         w.pad_left = pads[1];
         w.vl = x->layout == ir::Layout::ChannelBlocked ? vl : 0;
-        // Blocked input, block by block under lane masks (as plan_check): AVX-512 with stride 1 or
-        // 2, AVX2 with stride 1 (its rows path copied runs of 8 floats per channel and row).
-        w.by_blocks = ((opts.isa == Isa::Avx512 && w.vl == 16 && (st[0] == 1 || st[0] == 2)) ||
-                       (opts.isa == Isa::Avx2 && w.vl == 8 && st[0] == 1)) &&
-                      st[0] == st[1] && (w.pad_top + w.in_h - 1) / st[0] < w.out_h &&
+        // Blocked input, stride 1 or 2, block by block under lane masks (as plan_check), AVX-512 or
+        // AVX2 code (the rows path copied runs of VL floats per channel and row).
+        w.by_blocks = ((opts.isa == Isa::Avx512 && w.vl == 16) || (opts.isa == Isa::Avx2 && w.vl == 8)) &&
+                      (st[0] == 1 || st[0] == 2) && st[0] == st[1] && (w.pad_top + w.in_h - 1) / st[0] < w.out_h &&
                       (w.pad_left + w.in_w - 1) / st[0] < w.out_w;
       } else {
         s.op = SDNN_STEP_CROP;

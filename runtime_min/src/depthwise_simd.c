@@ -941,45 +941,93 @@ static inline uint32_t lane_mask(int64_t lo, int64_t hi) { /* lanes i, lo <= i <
  * ((y + top) % 2, (x + left) % 2). A row's lanes form one run, every other lane of which belongs
  * to each column phase and lands on consecutive columns: one compress and one prefix-masked
  * store per row and phase. */
+/* Stride 2: the runs block b's lanes form (one per image row it touches and column phase px):
+ * per run the lanes (bits, every other lane of the row's) and the float offset, from the
+ * channel's first phase plane, of the run's first lane's place; returns how many (at most 2 vl). */
+static int pad_block_runs_s2(int64_t b, int64_t vl, int64_t rs, int64_t w, int64_t h, int64_t wq, int64_t plane,
+                             int64_t top, int64_t left, uint32_t* masks, int64_t* offs) {
+  const int64_t q0 = b * vl, n_in = h * rs;
+  const uint32_t all = vl == 16 ? 0xFFFFu : 0xFFu;
+  int runs = 0;
+  for (int64_t y = q0 / rs; y * rs < q0 + vl && y < h; ++y) {
+    int64_t ia = y * rs - q0, ib = y * rs + w - q0;
+    ia = ia < 0 ? 0 : ia;
+    ib = ib > vl ? vl : ib;
+    ib = ib > n_in - q0 ? n_in - q0 : ib;
+    if (ia >= ib) continue;
+    const uint32_t run = lane_mask(ia, ib) & all, base = (uint32_t)((q0 - y * rs + left) & 1);
+    for (uint32_t px = 0; px < 2; ++px) {
+      const uint32_t m = run & ((px ^ base) ? 0xAAAAu : 0x5555u);
+      if (!m) continue;
+      const int64_t first = q0 + __builtin_ctz(m) - y * rs; /* its column x */
+      masks[runs] = m;
+      offs[runs++] = (((y + top) & 1) * 2 + px) * plane + ((y + top) >> 1) * wq + ((first + left) >> 1);
+    }
+  }
+  return runs;
+}
+
 __attribute__((target("avx512f,avx2,fma"))) static void pad_blocks_s2_avx512(const sdnn_window_params* p,
                                                                              const float* in_item, float* out_item,
                                                                              int64_t block_begin, int64_t block_end) {
   enum { GROUP = 8 };
-  const int64_t c = p->channels, c_vl = c * 16, h = p->in_h, w = p->in_w;
-  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;
-  const int64_t n_in = h * rs, top = p->pad_top, left = p->pad_left;
+  const int64_t c = p->channels, c_vl = c * 16;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : p->in_w, plane = p->out_h * p->out_w;
   for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
     const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
-    __mmask16 masks[GROUP][32], prefix[GROUP][32];
+    uint32_t masks[GROUP][32];
     int64_t offs[GROUP][32]; /* from the channel's first phase plane */
     int segs[GROUP];
-    for (int64_t b = g0; b < g1; ++b) {
-      const int64_t q0 = b * 16, k = b - g0;
-      segs[k] = 0;
-      for (int64_t y = q0 / rs; y * rs < q0 + 16 && y < h; ++y) {
-        int64_t ia = y * rs - q0, ib = y * rs + w - q0;
-        ia = ia < 0 ? 0 : ia;
-        ib = ib > 16 ? 16 : ib;
-        ib = ib > n_in - q0 ? n_in - q0 : ib;
-        if (ia >= ib) continue;
-        const uint32_t run = lane_mask(ia, ib), base = (uint32_t)((q0 - y * rs + left) & 1);
-        for (uint32_t px = 0; px < 2; ++px) {
-          const uint32_t m = run & ((px ^ base) ? 0xAAAAu : 0x5555u);
-          if (!m) continue;
-          const int64_t first = q0 + __builtin_ctz(m) - y * rs; /* its column x */
-          masks[k][segs[k]] = (__mmask16)m;
-          prefix[k][segs[k]] = (__mmask16)((1u << __builtin_popcount(m)) - 1u);
-          offs[k][segs[k]++] = (((y + top) & 1) * 2 + px) * plane + ((y + top) >> 1) * wq + ((first + left) >> 1);
-        }
-      }
-    }
+    for (int64_t b = g0; b < g1; ++b)
+      segs[b - g0] = pad_block_runs_s2(b, 16, rs, p->in_w, p->in_h, p->out_w, plane, p->pad_top, p->pad_left,
+                                       masks[b - g0], offs[b - g0]);
     for (int64_t ch = 0; ch < c; ++ch) {
       float* pl = out_item + ch * 4 * plane;
       for (int64_t b = g0; b < g1; ++b) {
         const int64_t k = b - g0;
         const __m512 v = _mm512_loadu_ps(in_item + b * c_vl + ch * 16);
         for (int t = 0; t < segs[k]; ++t)
-          _mm512_mask_storeu_ps(pl + offs[k][t], prefix[k][t], _mm512_maskz_compress_ps(masks[k][t], v));
+          _mm512_mask_storeu_ps(pl + offs[k][t], (__mmask16)((1u << __builtin_popcount(masks[k][t])) - 1u),
+                                _mm512_maskz_compress_ps((__mmask16)masks[k][t], v));
+      }
+    }
+  }
+}
+
+/* The same with AVX2 (VL 8), which has no compress: each run's lanes are permuted to the front
+ * (vpermps) and stored under a prefix mask. */
+__attribute__((target("avx2,fma"))) static void pad_blocks_s2_avx2(const sdnn_window_params* p, const float* in_item,
+                                                                   float* out_item, int64_t block_begin,
+                                                                   int64_t block_end) {
+  enum { GROUP = 8 };
+  const int64_t c = p->channels, c_vl = c * 8;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : p->in_w, plane = p->out_h * p->out_w;
+  for (int64_t g0 = block_begin; g0 < block_end; g0 += GROUP) {
+    const int64_t g1 = g0 + GROUP < block_end ? g0 + GROUP : block_end;
+    __m256i idx[GROUP][16], prefix[GROUP][16];
+    int64_t offs[GROUP][16];
+    int segs[GROUP];
+    for (int64_t b = g0; b < g1; ++b) {
+      const int64_t k = b - g0;
+      uint32_t m[16];
+      segs[k] = pad_block_runs_s2(b, 8, rs, p->in_w, p->in_h, p->out_w, plane, p->pad_top, p->pad_left, m, offs[k]);
+      for (int t = 0; t < segs[k]; ++t) {
+        int32_t lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0}, pre[8];
+        int n = 0;
+        for (int i = 0; i < 8; ++i)
+          if (m[t] >> i & 1u) lanes[n++] = i;
+        for (int i = 0; i < 8; ++i) pre[i] = i < n ? -1 : 0;
+        idx[k][t] = _mm256_loadu_si256((const __m256i*)lanes);
+        prefix[k][t] = _mm256_loadu_si256((const __m256i*)pre);
+      }
+    }
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float* pl = out_item + ch * 4 * plane;
+      for (int64_t b = g0; b < g1; ++b) {
+        const int64_t k = b - g0;
+        const __m256 v = _mm256_loadu_ps(in_item + b * c_vl + ch * 8);
+        for (int t = 0; t < segs[k]; ++t)
+          _mm256_maskstore_ps(pl + offs[k][t], prefix[k][t], _mm256_permutevar8x32_ps(v, idx[k][t]));
       }
     }
   }
@@ -1037,11 +1085,15 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
   }
 }
 
-/* ---- AVX2 pad_planes from a blocked input (VL 8), stride 1 -----------------------------------
+/* ---- AVX2 pad_planes from a blocked input (VL 8), stride 1 or 2 ------------------------------
  * As the AVX-512 code above: every block's lanes, image row by image row, stored into each
  * channel's plane under a lane mask (vmaskmovps), GROUP blocks per channel visit. */
 __attribute__((target("avx2,fma"))) void sdnn_pad_blocks_avx2(const sdnn_window_params* p, const float* in_item,
                                                               float* out_item, int64_t block_begin, int64_t block_end) {
+  if (p->stride_h == 2) {
+    pad_blocks_s2_avx2(p, in_item, out_item, block_begin, block_end);
+    return;
+  }
   enum { GROUP = 8, MAX_SEGS = 8 }; /* an 8-lane block touches at most 8 image rows */
   const int64_t c = p->channels, c_vl = c * 8, h = p->in_h, w = p->in_w;
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, wq = p->out_w, plane = p->out_h * wq;

@@ -69,7 +69,7 @@ void sdnn_crop_blocks_avx2(const sdnn_window_params* p, const float* in_item, co
 void sdnn_pad_blocks_avx512(const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
                             int64_t block_end);
 
-/* PAD_PLANES with conv->by_blocks and VL = 8 (AVX2, stride 1): the same with 8-lane blocks. */
+/* PAD_PLANES with conv->by_blocks and VL = 8 (AVX2, stride 1 or 2): the same with 8-lane blocks. */
 void sdnn_pad_blocks_avx2(const sdnn_window_params* p, const float* in_item, float* out_item, int64_t block_begin,
                           int64_t block_end);
 

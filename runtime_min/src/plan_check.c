@@ -137,14 +137,14 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
       }
       case SDNN_STEP_PAD_PLANES: {
         if (p->vl != 0 && p->vl != 8 && p->vl != 16) return 0;
-        /* by_blocks: stride 1 or 2 (both axes; AVX2's VL 8: 1), every input position inside the planes */
+        /* by_blocks: stride 1 or 2 (both axes), every input position inside the planes */
         const int64_t st = p->stride_h;
         if (p->by_blocks > 1 ||
             (p->by_blocks && (p->vl == 0 || (st != 1 && st != 2) || p->stride_w != st ||
                               (p->pad_top + p->in_h - 1) / st >= p->out_h ||
                               (p->pad_left + p->in_w - 1) / st >= p->out_w)) ||
             (p->by_blocks && p->vl == 16 && !(plan->required_cpu & SDNN_CPU_AVX512F)) ||
-            (p->by_blocks && p->vl == 8 && (st != 1 || !(plan->required_cpu & SDNN_CPU_AVX2))))
+            (p->by_blocks && p->vl == 8 && !(plan->required_cpu & SDNN_CPU_AVX2)))
           return 0;
         if (p->in_row_stride != 0 && (!p->vl || p->in_row_stride < p->in_w || !in_limit(p->in_row_stride, 1)))
           return 0;

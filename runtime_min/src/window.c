@@ -877,9 +877,9 @@ void sdnn_planes_run(const sdnn_step* step, const float* src, const float* res, 
     }
     return;
   }
-  if (p->by_blocks) { /* AVX-512 (stride 1 or 2) or AVX2 (VL 8, stride 1): unit (item, input column
-                       * block), every channel; this range's share of the planes (by the same
-                       * proportion) gets its pads zeroed */
+  if (p->by_blocks) { /* AVX-512 or AVX2 (VL 8), stride 1 or 2: unit (item, input column block),
+                       * every channel; this range's share of the planes (by the same proportion)
+                       * gets its pads zeroed */
     const int64_t in_blocks = (h * (p->in_row_stride ? p->in_row_stride : w) + vl - 1) / vl;
     const int64_t phases = sh * sw; /* planes per channel: 1 or 4 */
     for (int64_t u = unit_begin; u < unit_end;) {

@@ -678,50 +678,54 @@ TEST_CASE("pad_planes from a blocked input: the block path writes what the row p
 
 // PAD_PLANES from a ChannelBlocked input with stride 2, on the row path (each input row copied out
 // of the blocks, its even and odd columns split into the column phases, with permutes where the
-// plan's CPU bits allow) and the AVX-512 block path (each block's lanes of one row and column phase
-// compressed and stored together): every float of the Sh x Sw phase planes is the input or exactly
+// plan's CPU bits allow) and the block paths (each block's lanes of one row and column phase
+// compressed, AVX-512, or permuted, AVX2, to the front and stored together): every float of the Sh x Sw phase planes is the input or exactly
 // 0, rows as wide as several vectors (ResNet's 56 and 28) and narrower than one (several rows a
 // vector), a grid's wider rows, odd pads, units split like threads.
 TEST_CASE("pad_planes from a blocked input with stride 2 writes the phase planes", "[window][pad_planes]") {
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-  if (!avx512) WARN("no AVX-512F on this CPU: the block path of pad_planes is not tested");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512) WARN("no AVX-512F on this CPU: the AVX-512 block path of pad_planes is not tested");
   struct Geometry {
     int64_t batch, c, h, w, row_stride, top, left, rows, cols;
   };
   for (const Geometry& g : {Geometry{1, 3, 56, 56, 56, 1, 1, 29, 29}, Geometry{2, 5, 28, 28, 30, 1, 1, 15, 15},
                             Geometry{1, 4, 9, 13, 13, 1, 1, 6, 8}, Geometry{1, 2, 5, 70, 70, 3, 3, 6, 38},
                             Geometry{1, 3, 7, 7, 7, 0, 0, 5, 5}, Geometry{1, 3, 6, 5, 5, 1, 1, 4, 4}}) {
-    INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride);
-    const int64_t vl = 16, s = 2, in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
-    std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
-    const auto at = [&](int64_t b, int64_t ch, int64_t y, int64_t xx) {
-      const int64_t q = y * g.row_stride + xx;
-      return static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl);
-    };
-    for (int64_t b = 0; b < g.batch; ++b)
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t y = 0; y < g.h; ++y)
-          for (int64_t xx = 0; xx < g.w; ++xx)
-            x[at(b, ch, y, xx)] = static_cast<float>((b * 131 + ch * 17 + y * 7 + xx) % 29) - 14.0f;
-    const int64_t plane = g.rows * g.cols;
-    std::vector<float> want(static_cast<size_t>(g.batch * g.c * s * s * plane), 0.0f);
-    for (int64_t b = 0; b < g.batch; ++b)
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t y = 0; y < g.h; ++y)
-          for (int64_t xx = 0; xx < g.w; ++xx) {
-            const int64_t py = (y + g.top) % s, r = (y + g.top) / s, px = (xx + g.left) % s, q = (xx + g.left) / s;
-            if (r < g.rows && q < g.cols)
-              want[static_cast<size_t>((((b * g.c + ch) * s + py) * s + px) * plane + r * g.cols + q)] = x[at(b, ch, y, xx)];
-          }
-    sdnn_window_params p = pad_params(g.batch, g.c, g.h, g.w, g.row_stride, g.rows, g.cols, s, g.top, g.left, vl);
-    sdnn_step step{};
-    step.op = SDNN_STEP_PAD_PLANES;
-    step.conv = &p;
-    for (uint32_t by_blocks : {0u, 1u}) {  // the row path, and the AVX-512 block path (compressed lanes)
-      if (by_blocks && !avx512) continue;
-      INFO("by_blocks " << by_blocks);
-      p.by_blocks = by_blocks;
-      check_planes_run(step, x, want);
+    for (int64_t vl : {16, 8}) {
+      INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride
+                    << " vl " << vl);
+      const int64_t s = 2, in_blocks = (g.h * g.row_stride + vl - 1) / vl, in_item = in_blocks * g.c * vl;
+      std::vector<float> x(static_cast<size_t>(g.batch * in_item), kNaN);
+      const auto at = [&](int64_t b, int64_t ch, int64_t y, int64_t xx) {
+        const int64_t q = y * g.row_stride + xx;
+        return static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl);
+      };
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t xx = 0; xx < g.w; ++xx)
+              x[at(b, ch, y, xx)] = static_cast<float>((b * 131 + ch * 17 + y * 7 + xx) % 29) - 14.0f;
+      const int64_t plane = g.rows * g.cols;
+      std::vector<float> want(static_cast<size_t>(g.batch * g.c * s * s * plane), 0.0f);
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t xx = 0; xx < g.w; ++xx) {
+              const int64_t py = (y + g.top) % s, r = (y + g.top) / s, px = (xx + g.left) % s, q = (xx + g.left) / s;
+              if (r < g.rows && q < g.cols)
+                want[static_cast<size_t>((((b * g.c + ch) * s + py) * s + px) * plane + r * g.cols + q)] = x[at(b, ch, y, xx)];
+            }
+      sdnn_window_params p = pad_params(g.batch, g.c, g.h, g.w, g.row_stride, g.rows, g.cols, s, g.top, g.left, vl);
+      sdnn_step step{};
+      step.op = SDNN_STEP_PAD_PLANES;
+      step.conv = &p;
+      for (uint32_t by_blocks : {0u, 1u}) {  // the row path, and the block paths (compressed / permuted lanes)
+        if (by_blocks && (vl == 16 ? !avx512 : !avx2)) continue;
+        INFO("by_blocks " << by_blocks);
+        p.by_blocks = by_blocks;
+        check_planes_run(step, x, want);
+      }
     }
   }
 }
