@@ -99,19 +99,19 @@ class DirectConv : public Pass {
   }
 
  private:
-  // maxpool(crop(%g)) -> maxpool(%g) {width = the crop's columns}: with AVX-512 a 3-wide, stride-2
-  // max pool (a ResNet stem's) reads the direct convolution's grid itself, so neither the crop's
+  // maxpool(crop(%g)) -> maxpool(%g) {width = the crop's columns}: a 3-wide, stride-2 max pool (a
+  // ResNet stem's; AVX-512 or AVX2 code) reads the direct convolution's grid itself, so neither the crop's
   // copy of the image (NCHW, written for the pool) nor its read by the pool happens. The same for
   // a 3x3 "same" depthwise conv whose rows are whole vectors (MobileNet's 112 x 112 after its
   // stem): the runtime's shifted-window code reads the grid's rows; with AVX2 (VL 8) its
-  // channel-transposed tiles do, rows of any width (the pool stays on the crop there).
+  // channel-transposed tiles do, rows of any width. The pool has AVX-512 and AVX2 code.
   void pool_grids(ir::Graph& g) {
     if (vl_ != 16 && vl_ != 8) return;
     bool changed = false;
     for (const auto& n : g.nodes()) {
       if (n->has("width")) continue;
-      const bool pool = vl_ == 16 && n->op == "maxpool" && n->get_ints("kernel")[1] == 3 &&
-                        n->get_ints("strides")[1] == 2 && n->get_ints("dilations")[1] == 1;
+      const bool pool = n->op == "maxpool" && n->get_ints("kernel")[1] == 3 && n->get_ints("strides")[1] == 2 &&
+                        n->get_ints("dilations")[1] == 1;
       const bool depthwise = n->op == "depthwise" && n->get_ints("kernel") == std::vector<int64_t>{3, 3} &&
                              n->get_ints("strides") == std::vector<int64_t>{1, 1} &&
                              n->get_ints("pads") == std::vector<int64_t>{1, 1, 1, 1} &&

@@ -917,7 +917,8 @@ __attribute__((target("avx2,fma"))) void sdnn_crop_blocks_avx2(const sdnn_window
     if (!res_item) {
       for (int64_t ch = 0; ch < c; ++ch)
         _mm256_storeu_ps(out + ch * 8,
-                         _mm256_and_ps(real, crop_lanes_avx2(base + ch * 8, c_vl, blocks, idx, from1, from2, voff, real)));
+                         _mm256_and_ps(real,
+                                       crop_lanes_avx2(base + ch * 8, c_vl, blocks, idx, from1, from2, voff, real)));
       continue;
     }
     const float* res = res_item + b * c_vl;
@@ -1073,7 +1074,8 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_pad_blocks_avx512(const sd
     uint32_t masks[GROUP][16];
     int64_t offs[GROUP][16];
     int segs[GROUP];
-    for (int64_t b = g0; b < g1; ++b) segs[b - g0] = pad_block_rows(b, 16, rs, w, h, wq, shift, masks[b - g0], offs[b - g0]);
+    for (int64_t b = g0; b < g1; ++b)
+      segs[b - g0] = pad_block_rows(b, 16, rs, w, h, wq, shift, masks[b - g0], offs[b - g0]);
     for (int64_t ch = 0; ch < c; ++ch) {
       float* pl = out_item + ch * plane;
       for (int64_t b = g0; b < g1; ++b) {
@@ -1153,55 +1155,66 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 a
   return max3s2_taps(acc, a, b, _mm512_set1_ps(last));
 }
 
-/* Output rows [oy0, oy1) of the pool, W outputs a vector: each vector the max over the kernel's
- * rows (inside the image) of MAX3's three taps, stored by STORE(o + ox, acc, outputs left). */
-#define MAXPOOL_S2_ROWS(NAME, VEC, W, SET1, MAX3, STORE)                                         \
-  void NAME(const sdnn_window_params* p, const float* in, float* out, int64_t oy0, int64_t oy1) {  \
-    const int64_t h = p->in_h, w = p->in_w, ow = p->out_w;                                       \
-    for (int64_t oy = oy0; oy < oy1; ++oy) {                                                     \
-      float* o = out + oy * ow;                                                                  \
-      for (int64_t ox = 0; ox < ow; ox += (W)) {                                                 \
-        const int64_t c0 = 2 * ox - p->pad_left;                                                 \
-        VEC acc = SET1(-INFINITY);                                                               \
-        for (int64_t ky = 0; ky < p->kernel_h; ++ky) {                                           \
-          const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;                 \
-          if (iy >= 0 && iy < h) acc = MAX3(acc, in + iy * w, c0, w);                            \
-        }                                                                                        \
-        STORE(o + ox, acc, ow - ox);                                                             \
-      }                                                                                          \
-    }                                                                                            \
+/* Output rows [oy0, oy1) of the pool into `out`, W outputs a vector: each vector the max over the
+ * kernel's rows iy inside the image of ROW (an expression of acc, iy and the row's first column c0),
+ * stored by STORE(o + ox, acc, outputs left). */
+#define MAXPOOL_S2_LOOP(VEC, W, SET1, STORE, ROW)                                     \
+  for (int64_t oy = oy0; oy < oy1; ++oy) {                                            \
+    float* o = out + oy * p->out_w;                                                   \
+    for (int64_t ox = 0; ox < p->out_w; ox += (W)) {                                  \
+      const int64_t c0 = 2 * ox - p->pad_left;                                        \
+      VEC acc = SET1(-INFINITY);                                                      \
+      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {                                  \
+        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;        \
+        if (iy >= 0 && iy < p->in_h) acc = (ROW);                                     \
+      }                                                                               \
+      STORE(o + ox, acc, p->out_w - ox);                                              \
+    }                                                                                 \
   }
 
 __attribute__((target("avx512f,avx2,fma"))) static inline void store16_first(float* d, __m512 v, int64_t n) {
   _mm512_mask_storeu_ps(d, (__mmask16)lane_mask(0, n), v);
 }
-__attribute__((target("avx512f,avx2,fma"))) MAXPOOL_S2_ROWS(sdnn_maxpool_rows_s2_avx512, __m512, 16, _mm512_set1_ps,
-                                                            max3s2, store16_first)
+__attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p,
+                                                                              const float* in, float* out,
+                                                                              int64_t oy0, int64_t oy1) {
+  MAXPOOL_S2_LOOP(__m512, 16, _mm512_set1_ps, store16_first, max3s2(acc, in + iy * p->in_w, c0, p->in_w))
+}
 
 /* The same with AVX2, 8 outputs a vector: columns c0 .. c0 + 15 in two vectors, their even and
  * odd columns by one shuffle and one lane permute each, the third tap the even ones a lane on
  * (lane 7 from column c0 + 16); the same tap order and comparison. */
-__attribute__((target("avx2,fma"))) static inline __m256 row8_lowest(const float* row, int64_t c, int64_t w) {
-  if (c >= 0 && c + 8 <= w) return _mm256_loadu_ps(row + c);
+/* All ones in the lanes i whose column c + i lies in the row [0, w). */
+__attribute__((target("avx2,fma"))) static inline __m256i row_lanes8(int64_t c, int64_t w) {
   int32_t m[8];
   for (int i = 0; i < 8; ++i) m[i] = c + i >= 0 && c + i < w ? -1 : 0;
-  const __m256i mask = _mm256_loadu_si256((const __m256i*)m);
+  return _mm256_loadu_si256((const __m256i*)m);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 row8_lowest(const float* row, int64_t c, int64_t w) {
+  if (c >= 0 && c + 8 <= w) return _mm256_loadu_ps(row + c);
+  const __m256i mask = row_lanes8(c, w);
   return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(row + c, mask), _mm256_castsi256_ps(mask));
 }
 
-__attribute__((target("avx2,fma"))) static inline __m256 max3s2_avx2(__m256 acc, const float* row, int64_t c0,
-                                                                      int64_t w) {
-  const __m256 a = row8_lowest(row, c0, w), b = row8_lowest(row, c0 + 8, w);
-  const float last = c0 + 16 >= 0 && c0 + 16 < w ? row[c0 + 16] : -INFINITY;
+/* The three taps of 8 outputs from columns c0 .. c0 + 15 in a, b (outside the row -inf) and column
+ * c0 + 16 in lane 7 of `last`, into acc. */
+__attribute__((target("avx2,fma"))) static inline __m256 max3s2_taps_avx2(__m256 acc, __m256 a, __m256 b, __m256 last) {
   const __m256 even = _mm256_castpd_ps(
       _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
   const __m256 odd = _mm256_castpd_ps(
       _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
-  const __m256 next = _mm256_blend_ps(_mm256_permutevar8x32_ps(even, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0)),
-                                      _mm256_set1_ps(last), 0x80);
+  const __m256 next =
+      _mm256_blend_ps(_mm256_permutevar8x32_ps(even, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0)), last, 0x80);
   acc = _mm256_max_ps(even, acc);
   acc = _mm256_max_ps(odd, acc);
   return _mm256_max_ps(next, acc);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 max3s2_avx2(__m256 acc, const float* row, int64_t c0,
+                                                                      int64_t w) {
+  const float last = c0 + 16 >= 0 && c0 + 16 < w ? row[c0 + 16] : -INFINITY;
+  return max3s2_taps_avx2(acc, row8_lowest(row, c0, w), row8_lowest(row, c0 + 8, w), _mm256_set1_ps(last));
 }
 
 __attribute__((target("avx2,fma"))) static inline void store8_first(float* d, __m256 v, int64_t n) {
@@ -1213,8 +1226,10 @@ __attribute__((target("avx2,fma"))) static inline void store8_first(float* d, __
   for (int i = 0; i < 8; ++i) m[i] = i < n ? -1 : 0;
   _mm256_maskstore_ps(d, _mm256_loadu_si256((const __m256i*)m), v);
 }
-__attribute__((target("avx2,fma"))) MAXPOOL_S2_ROWS(sdnn_maxpool_rows_s2_avx2, __m256, 8, _mm256_set1_ps, max3s2_avx2,
-                                                    store8_first)
+__attribute__((target("avx2,fma"))) void sdnn_maxpool_rows_s2_avx2(const sdnn_window_params* p, const float* in,
+                                                                   float* out, int64_t oy0, int64_t oy1) {
+  MAXPOOL_S2_LOOP(__m256, 8, _mm256_set1_ps, store8_first, max3s2_avx2(acc, in + iy * p->in_w, c0, p->in_w))
+}
 
 int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu) {
   if (cpu & SDNN_CPU_AVX512F) return even_avx512(d, row, n, readable);
@@ -1234,36 +1249,71 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m512 load_block(cons
   return _mm512_maskz_loadu_ps(m, in_item + (block >= 0 && block < blocks ? block * c_vl : 0));
 }
 
+/* The three taps of one grid row for outputs from column c0 (window start q0 = iy * rs + c0). */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2_grid16(__m512 acc, const float* base,
+                                                                              int64_t c_vl, int64_t blocks,
+                                                                              int64_t q0, int64_t c0, int64_t w) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 lowest = _mm512_set1_ps(-INFINITY);
+  const int64_t b0 = q0 >= 0 ? q0 / 16 : -((15 - q0) / 16), s = q0 - b0 * 16; /* floor */
+  const __m512 v0 = load_block(base, c_vl, b0, blocks), v1 = load_block(base, c_vl, b0 + 1, blocks);
+  const __m512 v2 = load_block(base, c_vl, b0 + 2, blocks);
+  const __m512i shift = _mm512_add_epi32(lane, _mm512_set1_epi32((int)s));
+  const __m512 a =
+      _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0, w - c0), _mm512_permutex2var_ps(v0, shift, v1));
+  const __m512 b =
+      _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16), _mm512_permutex2var_ps(v1, shift, v2));
+  const __m512 last = c0 + 32 >= 0 && c0 + 32 < w ? _mm512_permutexvar_ps(_mm512_set1_epi32((int)s), v2) : lowest;
+  return max3s2_taps(acc, a, b, last);
+}
+
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_avx512(const sdnn_window_params* p,
                                                                                       const float* in_item,
                                                                                       float* out, int64_t channel,
                                                                                       int64_t oy0, int64_t oy1) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 lowest = _mm512_set1_ps(-INFINITY);
-  const int64_t h = p->in_h, w = p->in_w, ow = p->out_w, c_vl = p->channels * 16;
-  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (h * rs + 15) / 16;
+  const int64_t w = p->in_w, c_vl = p->channels * 16;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (p->in_h * rs + 15) / 16;
   const float* base = in_item + channel * 16;
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    float* o = out + oy * ow;
-    for (int64_t ox = 0; ox < ow; ox += 16) {
-      const int64_t c0 = 2 * ox - p->pad_left;
-      __m512 acc = lowest;
-      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {
-        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-        if (iy < 0 || iy >= h) continue;
-        const int64_t q0 = iy * rs + c0, b0 = q0 >= 0 ? q0 / 16 : -((15 - q0) / 16); /* floor */
-        const int64_t s = q0 - b0 * 16;
-        const __m512 v0 = load_block(base, c_vl, b0, blocks), v1 = load_block(base, c_vl, b0 + 1, blocks);
-        const __m512 v2 = load_block(base, c_vl, b0 + 2, blocks);
-        const __m512i shift = _mm512_add_epi32(lane, _mm512_set1_epi32((int)s));
-        const __m512 a = _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0, w - c0),
-                                            _mm512_permutex2var_ps(v0, shift, v1));
-        const __m512 b = _mm512_mask_mov_ps(lowest, (__mmask16)lane_mask(-c0 - 16, w - c0 - 16),
-                                            _mm512_permutex2var_ps(v1, shift, v2));
-        const __m512 last = c0 + 32 >= 0 && c0 + 32 < w ? _mm512_permutexvar_ps(_mm512_set1_epi32((int)s), v2) : lowest;
-        acc = max3s2_taps(acc, a, b, last);
-      }
-      _mm512_mask_storeu_ps(o + ox, (__mmask16)lane_mask(0, ow - ox), acc);
-    }
-  }
+  MAXPOOL_S2_LOOP(__m512, 16, _mm512_set1_ps, store16_first,
+                  max3s2_grid16(acc, base, c_vl, blocks, iy * rs + c0, c0, w))
+}
+
+/* The same with AVX2 (VL 8): the 17 positions q0 .. q0 + 16 lie in blocks q0 / 8 .. q0 / 8 + 2; each
+ * of the two vectors is two permutes of neighbouring blocks, blended. */
+__attribute__((target("avx2,fma"))) static inline __m256 load_block8(const float* base, int64_t c_vl, int64_t block,
+                                                                      int64_t blocks) {
+  return block >= 0 && block < blocks ? _mm256_loadu_ps(base + block * c_vl) : _mm256_setzero_ps();
+}
+
+/* -inf where columns c .. c + 7 leave the row [0, w), else v. */
+__attribute__((target("avx2,fma"))) static inline __m256 in_row8(__m256 v, int64_t c, int64_t w) {
+  if (c >= 0 && c + 8 <= w) return v;
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, _mm256_castsi256_ps(row_lanes8(c, w)));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 max3s2_grid8(__m256 acc, const float* base, int64_t c_vl,
+                                                                       int64_t blocks, int64_t q0, int64_t c0,
+                                                                       int64_t w) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int64_t b0 = q0 >= 0 ? q0 / 8 : -((7 - q0) / 8), s = q0 - b0 * 8; /* floor */
+  const __m256 v0 = load_block8(base, c_vl, b0, blocks), v1 = load_block8(base, c_vl, b0 + 1, blocks);
+  const __m256 v2 = load_block8(base, c_vl, b0 + 2, blocks);
+  const __m256i shifted = _mm256_add_epi32(lane, _mm256_set1_epi32((int)s));
+  const __m256i idx = _mm256_and_si256(shifted, _mm256_set1_epi32(7));
+  const __m256 from_next = _mm256_castsi256_ps(_mm256_cmpgt_epi32(shifted, _mm256_set1_epi32(7)));
+  const __m256 a = _mm256_blendv_ps(_mm256_permutevar8x32_ps(v0, idx), _mm256_permutevar8x32_ps(v1, idx), from_next);
+  const __m256 b = _mm256_blendv_ps(_mm256_permutevar8x32_ps(v1, idx), _mm256_permutevar8x32_ps(v2, idx), from_next);
+  const __m256 last = c0 + 16 >= 0 && c0 + 16 < w ? _mm256_permutevar8x32_ps(v2, _mm256_set1_epi32((int)s))
+                                                 : _mm256_set1_ps(-INFINITY);
+  return max3s2_taps_avx2(acc, in_row8(a, c0, w), in_row8(b, c0 + 8, w), last);
+}
+
+__attribute__((target("avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_avx2(const sdnn_window_params* p,
+                                                                           const float* in_item, float* out,
+                                                                           int64_t channel, int64_t oy0, int64_t oy1) {
+  const int64_t w = p->in_w, c_vl = p->channels * 8;
+  const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (p->in_h * rs + 7) / 8;
+  const float* base = in_item + channel * 8;
+  MAXPOOL_S2_LOOP(__m256, 8, _mm256_set1_ps, store8_first,
+                  max3s2_grid8(acc, base, c_vl, blocks, iy * rs + c0, c0, w))
 }

@@ -91,4 +91,8 @@ int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable
 void sdnn_maxpool_blocked_rows_s2_avx512(const sdnn_window_params* p, const float* in_item, float* out,
                                          int64_t channel, int64_t oy0, int64_t oy1);
 
+/* The same with AVX2 on a ChannelBlocked input of VL 8. */
+void sdnn_maxpool_blocked_rows_s2_avx2(const sdnn_window_params* p, const float* in_item, float* out, int64_t channel,
+                                       int64_t oy0, int64_t oy1);
+
 #endif /* SDNN_RUNTIME_DEPTHWISE_SIMD_H */

@@ -229,14 +229,17 @@ static int window_is_valid(const sdnn_plan* plan, const sdnn_step* s) {
         if (s->op == SDNN_STEP_AVGPOOL && p->count_include_pad > 1) return 0;
         if (!checked_mul(batch * c, columns, &dst_floats)) return 0;
         if (p->vl != 0 || p->in_row_stride != 0) {
-          /* MAXPOOL of a ChannelBlocked grid: AVX-512 code, 3 wide, stride 2, dilation 1 */
-          if (s->op != SDNN_STEP_MAXPOOL || p->vl != 16 || !(plan->required_cpu & SDNN_CPU_AVX512F) ||
-              p->kernel_w != 3 || p->stride_w != 2 || p->dilation_w != 1 || !in_limit(p->in_row_stride, 0) ||
+          /* MAXPOOL of a ChannelBlocked grid: AVX-512 (VL 16) or AVX2 (VL 8) code, 3 wide, stride 2,
+           * dilation 1 */
+          if (s->op != SDNN_STEP_MAXPOOL || (p->vl != 16 && p->vl != 8) ||
+              !(plan->required_cpu & (p->vl == 16 ? SDNN_CPU_AVX512F : SDNN_CPU_AVX2)) || p->kernel_w != 3 ||
+              p->stride_w != 2 || p->dilation_w != 1 || !in_limit(p->in_row_stride, 0) ||
               (p->in_row_stride != 0 && p->in_row_stride < p->in_w))
             return 0;
-          const uint64_t rs = (uint64_t)(p->in_row_stride ? p->in_row_stride : p->in_w);
+          const uint64_t rs = (uint64_t)(p->in_row_stride ? p->in_row_stride : p->in_w), vl = (uint64_t)p->vl;
           uint64_t in_n;
-          if (!checked_mul((uint64_t)p->in_h, rs, &in_n) || !checked_mul(batch * c, (in_n / 16 + (in_n % 16 != 0)) * 16, &src_floats))
+          if (!checked_mul((uint64_t)p->in_h, rs, &in_n) ||
+              !checked_mul(batch * c, (in_n / vl + (in_n % vl != 0)) * vl, &src_floats))
             return 0;
         }
         break;

@@ -965,15 +965,19 @@ void sdnn_window_run(const sdnn_step* step, const float* src, float* dst, int64_
     default: {
       const int64_t out_plane = g.oh * g.ow;
       if (step->op == SDNN_STEP_MAXPOOL && p->vl) {
-        /* Of a ChannelBlocked grid (plan_check: AVX-512, 3 wide, stride 2). Units (batch item,
+        /* Of a ChannelBlocked grid (plan_check: AVX-512 or AVX2, 3 wide, stride 2). Units (batch item,
          * output row, channel): consecutive units read adjacent lines of the grid (channel-major
          * units would stride C lines, which no prefetcher follows). */
         const int64_t rs = p->in_row_stride ? p->in_row_stride : g.w;
         const int64_t in_item = (g.h * rs + p->vl - 1) / p->vl * g.c * p->vl, per_item = g.oh * g.c;
         for (; u < unit_end; ++u) {
           const int64_t item = u / per_item, oy = (u - item * per_item) / g.c, ch = u - item * per_item - oy * g.c;
-          sdnn_maxpool_blocked_rows_s2_avx512(p, src + item * in_item, dst + (item * g.c + ch) * out_plane, ch, oy,
+          if (p->vl == 8)
+            sdnn_maxpool_blocked_rows_s2_avx2(p, src + item * in_item, dst + (item * g.c + ch) * out_plane, ch, oy,
                                               oy + 1);
+          else
+            sdnn_maxpool_blocked_rows_s2_avx512(p, src + item * in_item, dst + (item * g.c + ch) * out_plane, ch, oy,
+                                                oy + 1);
         }
         break;
       }

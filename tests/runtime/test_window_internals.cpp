@@ -781,57 +781,60 @@ TEST_CASE("maxpool 3 wide stride 2 on NCHW planes matches the generic path", "[w
   }
 }
 
-// MAXPOOL of a ChannelBlocked grid (AVX-512, 3 wide, stride 2: a ResNet stem's pool reading the
-// stem conv's output grid without a crop): bitwise what the portable NCHW pool gives on the
-// cropped image — the grid's extra columns and the last block's tail 1e30 so a read of one wins,
-// NaNs and -inf in the data (never win), rows narrower than a vector, row strides 0 and wider,
-// pads 0 and 1, 2 and 3 kernel rows, two batch items, units split like threads.
+// MAXPOOL of a ChannelBlocked grid (AVX-512 with VL 16, AVX2 with VL 8; 3 wide, stride 2: a ResNet
+// stem's pool reading the stem conv's output grid without a crop): bitwise what the portable NCHW
+// pool gives on the cropped image — the grid's extra columns and the last block's tail 1e30 so a
+// read of one wins, NaNs and -inf in the data (never win), rows narrower than a vector, row
+// strides 0 and wider, pads 0 and 1, 2 and 3 kernel rows, two batch items, units split like
+// threads.
 TEST_CASE("maxpool of a blocked grid matches the NCHW pool", "[window][maxpool]") {
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2"))) {
-    WARN("no AVX-512F on this CPU: the blocked max pool is not tested");
-    return;
-  }
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx512) WARN("no AVX-512F on this CPU: the AVX-512 blocked max pool is not tested");
   struct Geometry {
     int64_t batch, c, h, w, row_stride, kh, sh, pad;
   };
   for (const Geometry& g : {Geometry{1, 3, 112, 112, 115, 3, 2, 1}, Geometry{2, 5, 9, 13, 13, 3, 2, 1},
                             Geometry{1, 2, 7, 5, 8, 3, 2, 0}, Geometry{1, 4, 20, 40, 41, 2, 1, 1},
-                            Geometry{1, 17, 3, 3, 4, 3, 2, 1}}) {
-    INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride << " kh "
-                  << g.kh << " sh " << g.sh << " pad " << g.pad);
-    const int64_t vl = 16, rs = g.row_stride, in_blocks = (g.h * rs + vl - 1) / vl, in_item = in_blocks * g.c * vl;
-    std::vector<float> nchw(static_cast<size_t>(g.batch * g.c * g.h * g.w)), grid(static_cast<size_t>(g.batch * in_item), 1e30f);
-    for (size_t i = 0; i < nchw.size(); ++i)
-      nchw[i] = i % 37 == 5 ? kNaN : i % 41 == 7 ? -INFINITY : static_cast<float>((i * 7919) % 61) - 30.0f;
-    for (int64_t b = 0; b < g.batch; ++b)
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t y = 0; y < g.h; ++y)
-          for (int64_t x = 0; x < g.w; ++x) {
-            const int64_t q = y * rs + x;
-            grid[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)] =
-                nchw[static_cast<size_t>(((b * g.c + ch) * g.h + y) * g.w + x)];
-          }
-    sdnn_window_params p = maxpool_s2_params(g.batch, g.c, g.h, g.w, g.kh, g.sh, g.pad, 1);
-    sdnn_step step{};
-    step.op = SDNN_STEP_MAXPOOL;
-    step.conv = &p;
-    const int64_t units = sdnn_window_units(&step);
-    std::vector<float> want(static_cast<size_t>(g.batch * g.c * p.out_h * p.out_w), -777.0f);
-    sdnn_window_run(&step, nchw.data(), want.data(), 0, units, 0);  // the portable NCHW pool
-    p.vl = vl;
-    p.in_row_stride = rs == g.w ? 0 : rs;
-    for (int parts : {1, 3}) {
-      std::vector<float> got(want.size(), -777.0f);
-      for (int t = parts - 1; t >= 0; --t)
-        sdnn_window_run(&step, grid.data(), got.data(), units * t / parts, units * (t + 1) / parts,
-                        SDNN_CPU_AVX2 | SDNN_CPU_AVX512F);
-      INFO(parts << " parts");
-      for (size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i);
-        REQUIRE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0);
+                            Geometry{1, 17, 3, 3, 4, 3, 2, 1}})
+    for (int64_t vl : {16, 8}) {
+      if (vl == 16 ? !avx512 : !avx2) continue;
+      INFO("batch " << g.batch << " c " << g.c << " " << g.h << "x" << g.w << " row stride " << g.row_stride << " kh "
+                    << g.kh << " sh " << g.sh << " pad " << g.pad << " vl " << vl);
+      const int64_t rs = g.row_stride, in_blocks = (g.h * rs + vl - 1) / vl, in_item = in_blocks * g.c * vl;
+      std::vector<float> nchw(static_cast<size_t>(g.batch * g.c * g.h * g.w));
+      std::vector<float> grid(static_cast<size_t>(g.batch * in_item), 1e30f);
+      for (size_t i = 0; i < nchw.size(); ++i)
+        nchw[i] = i % 37 == 5 ? kNaN : i % 41 == 7 ? -INFINITY : static_cast<float>((i * 7919) % 61) - 30.0f;
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t y = 0; y < g.h; ++y)
+            for (int64_t x = 0; x < g.w; ++x) {
+              const int64_t q = y * rs + x;
+              grid[static_cast<size_t>(b * in_item + (q / vl) * g.c * vl + ch * vl + q % vl)] =
+                  nchw[static_cast<size_t>(((b * g.c + ch) * g.h + y) * g.w + x)];
+            }
+      sdnn_window_params p = maxpool_s2_params(g.batch, g.c, g.h, g.w, g.kh, g.sh, g.pad, 1);
+      sdnn_step step{};
+      step.op = SDNN_STEP_MAXPOOL;
+      step.conv = &p;
+      const int64_t units = sdnn_window_units(&step);
+      std::vector<float> want(static_cast<size_t>(g.batch * g.c * p.out_h * p.out_w), -777.0f);
+      sdnn_window_run(&step, nchw.data(), want.data(), 0, units, 0);  // the portable NCHW pool
+      p.vl = vl;
+      p.in_row_stride = rs == g.w ? 0 : rs;
+      const uint32_t cpu = vl == 16 ? SDNN_CPU_AVX2 | SDNN_CPU_AVX512F : SDNN_CPU_AVX2;
+      for (int parts : {1, 3}) {
+        std::vector<float> got(want.size(), -777.0f);
+        for (int t = parts - 1; t >= 0; --t)
+          sdnn_window_run(&step, grid.data(), got.data(), units * t / parts, units * (t + 1) / parts, cpu);
+        INFO(parts << " parts");
+        for (size_t i = 0; i < got.size(); ++i) {
+          INFO("element " << i);
+          REQUIRE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0);
+        }
       }
     }
-  }
 }
 
 // ZERO_BORDERS after a kernel that wrote the next conv's planes: every float outside the image
