@@ -1159,18 +1159,22 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m512 max3s2(__m512 a
  * kernel's rows iy inside the image of ROW (an expression of acc, iy and the row's first column c0),
  * stored by STORE(o + ox, acc, outputs left). */
 #define MAXPOOL_S2_LOOP(VEC, W, SET1, STORE, ROW)                                     \
-  for (int64_t oy = oy0; oy < oy1; ++oy) {                                            \
-    float* o = out + oy * p->out_w;                                                   \
-    for (int64_t ox = 0; ox < p->out_w; ox += (W)) {                                  \
-      const int64_t c0 = 2 * ox - p->pad_left;                                        \
-      VEC acc = SET1(-INFINITY);                                                      \
-      for (int64_t ky = 0; ky < p->kernel_h; ++ky) {                                  \
-        const int64_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;        \
-        if (iy >= 0 && iy < p->in_h) acc = (ROW);                                     \
+  do {                                                                                \
+    const int64_t ow_ = p->out_w, h_ = p->in_h, kh_ = p->kernel_h, sh_ = p->stride_h;  \
+    const int64_t pt_ = p->pad_top, pl_ = p->pad_left, dh_ = p->dilation_h;           \
+    for (int64_t oy = oy0; oy < oy1; ++oy) {                                          \
+      float* o = out + oy * ow_;                                                      \
+      for (int64_t ox = 0; ox < ow_; ox += (W)) {                                     \
+        const int64_t c0 = 2 * ox - pl_;                                              \
+        VEC acc = SET1(-INFINITY);                                                    \
+        for (int64_t ky = 0; ky < kh_; ++ky) {                                        \
+          const int64_t iy = oy * sh_ - pt_ + ky * dh_;                               \
+          if (iy >= 0 && iy < h_) acc = (ROW);                                        \
+        }                                                                             \
+        STORE(o + ox, acc, ow_ - ox);                                                 \
       }                                                                               \
-      STORE(o + ox, acc, p->out_w - ox);                                              \
     }                                                                                 \
-  }
+  } while (0)
 
 __attribute__((target("avx512f,avx2,fma"))) static inline void store16_first(float* d, __m512 v, int64_t n) {
   _mm512_mask_storeu_ps(d, (__mmask16)lane_mask(0, n), v);
@@ -1178,7 +1182,8 @@ __attribute__((target("avx512f,avx2,fma"))) static inline void store16_first(flo
 __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_rows_s2_avx512(const sdnn_window_params* p,
                                                                               const float* in, float* out,
                                                                               int64_t oy0, int64_t oy1) {
-  MAXPOOL_S2_LOOP(__m512, 16, _mm512_set1_ps, store16_first, max3s2(acc, in + iy * p->in_w, c0, p->in_w))
+  const int64_t w = p->in_w;
+  MAXPOOL_S2_LOOP(__m512, 16, _mm512_set1_ps, store16_first, max3s2(acc, in + iy * w, c0, w));
 }
 
 /* The same with AVX2, 8 outputs a vector: columns c0 .. c0 + 15 in two vectors, their even and
@@ -1228,7 +1233,8 @@ __attribute__((target("avx2,fma"))) static inline void store8_first(float* d, __
 }
 __attribute__((target("avx2,fma"))) void sdnn_maxpool_rows_s2_avx2(const sdnn_window_params* p, const float* in,
                                                                    float* out, int64_t oy0, int64_t oy1) {
-  MAXPOOL_S2_LOOP(__m256, 8, _mm256_set1_ps, store8_first, max3s2_avx2(acc, in + iy * p->in_w, c0, p->in_w))
+  const int64_t w = p->in_w;
+  MAXPOOL_S2_LOOP(__m256, 8, _mm256_set1_ps, store8_first, max3s2_avx2(acc, in + iy * w, c0, w));
 }
 
 int64_t sdnn_even_floats(float* d, const float* row, int64_t n, int64_t readable, uint32_t cpu) {
@@ -1275,7 +1281,7 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_av
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (p->in_h * rs + 15) / 16;
   const float* base = in_item + channel * 16;
   MAXPOOL_S2_LOOP(__m512, 16, _mm512_set1_ps, store16_first,
-                  max3s2_grid16(acc, base, c_vl, blocks, iy * rs + c0, c0, w))
+                  max3s2_grid16(acc, base, c_vl, blocks, iy * rs + c0, c0, w));
 }
 
 /* The same with AVX2 (VL 8): the 17 positions q0 .. q0 + 16 lie in blocks q0 / 8 .. q0 / 8 + 2; each
@@ -1315,5 +1321,5 @@ __attribute__((target("avx2,fma"))) void sdnn_maxpool_blocked_rows_s2_avx2(const
   const int64_t rs = p->in_row_stride ? p->in_row_stride : w, blocks = (p->in_h * rs + 7) / 8;
   const float* base = in_item + channel * 8;
   MAXPOOL_S2_LOOP(__m256, 8, _mm256_set1_ps, store8_first,
-                  max3s2_grid8(acc, base, c_vl, blocks, iy * rs + c0, c0, w))
+                  max3s2_grid8(acc, base, c_vl, blocks, iy * rs + c0, c0, w));
 }
