@@ -334,14 +334,14 @@ static inline int64_t sdnn_depthwise_blocked_scratch_floats(const sdnn_window_pa
    * path's ring of kernel_h padded rows in stride_w column phases (each phase round_up(out_w, 16)
    * + kernel_w + 16 columns wide), one output row of that width, one input row; with VL 8 the
    * by_blocks 3 tile of (tile rows - 1) * stride_h + (kernel_h - 1) * dilation_h + 1 input rows of
-   * tile columns x 8 channels, its taps x 8 weights and 8 x 8 floats of output */
+   * tile columns x 8 channels (the 64 floats added cover its 32-byte alignment) */
   const int64_t phase_cols = sdnn_round_up(p->out_w, 16) + p->kernel_w + 16;
   const int64_t planes = sdnn_round_up(p->in_h * p->in_w, p->vl) + sdnn_round_up(p->out_h * p->out_w, p->vl);
   const int64_t rows = p->kernel_h * phase_cols * p->stride_w + phase_cols + p->in_w;
   int64_t need = planes > rows ? planes : rows;
   if (sdnn_dw_tiles_fit(p)) {
     const int64_t tile_in_rows = (sdnn_dw_tile_rows(p) - 1) * p->stride_h + (p->kernel_h - 1) * p->dilation_h + 1;
-    const int64_t tile = tile_in_rows * sdnn_dw_tile_cols(p) * 8 + p->kernel_h * p->kernel_w * 8 + 64;
+    const int64_t tile = tile_in_rows * sdnn_dw_tile_cols(p) * 8;
     need = need > tile ? need : tile;
   }
   return need + 64;
