@@ -4,6 +4,7 @@
 //   <tmp>/weights.bin  values streams and biases, each 64-byte aligned
 //   <tmp>/model.S      one .incbin "file", offset, length per symbol (hidden globals)
 //   <tmp>/plan.c       sdnn_plan_data: steps, kernel descriptors, tensor infos
+//   <tmp>/libsdnn_runtime.a, sdnn.h, sdnn_plan.h   the runtime sdnnc carries (embedded_runtime.S.in)
 //   cc -shared -fPIC model.S plan.c libsdnn_runtime.a -lm -lpthread -> <out>.tmp -> rename
 // Nothing absolute lives in the code; the plan's pointers are ordinary data relocations.
 #include "sdnn/backend/aot_writer.h"
@@ -30,6 +31,12 @@
 #include "sdnn_plan.h"
 
 extern char** environ;
+
+// The runtime that model.so links, carried inside sdnnc (embedded_runtime.S.in).
+extern "C" {
+extern const unsigned char sdnn_embedded_runtime_archive[], sdnn_embedded_sdnn_h[], sdnn_embedded_sdnn_plan_h[];
+extern const uint64_t sdnn_embedded_runtime_archive_size, sdnn_embedded_sdnn_h_size, sdnn_embedded_sdnn_plan_h_size;
+}
 
 namespace sdnn::backend {
 namespace {
@@ -365,13 +372,30 @@ std::string read_text(const std::string& path, size_t limit) {
   return s;
 }
 
-std::string runtime_archive() {
-  const char* env = std::getenv("SDNN_RUNTIME_ARCHIVE");
-  return env && *env ? env : SDNN_RUNTIME_ARCHIVE;
-}
-std::string runtime_include() {
-  const char* env = std::getenv("SDNN_RUNTIME_INCLUDE");
-  return env && *env ? env : SDNN_RUNTIME_INCLUDE;
+// The runtime archive and the directory of its headers for linking a model.so: those sdnnc
+// carries, written into `dir`; SDNN_RUNTIME_ARCHIVE / SDNN_RUNTIME_INCLUDE in the environment name
+// others (for trying a changed runtime without rebuilding sdnnc).
+struct RuntimeFiles {
+  std::string archive, include;
+};
+RuntimeFiles runtime_files(const std::string& dir) {
+  RuntimeFiles r;
+  const char* archive = std::getenv("SDNN_RUNTIME_ARCHIVE");
+  const char* include = std::getenv("SDNN_RUNTIME_INCLUDE");
+  if (archive && *archive) {
+    r.archive = archive;
+  } else {
+    r.archive = dir + "/libsdnn_runtime.a";
+    write_file(r.archive, sdnn_embedded_runtime_archive, sdnn_embedded_runtime_archive_size);
+  }
+  if (include && *include) {
+    r.include = include;
+  } else {
+    r.include = dir;
+    write_file(dir + "/sdnn.h", sdnn_embedded_sdnn_h, sdnn_embedded_sdnn_h_size);
+    write_file(dir + "/sdnn_plan.h", sdnn_embedded_sdnn_plan_h, sdnn_embedded_sdnn_plan_h_size);
+  }
+  return r;
 }
 
 // Renames `from` over `to`, or removes `from` and fails.
@@ -433,7 +457,9 @@ void write_shared_object(const LoweredModel& m, const std::string& path) {
   TempDir tmp;
   const std::string code_file = tmp.path() + "/code.bin", weights_file = tmp.path() + "/weights.bin";
   const TempPath g1(code_file), g2(weights_file), g3(tmp.path() + "/model.S"), g4(tmp.path() + "/plan.c"),
-      g5(tmp.path() + "/cc.log");
+      g5(tmp.path() + "/cc.log"), g6(tmp.path() + "/libsdnn_runtime.a"), g7(tmp.path() + "/sdnn.h"),
+      g8(tmp.path() + "/sdnn_plan.h");
+  const RuntimeFiles runtime = runtime_files(tmp.path());
   Sources src = make_sources(m, code_file, weights_file);
   write_file(code_file, src.code.data(), src.code.size());
   write_file(weights_file, src.weights.data(), src.weights.size());
@@ -444,10 +470,10 @@ void write_shared_object(const LoweredModel& m, const std::string& path) {
   const std::string out_tmp = str_cat(path, ".tmp.", getpid());
   const TempPath out_guard(out_tmp);
   const std::string log = tmp.path() + "/cc.log";
-  int rc = run_command({cc, "-shared", "-fPIC", "-O2", "-o", out_tmp, "-I", runtime_include(), tmp.path() + "/model.S",
+  int rc = run_command({cc, "-shared", "-fPIC", "-O2", "-o", out_tmp, "-I", runtime.include, tmp.path() + "/model.S",
                         tmp.path() + "/plan.c",
                         // Nothing in the plan references the ABI entry points: take the whole runtime.
-                        "-Wl,--whole-archive", runtime_archive(), "-Wl,--no-whole-archive", "-lm", "-lpthread", "-Wl,--fatal-warnings",
+                        "-Wl,--whole-archive", runtime.archive, "-Wl,--no-whole-archive", "-lm", "-lpthread", "-Wl,--fatal-warnings",
                         "-Wl,-z,noexecstack", "-Wl,--no-undefined"},
                        log);
   if (rc != 0) {

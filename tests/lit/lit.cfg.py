@@ -1,7 +1,7 @@
 # lit configuration for sdnnc: *.test files under frontend/, passes/, backend/.
 # Substitutions: %sdnnc, %sdnn-run, %python, %gen (writes a named test model: %gen NAME OUT),
 # %make-model (models/make_model.py NAME OUT [--key value ...]),
-# %objdump; FileCheck and not come from LLVM 14's bin directory on PATH.
+# %objdump, %cmake, %builddir (the build tree), %inputs (tests/lit/Inputs); FileCheck and not come from LLVM 14's bin directory on PATH.
 import os
 
 import lit.formats
@@ -20,6 +20,9 @@ config.substitutions.append(("%make-model", "%s %s" % (config.python, os.path.jo
     os.path.dirname(os.path.dirname(config.test_source_root)), "models", "make_model.py"))))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%objdump", config.objdump))
+config.substitutions.append(("%cmake", config.cmake))
+config.substitutions.append(("%builddir", config.sdnn_build_root))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.environment["PATH"] = os.pathsep.join([config.llvm_bin, os.environ.get("PATH", "")])
 # Reproducible plans (the tuner's choice depends on timings); tests that tune say so.
 config.environment["SDNN_TUNE"] = "none"
