@@ -684,7 +684,8 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Runs a model.so compiled by sdnnc on .npy inputs through its C ABI."};
+  CLI::App app{"Runs a model.so compiled by sdnnc on .npy inputs through its C ABI.", "sdnn-run"};
+  app.set_version_flag("--version", "sdnn-run " SDNN_VERSION);
   Options options;
   app.add_option("model", options.model_path, "model .so produced by sdnnc")->required();
   app.add_option("--input,-i", options.inputs,
@@ -702,6 +703,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "sdnn-run: error: " << e.what() << " (see --help)\n";

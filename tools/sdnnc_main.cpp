@@ -338,7 +338,9 @@ int main(int argc, char** argv) {
   sdnn::backend::install_interrupt_cleanup();
   Options o;
   CLI::App app{"sdnnc: ahead-of-time compiler for pruned (sparse) neural networks on x86.\n"
-               "Compiles an ONNX model into a self-contained shared object (C ABI: sdnn.h)."};
+               "Compiles an ONNX model into a self-contained shared object (C ABI: sdnn.h).",
+               "sdnnc"};
+  app.set_version_flag("--version", "sdnnc " SDNN_VERSION);
   app.add_option("model", o.model, "ONNX model file")->required();
   app.add_option("-o,--output", o.output, "output file (model.so; for --emit=ir '-' means stdout)")->required();
   app.add_option("--target", o.target, "instruction set: native (this CPU), avx512 or avx2")
@@ -392,6 +394,8 @@ int main(int argc, char** argv) {
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
     app.parse(std::move(args));
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "sdnnc: error: %s (see --help)\n", e.what());
