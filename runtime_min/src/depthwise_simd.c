@@ -447,13 +447,16 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_avx512(
 
 /* ---- AVX-512 3x3, pads 1, stride 2: row segments instead of gathers -------------------------
  * Output block b's lanes that lie in one output row oy (a segment; a block has one or two when
- * out_w >= 15) read, for tap (ky, kx), the input positions q = iy * W + 2 ox - 1 + kx with
+ * out_w >= 15, up to four when out_w >= 5) read, for tap (ky, kx), the input positions q = iy * W + 2 ox - 1 + kx with
  * iy = 2 oy + ky - 1: every other position of a run of 33. Loaded as three consecutive blocks
  * F .. F + 2 (F = the block of the segment's first position, clamped at 0; lanes of the run that
  * fall outside the image are masked), lane i's window value is at r = q - 16 F in [0, 47]: one
  * two-source permute of blocks F, F + 1 for r < 32 and, for lanes with r >= 32, a merge permute
  * of block F + 2. So a segment row costs three loads and three to six permutes per channel instead
- * of three 16-lane gathers. Blocks with three or more segments (out_w < 15) keep the gathers. */
+ * of three 16-lane gathers, each segment under its lanes' masks. Up to DW3S2_SEGMENTS segments
+ * (9 taps x 4 segments of permutes and FMAs still beat 9 gathers: MobileNet's 14 x 14 -> 7 x 7
+ * step 1.3x); blocks of more segments (out_w < 5) keep the gathers. */
+enum { DW3S2_SEGMENTS = 4 };
 typedef struct {
   __m512i lo[3], hi[3];     /* per kx: lane indices into (F, F + 1), and r - 32 into F + 2 */
   int64_t off[3];           /* blocks F .. F + 2 (clamped), floats from the channel's base */
@@ -490,15 +493,15 @@ __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline void dw
     _mm512_storeu_ps(out + j * 16, _mm512_maskz_mov_ps(real, _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[j]))));
 }
 
-/* Builds block b's row records; returns how many, or -1 when the block has more than two
- * segments (the caller gathers). */
+/* Builds block b's row records; returns how many, or -1 when the block has more than
+ * DW3S2_SEGMENTS segments (the caller gathers). */
 __attribute__((target("avx512f,avx2,fma"))) static int dw3s2_rows(const sdnn_window_params* p, int64_t p0,
                                                                   dw3s2_row* rows) {
   const int64_t h = p->in_h, w = p->in_w, c_vl = p->channels * 16, ow = p->out_w;
   const int64_t n_out = p->out_h * ow, last_block = (h * w + 15) / 16 - 1;
   const int64_t last = (p0 + 16 <= n_out ? p0 + 15 : n_out - 1);
   const int64_t oy_first = p0 / ow, oy_last = last / ow;
-  if (oy_last - oy_first > 1) return -1;
+  if (oy_last - oy_first >= DW3S2_SEGMENTS) return -1;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   int n = 0;
   for (int64_t oy = oy_first; oy <= oy_last; ++oy) {
@@ -552,7 +555,7 @@ __attribute__((target("avx512f,avx2,fma"))) void sdnn_depthwise_blocks_gather_av
   __m512i off[MAX_TAPS];
   const int s2 = kh == 3 && kw == 3 && p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 1 &&
                  p->pad_left == 1 && p->dilation_h == 1 && p->dilation_w == 1;
-  dw3s2_row rows[6];
+  dw3s2_row rows[3 * DW3S2_SEGMENTS];
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int64_t p0 = b * 16;
     const int nrows = s2 ? dw3s2_rows(p, p0, rows) : -1;

@@ -915,7 +915,7 @@ static sdnn_window_params dw_params(int64_t batch, int64_t c, int64_t h, int64_t
 // DEPTHWISE_BLOCKED on the ChannelBlocked layout against a double-precision depthwise on NCHW:
 // the row path (units are channels; VL 8 and 16), the AVX-512 block paths — shifted windows
 // (stride 1, same size; 3x3 pads 1 has its own code, other kernels the generic one) and gathered
-// windows (any geometry; 3x3 stride 2 pads 1 from row segments when a block spans at most two
+// windows (any geometry; 3x3 stride 2 pads 1 from row segments when a block spans at most four
 // output rows) — and the AVX2 tiles (VL 8, any geometry: several tiles down tall images, blocks
 // spanning many rows of a narrow one, dilation, channel groups of 8 cut short) with channel counts
 // around the 4- and 8-channel groups, images narrower and wider than a block, odd sizes, units
@@ -935,6 +935,7 @@ TEST_CASE("blocked depthwise matches a reference on every path", "[window][depth
                             Geometry{1, 5, 33, 31, 3, 2, 1}, Geometry{2, 6, 40, 37, 3, 2, 1}, Geometry{1, 3, 32, 32, 3, 2, 1},
                             Geometry{1, 16, 70, 30, 3, 1, 1}, Geometry{1, 8, 61, 40, 3, 2, 1}, Geometry{2, 9, 20, 1, 3, 1, 1},
                             Geometry{1, 12, 3, 200, 3, 1, 1}, Geometry{1, 10, 11, 12, 3, 1, 2, 2}, Geometry{1, 4, 13, 9, 3, 2, 0},
+                            Geometry{1, 5, 10, 10, 3, 2, 1}, Geometry{1, 6, 11, 9, 3, 2, 1}, Geometry{1, 4, 7, 7, 3, 2, 1},
                             Geometry{1, 3, 6, 5, 3, 1, 3}})
     for (int64_t vl : {8, 16})
       for (uint32_t by_blocks : {0u, 1u, 2u, 3u})
