@@ -15,7 +15,9 @@
 //     are not emitted).
 // B and C are blocked (kernel_plan.h): vector j of a chunk is its own [K][VL] / [M][VL] block,
 // so B[k, vector j] is at j*K*VL + k*VL floats from the chunk's start and every access of a
-// chunk falls in one contiguous strip; N is padded to VL, so nothing is masked.
+// chunk falls in one contiguous strip; N is padded to VL, so nothing is masked. An AVX2 plan the
+// tuner tries inside an AVX-512 model (plan.layout_vl = 16) keeps that model's 16-float blocks:
+// ymm vector j of a chunk is half j % 2 of block j / 2, so chunks are whole blocks (nb even).
 //
 // SpMM body, pattern baked in: for each column k the tile uses (ascending), load B[k, chunk]
 // once (its offset is an immediate displacement), then for every tile row with
@@ -254,7 +256,7 @@ class BlockedKernelEmitter : public Emitter {
     };
     if (p_.n_group > 1) want(p_.n_group, p_.nb);
     want(1, p_.nb);
-    if (p_.nb > 1) want(1, 1);
+    if (p_.nb > vper()) want(1, vper());  // one layout block
     SDNN_CHECK(left == 0);
     return phases;
   }
@@ -290,8 +292,8 @@ class BlockedKernelEmitter : public Emitter {
       }
       emit_chunk(b, ph.nbv, prefetches(b, ph));
       if (ph.group > 1) {
-        add(reg_bin, ph.nbv * b_block_bytes());
-        add(reg_cin, ph.nbv * c_block_bytes());
+        add(reg_bin, ph.nbv / vper() * b_block_bytes());
+        add(reg_cin, ph.nbv / vper() * c_block_bytes());
         dec(reg_group);
         jnz(chunk_loop, T_NEAR);
       }
@@ -299,8 +301,8 @@ class BlockedKernelEmitter : public Emitter {
     }
     code_pf_label_ = nullptr;
     L(next);
-    add(reg_bcur, ph.group * ph.nbv * b_block_bytes());
-    add(reg_ccur, ph.group * ph.nbv * c_block_bytes());
+    add(reg_bcur, ph.group * (ph.nbv / vper()) * b_block_bytes());
+    add(reg_ccur, ph.group * (ph.nbv / vper()) * c_block_bytes());
     sub(reg_n, cols);
     jmp(start, T_NEAR);
     L(after);
@@ -318,18 +320,19 @@ class BlockedKernelEmitter : public Emitter {
     std::vector<Prefetch> out;
     if (!p_.prefetch || p_.family != Family::Spmm || p_.direct()) return out;
     const int64_t tiles = p_.num_tiles(), span = b.k1 - b.k0;
-    const int64_t rows_per_line = std::max<int64_t>(1, 64 / vbytes());
-    const int64_t bdist = int64_t{ph.group} * ph.nbv * b_block_bytes();
+    const int64_t rows_per_line = std::max<int64_t>(1, 64 / lbytes());
+    const int blocks = ph.nbv / vper();  // layout blocks of a chunk
+    const int64_t bdist = int64_t{ph.group} * blocks * b_block_bytes();
     int64_t lo = b.k0 + span * b.tile / tiles, hi = b.k0 + span * (b.tile + 1) / tiles;
     lo -= (lo - b.k0) % rows_per_line;
-    for (int j = 0; j < ph.nbv && (p_.prefetch & kPrefetchB); ++j)
+    for (int j = 0; j < blocks && (p_.prefetch & kPrefetchB); ++j)
       for (int64_t k = lo; k < hi; k += rows_per_line)
-        out.push_back({bdist + j * b_block_bytes() + k * vbytes(), false});
+        out.push_back({bdist + j * b_block_bytes() + k * lbytes(), false});
     if ((p_.prefetch & kPrefetchC) && b.first && p_.c_plane == 0) {
-      const int64_t cdist = int64_t{ph.group} * ph.nbv * c_block_bytes();
-      for (int j = 0; j < ph.nbv; ++j)
+      const int64_t cdist = int64_t{ph.group} * blocks * c_block_bytes();
+      for (int j = 0; j < blocks; ++j)
         for (int r = 0; r < b.rows; ++r)
-          out.push_back({cdist + j * c_block_bytes() + b.row[r] * vbytes(), true});
+          out.push_back({cdist + j * c_block_bytes() + b.row[r] * lbytes(), true});
     }
     return out;
   }
@@ -410,8 +413,13 @@ class BlockedKernelEmitter : public Emitter {
         seen[r] = true;
       }
     }
-    if (p_.n % vector_floats(p_.isa) != 0)
-      fail("kernel plan ", p_.str(), ": N = ", p_.n, " is not padded to the vector width");
+    if (p_.layout_vl != 0 &&
+        (p_.isa != Isa::Avx2 || p_.layout_vl != 16 || p_.family != Family::Spmm || p_.direct() || p_.c_plane != 0 ||
+         p_.nb % 2 != 0))
+      fail("kernel plan ", p_.str(), ": a ", p_.layout_vl, "-float layout under ", to_string(p_.isa),
+           " vectors needs AVX2, a 16-float layout, the sparse family on blocked B and C and an even nb");
+    if (p_.n % p_.layout_floats() != 0)
+      fail("kernel plan ", p_.str(), ": N = ", p_.n, " is not padded to the layout's vector width");
     int regs = p_.mb * p_.nb + reserved_vector_registers();
     if (regs > vector_registers(p_.isa))
       fail("kernel plan ", p_.str(), ": needs ", regs, " vector registers, ", to_string(p_.isa), " has ",
@@ -446,7 +454,7 @@ class BlockedKernelEmitter : public Emitter {
       fail("kernel plan ", p_.str(), ": the next column group is beyond the 2 GiB displacement range");
     if (p_.nb * b_block_bytes() >= limit || p_.nb * c_block_bytes() >= limit)
       fail("kernel plan ", p_.str(), ": a column chunk of B or C exceeds the 2 GiB displacement range");
-    if ((p_.k + 128) * vbytes() >= limit)  // the B register's rebase (b_addr) moves by up to that
+    if ((p_.k + 128) * lbytes() >= limit)  // the B register's rebase (b_addr) moves by up to that
       fail("kernel plan ", p_.str(), ": K = ", p_.k, " rows of B exceed the 2 GiB displacement range");
   }
   bool evex() const { return p_.isa == Isa::Avx512; }
@@ -471,10 +479,17 @@ class BlockedKernelEmitter : public Emitter {
 
   // ---- memory operands ------------------------------------------------------------------------
   int64_t vbytes() const { return vector_floats(p_.isa) * 4; }
+  // The blocked layout's VL in bytes, and register vectors per layout block (2 for ymm kernels
+  // on an AVX-512 model's layout, plan.layout_vl; else 1).
+  int64_t lbytes() const { return p_.layout_floats() * 4; }
+  int vper() const { return static_cast<int>(p_.layout_floats() / vector_floats(p_.isa)); }
   // One [K][VL] block of B; a direct convolution's planes advance one vector per vector.
-  int64_t b_block_bytes() const { return p_.direct() ? vbytes() : p_.k * vbytes(); }
+  int64_t b_block_bytes() const { return p_.direct() ? vbytes() : p_.k * lbytes(); }
   // One [M][VL] block of C; planes advance one vector per vector.
-  int64_t c_block_bytes() const { return p_.c_plane > 0 ? vbytes() : p_.m * vbytes(); }
+  int64_t c_block_bytes() const { return p_.c_plane > 0 ? vbytes() : p_.m * lbytes(); }
+  // Register vector j of a chunk: layout block j / vper(), part j % vper() of its VL.
+  int64_t vec_part(int j) const { return (j % vper()) * vbytes(); }
+  int64_t vec_block(int j) const { return j / vper(); }
   // B[k, vector j] of the chunk. With EVEX, reg_bin points bbase_ rows past the chunk's start and
   // moves (in the emitted code) when row k would leave the disp8 * 64 range: to k + 127, so the
   // next 255 rows of this ascending walk fit. Direct convolutions address shifted windows,
@@ -483,19 +498,19 @@ class BlockedKernelEmitter : public Emitter {
     if (p_.direct()) return ptr[reg_bin + j * vbytes() + p_.b_offsets[k] * 4];
     if (evex() && j == 0 && (k - bbase_ < -128 || k - bbase_ >= 128)) {
       const int64_t base = k + 127;
-      add(reg_bin, static_cast<int32_t>((base - bbase_) * vbytes()));
+      add(reg_bin, static_cast<int32_t>((base - bbase_) * lbytes()));
       bbase_ = base;
     }
-    return ptr[reg_bin + j * b_block_bytes() + (k - bbase_) * vbytes()];
+    return ptr[reg_bin + vec_block(j) * b_block_bytes() + (k - bbase_) * lbytes() + vec_part(j)];
   }
   Xbyak::Address c_addr(int64_t row, int j) {
     if (p_.c_plane > 0) return ptr[reg_cin + j * vbytes() + row * p_.c_plane * 4];
-    return ptr[reg_cin + j * c_block_bytes() + row * vbytes()];
+    return ptr[reg_cin + vec_block(j) * c_block_bytes() + row * lbytes() + vec_part(j)];
   }
   // The residual's element at c_addr(row, j).
   Xbyak::Address c_addr_res(int64_t row, int j) {
     if (p_.c_plane > 0) return ptr[reg_cin + reg_res + j * vbytes() + row * p_.c_plane * 4];
-    return ptr[reg_cin + reg_res + j * c_block_bytes() + row * vbytes()];
+    return ptr[reg_cin + reg_res + vec_block(j) * c_block_bytes() + row * lbytes() + vec_part(j)];
   }
 
   // Values operand for element `idx` of the block, rebasing reg_vals so the displacement stays
@@ -515,7 +530,7 @@ class BlockedKernelEmitter : public Emitter {
     vbase_ = 0;
   }
   void restore_b() {
-    if (bbase_ != 0) sub(reg_bin, static_cast<int32_t>(bbase_ * vbytes()));
+    if (bbase_ != 0) sub(reg_bin, static_cast<int32_t>(bbase_ * lbytes()));
     bbase_ = 0;
   }
 
@@ -593,7 +608,7 @@ class BlockedKernelEmitter : public Emitter {
     auto issue_until = [&](size_t n) {
       for (; issued < std::min(n, pf.size()); ++issued) {
         if (pf[issued].write) prefetchw(ptr[reg_cin + pf[issued].disp]);
-        else prefetcht1(ptr[reg_bin + (pf[issued].disp - bbase_ * vbytes())]);
+        else prefetcht1(ptr[reg_bin + (pf[issued].disp - bbase_ * lbytes())]);
       }
     };
     size_t code_issued = 0;

@@ -21,7 +21,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 15;  // bump when candidates or timing change meaning (15: direct convs' code prefetch and groups)
+constexpr int kTunerVersion = 16;  // bump when candidates or timing change meaning (16: AVX2 candidates in AVX-512 models)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -39,17 +39,25 @@ int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order
   return total;
 }
 
-// Estimated loads per column chunk of VL columns (the kernels are load-bound).
+// Estimated loads per column chunk of VL columns (the kernels are load-bound), VL the layout's:
+// a ymm kernel on an AVX-512 layout runs two vectors' worth of them per chunk.
 double cost(const KernelPlan& p, const SparseMatrix& a) {
   const double nnz = static_cast<double>(a.nnz());
   const double bcasts = p.embedded_broadcast || p.nb == 1 ? nnz * p.nb : nnz;
   const double loads = (bcasts + static_cast<double>(b_loads(a, p.mb, p.row_order)) * p.nb) / p.nb;
   const double split = static_cast<double>(p.num_k_blocks() - 1) * static_cast<double>(p.m) * 2.0;
-  return loads + split;
+  return (loads + split) * static_cast<double>(p.layout_floats() / vector_floats(p.isa));
+}
+
+// Whether ymm kernels are candidates for `base`: an AVX-512 plan (AVX2 code runs wherever it
+// does) on blocked B and C (not a direct convolution, whose windows are laid out per vector).
+bool avx2_candidates(const KernelPlan& base) {
+  return base.isa == Isa::Avx512 && base.family == Family::Spmm && !base.direct() && base.c_plane == 0;
 }
 
 bool same_plan(const KernelPlan& x, const KernelPlan& y) {
-  return x.mb == y.mb && x.nb == y.nb && x.num_k_blocks() == y.num_k_blocks() &&
+  return x.isa == y.isa && x.layout_vl == y.layout_vl && x.mb == y.mb && x.nb == y.nb &&
+         x.num_k_blocks() == y.num_k_blocks() &&
          (x.num_k_blocks() == 1 || x.k_block == y.k_block) && x.n_group == y.n_group &&
          x.embedded_broadcast == y.embedded_broadcast && x.prefetch == y.prefetch && x.row_order == y.row_order;
 }
@@ -76,23 +84,40 @@ std::vector<KernelPlan> candidates(const KernelPlan& base, TuneLevel level) {
   if (full)
     for (int ng : {1, 2, 4})
       if (ng != base.n_group) ngs.push_back(ng);
-  std::vector<KernelPlan> out;
+  // The ISA within the target: ymm tiles of two vectors (one 16-float layout block) beside the
+  // zmm ones; full tuning also tries 4 x 2 and 2 x 4.
+  struct Shape {
+    Isa isa;
+    int mb, nb;
+  };
+  std::vector<Shape> shapes;
   for (int mb : mbs)
-    for (int nb : full && evex ? std::vector<int>{1, 2} : std::vector<int>{1})
-      for (int64_t kb : kbs)
-        for (int ng : ngs)
-          for (const auto& order : orders) {
-            KernelPlan p = base;
-            p.mb = static_cast<int>(std::min<int64_t>(mb, base.m));
-            p.nb = nb;
-            p.embedded_broadcast = nb > 1;
-            p.k_block = kb;
-            p.n_group = ng;
-            p.row_order = order;
-            if (!fits_registers(p)) continue;
-            if (std::none_of(out.begin(), out.end(), [&](const KernelPlan& q) { return same_plan(q, p); }))
-              out.push_back(std::move(p));
-          }
+    for (int nb : full && evex ? std::vector<int>{1, 2} : std::vector<int>{1}) shapes.push_back({base.isa, mb, nb});
+  if (avx2_candidates(base)) {
+    shapes.push_back({Isa::Avx2, 6, 2});
+    if (full) {
+      shapes.push_back({Isa::Avx2, 4, 2});
+      shapes.push_back({Isa::Avx2, 2, 4});
+    }
+  }
+  std::vector<KernelPlan> out;
+  for (const Shape& shape : shapes)
+    for (int64_t kb : kbs)
+      for (int ng : ngs)
+        for (const auto& order : orders) {
+          KernelPlan p = base;
+          p.isa = shape.isa;
+          p.layout_vl = shape.isa != base.isa ? vector_floats(base.isa) : 0;
+          p.mb = static_cast<int>(std::min<int64_t>(shape.mb, base.m));
+          p.nb = shape.nb;
+          p.embedded_broadcast = shape.isa == Isa::Avx512 && shape.nb > 1;
+          p.k_block = kb;
+          p.n_group = ng;
+          p.row_order = order;
+          if (!fits_registers(p)) continue;
+          if (std::none_of(out.begin(), out.end(), [&](const KernelPlan& q) { return same_plan(q, p); }))
+            out.push_back(std::move(p));
+        }
   return out;
 }
 
@@ -204,13 +229,20 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-// Cache line: "mb nb k_block n_group embedded prefetch permuted us".
+// Cache line: "mb nb k_block n_group embedded prefetch permuted isa us" (isa: avx512 or avx2).
 bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out, double& us) {
   std::ifstream f(path);
   int mb, nb, ng, emb, pf, perm;
   int64_t kb;
-  if (!(f >> mb >> nb >> kb >> ng >> emb >> pf >> perm >> us)) return false;
+  std::string isa;
+  if (!(f >> mb >> nb >> kb >> ng >> emb >> pf >> perm >> isa >> us)) return false;
   out = base;
+  if (isa == to_string(Isa::Avx2) && avx2_candidates(base)) {
+    out.isa = Isa::Avx2;
+    out.layout_vl = vector_floats(base.isa);
+  } else if (isa != to_string(base.isa)) {
+    return false;
+  }
   out.mb = mb;
   out.nb = nb;
   out.k_block = kb;
@@ -219,7 +251,8 @@ bool read_cache(const std::string& path, const KernelPlan& base, KernelPlan& out
   out.prefetch = pf;
   if (!perm) out.row_order.clear();
   return mb > 0 && mb <= base.m && nb > 0 && kb >= 1 && ng >= 1 && (emb == 0 || emb == 1) && pf >= 0 && pf <= 7 &&
-         (perm == 0 || perm == 1) && fits_registers(out);  // anything else: a corrupt file, a miss
+         (perm == 0 || perm == 1) && fits_registers(out) &&
+         (out.layout_vl == 0 || nb % (out.layout_vl / vector_floats(out.isa)) == 0);  // else a corrupt file: a miss
 }
 
 void write_cache(const std::string& dir, const std::string& path, const KernelPlan& p, double us) {
@@ -229,7 +262,7 @@ void write_cache(const std::string& dir, const std::string& path, const KernelPl
   {
     std::ofstream f(tmp);
     f << p.mb << ' ' << p.nb << ' ' << p.k_block << ' ' << p.n_group << ' ' << p.embedded_broadcast << ' '
-      << p.prefetch << ' ' << !p.row_order.empty() << ' ' << us << '\n';
+      << p.prefetch << ' ' << !p.row_order.empty() << ' ' << to_string(p.isa) << ' ' << us << '\n';
     if (!f) {
       std::remove(tmp.c_str());
       return;  // an unwritable cache only costs time
@@ -273,7 +306,18 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
   std::stable_sort(cands.begin(), cands.end(),
                    [&](const KernelPlan& x, const KernelPlan& y) { return cost(x, a) < cost(y, a); });
   const size_t keep = opts.level == TuneLevel::Full ? 8 : 3;
+  // The ISA is searched whatever the cost model says (it cannot rank ymm against zmm kernels on
+  // an unknown core): the best-ranked plan of each ISA runs.
+  std::vector<KernelPlan> other_isa;
+  for (const KernelPlan& p : cands)
+    if (p.isa != base.isa) {
+      other_isa.push_back(p);
+      break;
+    }
   if (cands.size() > keep) cands.resize(keep);
+  for (KernelPlan& p : other_isa)
+    if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& q) { return same_plan(p, q); }))
+      cands.push_back(std::move(p));
   if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, base); }))
     cands.push_back(base);
   // The cost model ranks a permuted order first whenever it saves B loads, but the kernel pays

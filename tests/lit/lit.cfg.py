@@ -23,6 +23,13 @@ config.substitutions.append(("%objdump", config.objdump))
 config.substitutions.append(("%cmake", config.cmake))
 config.substitutions.append(("%builddir", config.sdnn_build_root))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+# Feature "avx512": this CPU runs AVX-512 models (tests that run them say REQUIRES: avx512).
+try:
+    with open("/proc/cpuinfo") as f:
+        if any(line.startswith("flags") and " avx512f" in line for line in f):
+            config.available_features.add("avx512")
+except OSError:
+    pass
 config.environment["PATH"] = os.pathsep.join([config.llvm_bin, os.environ.get("PATH", "")])
 # Reproducible plans (the tuner's choice depends on timings); tests that tune say so.
 config.environment["SDNN_TUNE"] = "none"

@@ -71,6 +71,11 @@ backend::KernelPlan KernelTester::plan() const {
   if (k_block_) p.k_block = k_block_;
   if (n_group_) p.n_group = n_group_;
   if (prefetch_ >= 0) p.prefetch = prefetch_;
+  if (layout_vl_) {
+    p.layout_vl = layout_vl_;
+    p.n = (n_ + layout_vl_ - 1) / layout_vl_ * layout_vl_;
+  }
+  p.residual = residual_;
   if (shuffle_rows_) {
     p.row_order.resize(m_);
     std::iota(p.row_order.begin(), p.row_order.end(), 0);
@@ -108,7 +113,7 @@ void KernelTester::Test() const {
   if (!isa_available(isa_)) return;
 
   // Blocked layout: element (row, col) of a [rows x N] operand at (col / VL * rows + row) * VL + col % VL.
-  const int64_t vl = backend::vector_floats(isa_), np = p.n;
+  const int64_t vl = p.layout_floats(), np = p.n;
   auto at = [vl](int64_t rows, int64_t row, int64_t col) { return (col / vl * rows + row) * vl + col % vl; };
   std::mt19937 rng(seed_ + 7);
   std::normal_distribution<float> normal;
@@ -119,7 +124,9 @@ void KernelTester::Test() const {
   if (nan_in_b_) b[at(k_, k_ / 2, n_ / 2)] = std::numeric_limits<float>::quiet_NaN();
   const float sentinel = 12345.0f;
   const int64_t guard = 64;
-  std::vector<float> c(m_ * np + guard, sentinel);
+  std::vector<float> c(m_ * np + guard, sentinel), res(residual_ ? m_ * np : 0, 0.0f);
+  for (int64_t r = 0; residual_ && r < m_; ++r)
+    for (int64_t j = 0; j < n_; ++j) res[at(m_, r, j)] = normal(rng);
 
   backend::JitKernel jit(bin.code);
   const int64_t tiles = p.num_tiles(), chunk = p.column_align();
@@ -141,6 +148,7 @@ void KernelTester::Test() const {
         args.n = n1 - n0;
         args.block_begin = kb * tiles + t0;
         args.block_end = kb * tiles + t1;
+        args.residual = residual_ ? res.data() + n0 * m_ : nullptr;
         jit.fn()(&args);
       }
     }
@@ -152,6 +160,7 @@ void KernelTester::Test() const {
       for (int64_t kk = 0; kk < k_; ++kk)
         if (w[r * k_ + kk] != 0.0f || family_ == backend::Family::Dense)
           ref += static_cast<double>(w[r * k_ + kk]) * b[at(k_, kk, j)];
+      if (residual_) ref += res[at(m_, r, j)];
       if (relu_ || relu6_) ref = std::max(ref, 0.0);  // (a < b) ? b : a keeps a NaN a
       if (relu6_) ref = std::min(ref, 6.0);
       const float got = c[at(m_, r, j)];

@@ -60,6 +60,11 @@ class KernelTester {
   // Run as `parts` tile ranges x `col_parts` column ranges (as a multi-thread context would).
   KernelTester& split(int parts, int col_parts) { parts_ = parts; col_parts_ = col_parts; return *this; }
   KernelTester& seed(uint32_t s) { seed_ = s; return *this; }
+  // plan.layout_vl: B and C in blocks of this many columns (16 with AVX2: the layout of an
+  // AVX-512 model, each ymm half a block); 0: the ISA's vector width.
+  KernelTester& layout_vl(int v) { layout_vl_ = v; return *this; }
+  // A residual epilogue: C = act(A B + bias + R), R in C's layout (sdnn_kernel_args.residual).
+  KernelTester& residual(bool b) { residual_ = b; return *this; }
 
   backend::KernelPlan plan() const;
   std::vector<float> weights() const;
@@ -78,6 +83,8 @@ class KernelTester {
   bool empty_rows_ = false, dense_rows_ = false, bias_ = false, relu_ = false, relu6_ = false, nan_in_b_ = false;
   int parts_ = 1, col_parts_ = 1;
   uint32_t seed_ = 1;
+  int layout_vl_ = 0;
+  bool residual_ = false;
 };
 
 }  // namespace sdnn::test

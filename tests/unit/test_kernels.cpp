@@ -300,3 +300,33 @@ TEST_CASE("spmm and dense: ReLU6 epilogue clamps to [0, 6]", "[spmm][dense]") {
     }
   }
 }
+
+// The tuner's ISA candidates inside an AVX-512 model: ymm kernels on the model's 16-float blocked
+// layout (plan.layout_vl = 16, each ymm half of a layout block). Tiles of 2 and 4 ymm, groups,
+// K blocks, every prefetch, permuted rows, thread-like splits, each epilogue with a residual and
+// NaN propagation, N off the layout's vector width; and the plans the emitter must refuse.
+TEST_CASE("spmm: AVX2 kernels on the AVX-512 layout (the tuner's ISA candidates)", "[spmm]") {
+  using sdnn::backend::kPrefetchB;
+  using sdnn::backend::kPrefetchC;
+  using sdnn::backend::kPrefetchCode;
+  auto t = [] { return KernelTester().isa(Isa::Avx2).layout_vl(16); };
+  t().m(50).k(40).n(70).mb(6).nb(2).Test();
+  t().m(50).k(40).n(9).mb(6).nb(2).bias(true).relu(true).Test();                    // N below one block
+  t().m(29).k(33).n(16).mb(2).nb(4).bias(true).Test();                              // 4 ymm: two blocks a chunk
+  t().m(40).k(50).n(150).mb(2).nb(4).n_group(2).relu6(true).Test();                 // groups, then one block
+  t().m(60).k(300).n(150).mb(6).nb(2).k_block(64).n_group(4).bias(true).relu6(true)
+      .prefetch(kPrefetchB | kPrefetchC).split(2, 3).Test();
+  t().m(96).k(700).n(64).mb(6).nb(2).k_block(128).n_group(2).prefetch(kPrefetchB | kPrefetchCode).Test();
+  t().m(61).k(40).n(37).mb(6).nb(2).shuffle_rows(true).k_block(16).bias(true).split(2, 2).Test();
+  t().m(40).k(64).n(37).mb(6).nb(2).sparsity(0.5).bias(true).relu(true).nan_in_b(true).Test();
+  t().m(40).k(64).n(48).mb(6).nb(2).bias(true).residual(true).relu(true).k_block(16).Test();
+  t().m(30).k(600).n(16).mb(6).nb(2).sparsity(0.3).residual(true).Test();          // values rebased
+  // The same plans on the ISA's own layout still run (and residuals on every ISA).
+  for (Isa isa : kIsas)
+    KernelTester().isa(isa).m(40).k(64).n(48).bias(true).residual(true).relu6(true).k_block(16).split(2, 2).Test();
+  // Refused: an odd nb (a chunk would end inside a layout block), AVX-512 vectors, dense plans.
+  CHECK_THROWS_WITH(t().m(50).k(40).n(70).mb(14).nb(1).Test(), Catch::Matchers::Contains("even nb"));
+  CHECK_THROWS_WITH(KernelTester().isa(Isa::Avx512).layout_vl(16).m(50).k(40).n(70).Test(),
+                    Catch::Matchers::Contains("needs AVX2"));
+  CHECK_THROWS(t().family(Family::Dense).m(50).k(40).n(70).mb(6).nb(2).Test());
+}

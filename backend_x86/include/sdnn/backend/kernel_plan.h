@@ -3,7 +3,8 @@
 // A KernelPlan is a plain printable struct (no Xbyak types): the planner fills it, the emitter's
 // constructor validates it (register budget, displacement range) and emit() only reads it.
 // Problem: C[M x N] = epilogue(A[M x K] * B[K x N]) with A the layer's constant weights and B, C
-// activations in the blocked layout: N cut into blocks of VL columns (VL = floats per vector),
+// activations in the blocked layout: N cut into blocks of VL columns (VL = floats per vector, or
+// plan.layout_vl: then each register vector is part of a layout block),
 // block b of B stored at b*K*VL as [K][VL], of C at b*M*VL as [M][VL]. N is a multiple of VL
 // (activations are padded), so no column is ever masked and one column chunk is contiguous.
 #pragma once
@@ -34,7 +35,11 @@ struct KernelPlan {
   int nb = 1;           // vectors per row in a tile (NB * vector_floats columns)
   int64_t k_block = 0;  // K per block (split-K); >= k means no split
   int n_group = 1;      // column chunks a block visits in a row (its code is reused that often)
-  int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of vector_floats(isa)
+  int64_t m = 0, k = 0, n = 0;  // n: padded columns, a multiple of layout_floats()
+  // The blocked layout's VL when it is wider than this ISA's vector: 16 for an AVX2 kernel the
+  // tuner picked inside an AVX-512 model (plain SpMM only: no direct convolution, C blocked,
+  // nb a multiple of 2, so a column chunk is whole layout blocks); 0: vector_floats(isa).
+  int layout_vl = 0;
   bool bias = false;
   // Residual epilogue (sparse family): C += R after the bias, before the activation, R a tensor in
   // C's layout read at C's offsets (sdnn_kernel_args.residual).
@@ -87,6 +92,7 @@ struct KernelPlan {
   int64_t num_tiles() const { return (m + mb - 1) / mb; }
   int64_t num_k_blocks() const { return k_block >= k || k_block <= 0 ? 1 : (k + k_block - 1) / k_block; }
   int64_t tile_cols() const { return static_cast<int64_t>(nb) * vector_floats(isa); }
+  int64_t layout_floats() const { return layout_vl > 0 ? layout_vl : vector_floats(isa); }
   // A caller may split the column range only at multiples of this.
   int64_t column_align() const { return tile_cols() * n_group; }
   std::string str() const;  // "spmm avx512 28x1 kb=512 bias+relu"
