@@ -21,7 +21,7 @@
 namespace sdnn::backend {
 namespace {
 
-constexpr int kTunerVersion = 16;  // bump when candidates or timing change meaning (16: AVX2 candidates in AVX-512 models)
+constexpr int kTunerVersion = 17;  // bump when candidates or timing change meaning (16: AVX2 candidates in AVX-512 models; 17: prefetch choices in full tuning)
 
 // Sum over tiles of the distinct columns a tile uses: the B loads per column chunk.
 int64_t b_loads(const SparseMatrix& a, int mb, const std::vector<int64_t>& order) {
@@ -351,6 +351,19 @@ KernelPlan tune_plan(const KernelPlan& base, const SparseMatrix& a, const TuneOp
       if (other.n >= int64_t{other.n_group} * other.tile_cols() &&
           std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
         cands.push_back(std::move(other));
+  }
+  // Nor does it see prefetch: full tuning runs the default's tile with each other choice (plain
+  // SpMM: none, B, B + code, B + C + code; direct convolutions: with and without code prefetch).
+  if (opts.level == TuneLevel::Full) {
+    const std::vector<int> choices =
+        base.direct() ? std::vector<int>{0, kPrefetchCode}
+                      : std::vector<int>{0, kPrefetchB, kPrefetchB | kPrefetchCode, kPrefetchB | kPrefetchC | kPrefetchCode};
+    for (int pf : choices) {
+      KernelPlan other = base;
+      other.prefetch = pf;
+      if (std::none_of(cands.begin(), cands.end(), [&](const KernelPlan& p) { return same_plan(p, other); }))
+        cands.push_back(std::move(other));
+    }
   }
   // The default plan stays unless a candidate beats it clearly: timings move by a few percent
   // from run to run, and a plan switch on noise would make compiles irreproducible for nothing.

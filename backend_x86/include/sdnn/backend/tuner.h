@@ -4,7 +4,7 @@
 // or the model's), and the ISA within the target: an AVX-512 plan on blocked B and C also has
 // AVX2 candidates (6 x 2 ymm tiles on the 16-float layout, plan.layout_vl; full adds 4 x 2 and
 // 2 x 4), the best-ranked of which always runs, whatever the cost model says of it;
-// --tune=full adds two-vector tiles and column-chunk groups. A cost model (loads
+// --tune=full adds two-vector tiles, column-chunk groups and the software prefetch choices. A cost model (loads
 // per column chunk: one broadcast per nonzero plus one B load per column a tile uses, plus the C
 // reloads split-K costs) ranks them and only the best few are emitted and timed: JIT, in
 // process, B and C rotating through copies larger than the L2 as in a running model, the
